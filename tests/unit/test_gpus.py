@@ -1,0 +1,288 @@
+"""GPU discovery parsing and the per-user allocator (hub/gluonlab_hub/gpus.py).
+
+Unit tests need no Docker. The one ``docker``-marked test runs discovery on the real engine
+with the stub nvidia-container-runtime-hook: it proves the GPU request path and the parsing
+of what the container printed, not access to a real GPU.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import threading
+import uuid as uuidlib
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from gluonlab_hub import gpus as g
+
+H100_UUID = "GPU-2b18b8c7-7792-5f89-e0b9-8e2040f7172d"
+
+
+def fixture_output(path: Path) -> str:
+    """The captured command output, without the '$ command' and '[exit N]' lines around it."""
+    lines = path.read_text().splitlines()
+    return "\n".join(l for l in lines if not l.startswith("$ ") and not l.startswith("[exit "))
+
+
+def synthetic_gpus(n: int) -> list[g.Gpu]:
+    return [g.Gpu(device_id=str(i), index=i, uuid=f"GPU-{i:08d}-0000-0000-0000-000000000000") for i in range(n)]
+
+
+def container(user: str, ids: str, status: str = "running") -> SimpleNamespace:
+    """Stand-in for a docker SDK Container: rebuild() only reads .labels and .status."""
+    return SimpleNamespace(labels={g.LABEL_USER: user, g.LABEL_GPUS: ids}, status=status)
+
+
+# ------------------------------------------------------------------------- parsing
+
+
+def test_parse_real_h100_query_output(fixtures_dir: Path) -> None:
+    text = fixture_output(fixtures_dir / "gpu-host-h100" / "query-gpu-noheader.txt")
+    [gpu] = g.parse_nvidia_smi_csv(text)
+    assert gpu == g.Gpu(device_id="0", index=0, uuid=H100_UUID, name="NVIDIA H100 80GB HBM3", memory_mib=81559)
+    assert gpu.describe() == "GPU 0 (NVIDIA H100 80GB HBM3, 79.6 GiB)"
+
+
+def test_parse_real_output_with_header_and_units(fixtures_dir: Path) -> None:
+    text = fixture_output(fixtures_dir / "gpu-host-h100" / "query-gpu.txt")
+    [gpu] = g.parse_nvidia_smi_csv(text, use_uuid=True)
+    assert (gpu.device_id, gpu.index, gpu.memory_mib) == (H100_UUID, 0, 81559)
+
+
+def test_parse_synthetic_multi_gpu_sorted_by_index() -> None:
+    text = (
+        "2, GPU-cccccccc-0000-0000-0000-000000000002, NVIDIA A100-SXM4-40GB, 40960\n"
+        "\n"
+        "0, GPU-aaaaaaaa-0000-0000-0000-000000000000, NVIDIA A100-SXM4-40GB, 40960\n"
+        "1, GPU-bbbbbbbb-0000-0000-0000-000000000001, NVIDIA A100-SXM4-40GB, [N/A]\n"
+    )
+    parsed = g.parse_nvidia_smi_csv(text)
+    assert [x.device_id for x in parsed] == ["0", "1", "2"]
+    assert parsed[1].memory_mib is None
+    assert [x.device_id for x in g.parse_nvidia_smi_csv(text, use_uuid=True)][0].startswith("GPU-aaaaaaaa")
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("0, GPU-aaa, only three\n", "line 1"),
+        ("zero, GPU-aaaa, NVIDIA X, 100\n", "'zero'"),
+        ("0, not-a-uuid, NVIDIA X, 100\n", "'not-a-uuid'"),
+        ("0, GPU-a, X, 1\n0, GPU-b, X, 1\n", "twice"),
+    ],
+)
+def test_parse_rejects_malformed_output(text: str, needle: str) -> None:
+    with pytest.raises(g.GpuSpecError, match=needle):
+        g.parse_nvidia_smi_csv(text)
+
+
+def test_spec_forms() -> None:
+    assert g.parse_gpu_spec("auto") == "auto"
+    assert g.parse_gpu_spec(" AUTO ") == "auto"
+    assert g.parse_gpu_spec("") == []
+    assert g.parse_gpu_spec("none") == []
+    assert [x.device_id for x in g.parse_gpu_spec("0, 1,03")] == ["0", "1", "3"]
+    by_uuid = g.parse_gpu_spec(f"{H100_UUID},MIG-1234-abcd")
+    assert [x.device_id for x in by_uuid] == [H100_UUID, "MIG-1234-abcd"]
+    assert by_uuid[0].uuid == H100_UUID and by_uuid[0].index is None
+
+
+@pytest.mark.parametrize("spec, needle", [("0,,1", "empty entry"), ("gpu0", "'gpu0'"), ("1,01", "twice")])
+def test_spec_errors_say_what_to_fix(spec: str, needle: str) -> None:
+    with pytest.raises(g.GpuSpecError, match=needle):
+        g.parse_gpu_spec(spec)
+
+
+def test_discover_explicit_list_needs_no_docker() -> None:
+    assert [x.device_id for x in g.discover_gpus("0,1", docker_client=None)] == ["0", "1"]
+    with pytest.raises(g.GpuDiscoveryError, match="needs a Docker client"):
+        g.discover_gpus("auto", docker_client=None)
+
+
+def test_device_requests_name_devices_never_count() -> None:
+    [req] = g.device_requests(["1", H100_UUID])
+    assert req["Driver"] == "nvidia"
+    assert req["DeviceIDs"] == ["1", H100_UUID]
+    assert req["Capabilities"] == [["gpu"]]
+    assert not req.get("Count")  # count=1 would give every user GPU 0
+    assert g.device_requests([]) == []
+
+
+def test_labels_and_environment() -> None:
+    gpus = synthetic_gpus(2)
+    assert g.container_labels("ana", ["1"]) == {"gluonlab.user": "ana", "gluonlab.gpus": "1"}
+    env = g.container_environment(["1"], gpus)
+    assert env["GLUONLAB_GPUS"] == "1" and env["GLUONLAB_GPU_DESCRIPTION"] == "GPU 1"
+    assert g.container_environment([], gpus) == {"GLUONLAB_GPUS": "", "GLUONLAB_GPU_DESCRIPTION": "CPU only"}
+
+
+# ----------------------------------------------------------------------- allocator
+
+
+def test_exclusive_one_user_per_gpu_then_refuse() -> None:
+    alloc = g.GpuAllocator(synthetic_gpus(2), policy="exclusive")
+    assert alloc.allocate("ana") == ["0"]
+    assert alloc.allocate("bo") == ["1"]
+    with pytest.raises(g.GpusExhausted) as exc:
+        alloc.allocate("cy")
+    assert "所有 GPU 都已分配" in str(exc.value) and "ask the instructor" in str(exc.value)
+    assert alloc.assignments() == {"ana": ["0"], "bo": ["1"]}
+
+
+def test_exclusive_cpu_fallback_records_nothing() -> None:
+    alloc = g.GpuAllocator(synthetic_gpus(2), policy="exclusive", when_exhausted="cpu")
+    alloc.allocate("ana")
+    alloc.allocate("bo")
+    assert alloc.allocate("cy") == []
+    assert "cy" not in alloc.assignments()
+    alloc.release("ana")
+    assert alloc.allocate("cy") == ["0"]  # the freed GPU goes to the next spawn
+
+
+def test_allocate_is_idempotent_per_user() -> None:
+    alloc = g.GpuAllocator(synthetic_gpus(2), policy="shared", users_per_gpu=3)
+    first = alloc.allocate("ana")
+    assert alloc.allocate("ana") == first
+    assert alloc.holders() == {"0": ["ana"], "1": []}
+
+
+def test_shared_least_loaded_first_ties_by_order() -> None:
+    alloc = g.GpuAllocator(synthetic_gpus(2), policy="shared", users_per_gpu=2)
+    got = [alloc.allocate(u)[0] for u in ("a", "b", "c", "d")]
+    assert got == ["0", "1", "0", "1"]
+    with pytest.raises(g.GpusExhausted, match="2 user"):
+        alloc.allocate("e")
+    alloc.release("b")  # GPU 1 now has one user, GPU 0 two
+    assert alloc.allocate("e") == ["1"]
+
+
+def test_policy_none_is_cpu_only() -> None:
+    alloc = g.GpuAllocator(synthetic_gpus(2), policy="none")
+    assert [alloc.allocate(u) for u in ("a", "b", "c")] == [[], [], []]
+    assert alloc.assignments() == {}
+
+
+def test_no_gpus_means_cpu() -> None:
+    assert g.GpuAllocator([], policy="exclusive").allocate("a") == []
+
+
+def test_release_returns_and_frees() -> None:
+    alloc = g.GpuAllocator(synthetic_gpus(1))
+    alloc.allocate("ana")
+    assert alloc.release("ana") == ["0"]
+    assert alloc.release("ana") == []  # stopping twice is harmless
+    assert alloc.allocate("bo") == ["0"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        ({"policy": "greedy"}, "greedy"),
+        ({"when_exhausted": "wait"}, "wait"),
+        ({"policy": "shared", "users_per_gpu": 0}, ">= 1"),
+    ],
+)
+def test_bad_settings_are_named(kwargs: dict, needle: str) -> None:
+    with pytest.raises(ValueError, match=needle):
+        g.GpuAllocator(synthetic_gpus(1), **kwargs)
+
+
+def test_rebuild_after_restart_from_container_labels() -> None:
+    gpus = synthetic_gpus(2)
+    before = g.GpuAllocator(gpus, policy="shared", users_per_gpu=2)
+    for u in ("a", "b", "c"):
+        before.allocate(u)
+    containers = [container(u, ",".join(ids)) for u, ids in before.assignments().items()]
+    containers += [
+        container("stopped", "1", status="exited"),  # a stopped server holds nothing
+        SimpleNamespace(labels={"other": "x"}, status="running"),  # not ours
+        container("cpuonly", ""),
+    ]
+    after = g.GpuAllocator(gpus, policy="shared", users_per_gpu=2)  # a fresh hub process
+    assert after.rebuild(containers) == {"a": ["0"], "b": ["1"], "c": ["0"]}
+    assert after.allocate("d") == ["1"]
+    with pytest.raises(g.GpusExhausted):
+        after.allocate("e")
+
+
+def test_rebuild_keeps_pending_spawns_and_drops_stale_ones() -> None:
+    now = [1000.0]
+    alloc = g.GpuAllocator(synthetic_gpus(2), pending_grace_s=60, clock=lambda: now[0])
+    alloc.allocate("spawning")  # GPU 0, container not created yet
+    alloc.allocate("gone")  # GPU 1
+    alloc.rebuild([container("gone", "1")])
+    assert alloc.assignments() == {"gone": ["1"], "spawning": ["0"]}
+    now[0] += 61  # the spawn never produced a container; "gone"'s container was removed
+    assert alloc.rebuild([]) == {}
+    assert alloc.allocate("x") == ["0"]
+
+
+def test_concurrent_exclusive_spawns_never_double_assign() -> None:
+    alloc = g.GpuAllocator(synthetic_gpus(8), policy="exclusive")
+    results: dict[str, list[str] | str] = {}
+    start = threading.Barrier(64)
+
+    def spawn(user: str) -> None:
+        start.wait()
+        try:
+            results[user] = alloc.allocate(user)
+        except g.GpusExhausted:
+            results[user] = "refused"
+
+    threads = [threading.Thread(target=spawn, args=(f"u{i:02d}",)) for i in range(64)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    granted = [r[0] for r in results.values() if r != "refused"]
+    assert sorted(granted) == [str(i) for i in range(8)]  # each GPU exactly once
+    assert sum(r == "refused" for r in results.values()) == 56
+
+
+# --------------------------------------------------------- discovery on real Docker
+
+
+@pytest.mark.docker
+def test_discovery_through_real_docker_with_stub_hook(fixtures_dir: Path) -> None:
+    """Runs discovery's container with all GPUs requested on the real engine.
+
+    The stub hook accepts the GPU request but mounts no driver, so the image carries a fake
+    nvidia-smi that prints the H100 capture plus a second GPU: this checks the request path,
+    the container's NVIDIA_VISIBLE_DEVICES and the parsing, not a real GPU.
+    """
+    docker = pytest.importorskip("docker")
+    client = docker.from_env()
+    h100 = fixture_output(fixtures_dir / "gpu-host-h100" / "query-gpu-noheader.txt").strip()
+    second = "1, GPU-11111111-2222-3333-4444-555555555555, NVIDIA H100 80GB HBM3, 81559"
+    script = (
+        "#!/bin/sh\n"
+        '[ "$NVIDIA_VISIBLE_DEVICES" = all ] || { echo "no GPU request: $NVIDIA_VISIBLE_DEVICES" >&2; exit 9; }\n'
+        f"printf '%s\\n' '{h100}' '{second}'\n"
+    )
+    tag = f"gluonlab-hubtest/fake-smi:{uuidlib.uuid4().hex[:10]}"
+    ctx = io.BytesIO()
+    with tarfile.open(fileobj=ctx, mode="w") as tar:
+        for name, data, mode in [
+            ("Dockerfile", b"FROM gluonlab/debian-base:bookworm\nCOPY nvidia-smi /usr/local/bin/nvidia-smi\n", 0o644),
+            ("nvidia-smi", script.encode(), 0o755),
+        ]:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+    ctx.seek(0)
+    client.images.build(fileobj=ctx, custom_context=True, tag=tag, rm=True)
+    try:
+        before = {c.id for c in client.containers.list(all=True, filters={"label": "gluonlab.role=gpu-discovery"})}
+        found = g.discover_gpus("auto", client, tag)
+        assert [(x.device_id, x.uuid) for x in found] == [("0", H100_UUID), ("1", "GPU-11111111-2222-3333-4444-555555555555")]
+        after = {c.id for c in client.containers.list(all=True, filters={"label": "gluonlab.role=gpu-discovery"})}
+        assert after == before  # the throwaway container is gone
+
+        # Without nvidia-smi in the image (and no real toolkit to mount it) discovery fails clearly.
+        with pytest.raises(g.GpuDiscoveryError, match="explicitly"):
+            g.discover_gpus("auto", client, "gluonlab/debian-base:bookworm")
+    finally:
+        client.images.remove(tag, force=True)

@@ -1,0 +1,81 @@
+"""Host side of the notebook tests: runs many tutorial notebooks in ONE container of the image.
+
+    from tests.content.harness import run_notebooks
+    results = run_notebooks({'chapter03_supervised/x.md': 'assert history[-1] < history[0]'})
+    results['chapter03_supervised/x.md']['ok']  # plus error, failed_cell, in_check, seconds, ...
+
+The container gets the repo's content/ and tests/content/ read-only, generates the fake data
+sets inside itself (fakedata.py), runs nbrunner.py with the image's /opt/venv/bin/python, and
+has no network: notebooks must not download anything.
+"""
+import json
+import os
+import subprocess
+import uuid
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONTENT = os.path.join(REPO, 'content')
+HERE = os.path.dirname(os.path.abspath(__file__))
+IMAGE = os.environ.get('GLUONLAB_NOTEBOOK_IMAGE', 'gluonlab/notebook:cpu')
+MARK = '----- GLUONLAB NBRUNNER REPORT -----'
+# Unique prefix for everything these tests create in the shared Docker engine.
+NAME_PREFIX = 'gluonlab-tut-'
+
+
+def section_files():
+    """Every section notebook under content/chapter*/, as paths relative to content/."""
+    found = []
+    for chapter in sorted(os.listdir(CONTENT)):
+        d = os.path.join(CONTENT, chapter)
+        if chapter.startswith('chapter') and os.path.isdir(d):
+            found += [chapter + '/' + f for f in sorted(os.listdir(d)) if f.endswith('.md')]
+    return found
+
+
+def run_notebooks(notebooks, image=IMAGE, cell_timeout=300, total_timeout=1200, env=None):
+    """Execute {relpath: check_code_or_None} in one container; returns {relpath: result dict}."""
+    missing = [rel for rel in notebooks if not os.path.isfile(os.path.join(CONTENT, rel))]
+    if missing:
+        raise FileNotFoundError('notebooks not found under %s: %s' % (CONTENT, missing))
+    spec = {'content': '/gluonlab-content', 'work': '/tmp/work', 'data': '/tmp/data',
+            'timeout': cell_timeout, 'notebooks': notebooks}
+    name = NAME_PREFIX + uuid.uuid4().hex[:10]
+    run_env = {'GLUONLAB_SMALL': '1', 'GLUONLAB_DATA_DIR': '/tmp/data', 'MPLBACKEND': 'Agg',
+               # An empty pre-cache keeps an image built with PRECACHE_DATA=1 from
+               # shadowing the generated data.
+               'GLUONLAB_PRECACHE_DIR': '/tmp/no-precache'}
+    run_env.update(env or {})
+    cmd = ['docker', 'run', '--rm', '--name', name, '--network', 'none', '-i',
+           '-v', CONTENT + ':/gluonlab-content:ro', '-v', HERE + ':/gluonlab-tests:ro',
+           '--entrypoint', '/opt/venv/bin/python']
+    for k, v in run_env.items():
+        cmd += ['-e', '%s=%s' % (k, v)]
+    # The spec travels on stdin so nothing has to be written to a mounted folder.
+    cmd += [image, '-c',
+            'import json, sys; open("/tmp/spec.json", "w").write(sys.stdin.read()); '
+            'sys.argv = ["nbrunner", "/tmp/spec.json"]; sys.path.insert(0, "/gluonlab-tests"); '
+            'import nbrunner; nbrunner.main()']
+    try:
+        proc = subprocess.run(cmd, input=json.dumps(spec), capture_output=True, text=True,
+                              timeout=total_timeout)
+    finally:
+        # --rm removes it on exit; this covers a timeout that left it running.
+        subprocess.run(['docker', 'rm', '-f', name], capture_output=True)
+    parts = proc.stdout.split(MARK)
+    if proc.returncode != 0 or len(parts) < 3:
+        raise RuntimeError('notebook runner failed (exit %s)\nstdout tail:\n%s\nstderr tail:\n%s'
+                           % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
+    return {r['notebook']: r for r in json.loads(parts[1])}
+
+
+def describe(result):
+    """Readable failure message for an assertion."""
+    lines = ['%s: %s' % (result['notebook'], 'check cell failed' if result.get('in_check')
+                         else 'notebook failed' if not result['ok'] else 'ok')]
+    if result.get('failed_source'):
+        lines += ['--- failing cell ---', result['failed_source']]
+    if result.get('error'):
+        lines += ['--- error ---', result['error']]
+    if result.get('stdout_tail'):
+        lines += ['--- output tail ---', result['stdout_tail']]
+    return '\n'.join(lines)

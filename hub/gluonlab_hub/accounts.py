@@ -39,8 +39,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-#: Default hub database inside the hub container (override with --db-url or GLUONLAB_HUB_DB_URL).
-DEFAULT_DB_URL = "sqlite:////srv/jupyterhub/jupyterhub.sqlite"
+#: Where the hub keeps its database inside the hub container (same default as settings.py).
+DEFAULT_STATE_DIR = "/srv/jupyterhub/state"
 #: JupyterHub/NativeAuthenticator-safe names that also work in Docker container/volume names.
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 MAX_USERNAME_LEN = 32
@@ -365,6 +365,14 @@ def _read_csv_file(path: Path) -> str:
         raise AccountsError(f"cannot read {path}: {exc.strerror}") from None
 
 
+def default_db_url() -> str:
+    """``$GLUONLAB_HUB_DB_URL``, else the hub's database in ``$GLUONLAB_STATE_DIR`` (as the hub config uses)."""
+    url = os.environ.get("GLUONLAB_HUB_DB_URL")
+    if url:
+        return url
+    return f"sqlite:///{os.environ.get('GLUONLAB_STATE_DIR') or DEFAULT_STATE_DIR}/jupyterhub.sqlite"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gluonlab-accounts", description="Create workshop accounts and a printable handout.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -378,8 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True, type=Path, help="folder for the handout (HTML and CSV, mode 600)")
     c.add_argument(
         "--db-url",
-        default=os.environ.get("GLUONLAB_HUB_DB_URL", DEFAULT_DB_URL),
-        help=f"hub database URL (default: $GLUONLAB_HUB_DB_URL or {DEFAULT_DB_URL})",
+        default=default_db_url(),
+        help="hub database URL (default: $GLUONLAB_HUB_DB_URL, else "
+        f"sqlite:///$GLUONLAB_STATE_DIR/jupyterhub.sqlite with {DEFAULT_STATE_DIR} when unset)",
     )
     return p
 

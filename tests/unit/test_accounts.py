@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import csv
 import html
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -260,3 +263,35 @@ def test_cli_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         acc.main(["create", "--hub-url", "https://x", "--out", "o"])  # neither --csv nor --count
     assert exc.value.code == 2
     assert "--csv" in capsys.readouterr().err
+
+
+def test_default_db_url_follows_the_hub_state_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GLUONLAB_HUB_DB_URL", raising=False)
+    monkeypatch.delenv("GLUONLAB_STATE_DIR", raising=False)
+    assert acc.default_db_url() == "sqlite:////srv/jupyterhub/state/jupyterhub.sqlite"
+    monkeypatch.setenv("GLUONLAB_STATE_DIR", "/data/hub")
+    assert acc.default_db_url() == "sqlite:////data/hub/jupyterhub.sqlite"
+    monkeypatch.setenv("GLUONLAB_HUB_DB_URL", "sqlite:////x.sqlite")
+    assert acc.default_db_url() == "sqlite:////x.sqlite"
+
+
+def test_module_entry_point_end_to_end(db_url: str, tmp_path: Path) -> None:
+    """`python -m gluonlab_hub.accounts` as the hub container runs it (real bcrypt cost)."""
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(acc.__file__).parents[1]), "GLUONLAB_HUB_DB_URL": db_url}
+    out = tmp_path / "handout"
+    proc = subprocess.run(
+        [sys.executable, "-m", "gluonlab_hub.accounts", "create", "--count", "2", "--prefix", "ws",
+         "--hub-url", "http://127.0.0.1:8000", "--out", str(out)],
+        capture_output=True, text=True, env=env, check=False, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "created 2 account(s)" in proc.stdout
+    [csv_file] = out.glob("*.csv")
+    rows = list(csv.DictReader(csv_file.open()))
+    db = acc.open_hub_db(db_url)
+    try:
+        assert UserInfo.find(db, "ws01").password.startswith(b"$2b$12$")  # NativeAuthenticator's cost
+        assert [login(db, r["username"], r["password"]) for r in rows] == ["ws01", "ws02"]
+    finally:
+        db.close()
+    assert rows[0]["password"] not in proc.stdout + proc.stderr  # passwords only go to the handout

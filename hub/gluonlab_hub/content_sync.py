@@ -254,12 +254,12 @@ def sync(source: Path, dest: Path) -> SyncResult:
                 _atomic_copy(src, target)
                 result.updated.append(rel)
             else:
-                def usable(c: str) -> bool:
+                def usable(c: str, want: str = src_hash) -> bool:
                     # free, or already holding exactly this new version (a rerun after a crash)
                     p = dest / c
                     if not p.exists() and not p.is_symlink():
                         return True
-                    return _is_plain_file(p) and sha256_file(p) == src_hash
+                    return _is_plain_file(p) and sha256_file(p) == want
 
                 beside = beside_name(rel, version, usable)
                 if not (dest / beside).exists():
@@ -296,8 +296,10 @@ def render_report(result: SyncResult) -> str:
     if result.manifest_recovered:
         lines += [
             "上次同步的记录丢失或损坏：所有与新版本不同的文件都视为你的修改而保留。",
-            "The record of the last sync was missing or damaged: every file that differs from the new "
-            "version was treated as your edit and kept.",
+            (
+                "The record of the last sync was missing or damaged: every file that differs from the new "
+                "version was treated as your edit and kept."
+            ),
             "",
         ]
 

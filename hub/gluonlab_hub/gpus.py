@@ -197,7 +197,9 @@ def device_requests(ids: Iterable[str]) -> list[Any]:
     Never ``count=1``: that means "any one GPU" and Docker then hands every user GPU 0.
     Returns ``[]`` for no ids (a CPU-only container).
     """
-    from docker.types import DeviceRequest  # imported late: content_sync-style users need no SDK
+    from docker.types import (
+        DeviceRequest,  # imported late: content_sync-style users need no SDK
+    )
 
     id_list = [str(i) for i in ids]
     if not id_list:

@@ -16,11 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from gluonlab_hub import accounts as acc
 from jupyterhub import orm, roles
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.orm import UserInfo
-
-from gluonlab_hub import accounts as acc
 
 FAST = 4  # bcrypt rounds for tests; the CLI default (12) is what NativeAuthenticator uses
 
@@ -155,7 +154,10 @@ def test_hub_user_without_password_gets_one(db) -> None:
 def test_failed_logins_are_rate_limited(db) -> None:
     [account] = acc.create_accounts(db, [acc.AccountRow(1, "ana")], bcrypt_rounds=FAST).created
     auth = NativeAuthenticator(db=db, allowed_failed_logins=3, seconds_before_next_try=600)
-    attempt = lambda pw: asyncio.run(auth.authenticate(None, {"username": "ana", "password": pw}))  # noqa: E731
+
+    def attempt(pw: str) -> str | None:
+        return asyncio.run(auth.authenticate(None, {"username": "ana", "password": pw}))
+
     for _ in range(3):
         assert attempt("guess-guess") is None
     assert attempt(account.password) is None  # blocked even with the right password

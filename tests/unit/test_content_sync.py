@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from gluonlab_hub import content_sync as cs
 
 SCRIPT = Path(cs.__file__)

@@ -15,7 +15,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
 from gluonlab_hub import gpus as g
 
 H100_UUID = "GPU-2b18b8c7-7792-5f89-e0b9-8e2040f7172d"
@@ -62,7 +61,7 @@ def test_parse_synthetic_multi_gpu_sorted_by_index() -> None:
     parsed = g.parse_nvidia_smi_csv(text)
     assert [x.device_id for x in parsed] == ["0", "1", "2"]
     assert parsed[1].memory_mib is None
-    assert [x.device_id for x in g.parse_nvidia_smi_csv(text, use_uuid=True)][0].startswith("GPU-aaaaaaaa")
+    assert g.parse_nvidia_smi_csv(text, use_uuid=True)[0].device_id.startswith("GPU-aaaaaaaa")
 
 
 @pytest.mark.parametrize(

@@ -229,3 +229,63 @@ def show_fashion_mnist(images, labels):
         ax.axis('off')
     _show(plt)
     return fig
+
+
+# ---- Part 2 (chapters 4-6) ----
+
+def try_all_gpus():
+    """Every GPU MXNet can use ([mx.gpu(0), ...]), or [mx.cpu()] when there is none.
+
+    In the lab a container only sees the GPUs assigned to its user (NVIDIA_VISIBLE_DEVICES), so
+    this list is "my GPUs", numbered from 0 whatever their numbers on the host are.
+    """
+    ctxs = []
+    for i in range(mx.context.num_gpus()):
+        ctx = try_gpu(i)
+        if ctx.device_type == 'gpu':
+            ctxs.append(ctx)
+    return ctxs or [mx.cpu()]
+
+
+def read_time_machine(max_chars=None):
+    """The text of "The Time Machine" (via datasets.py: pre-cache, data root or mirror).
+
+    Line breaks become spaces, as in the book, so that the model sees one long sequence.
+    max_chars keeps only the beginning (small mode and quick experiments).
+    """
+    with open(datasets.time_machine_path(), encoding='utf-8') as f:
+        text = f.read()
+    text = text.replace('\r\n', ' ').replace('\n', ' ').replace('\r', ' ')
+    return text[:max_chars] if max_chars else text
+
+
+def data_iter_random(corpus_indices, batch_size, num_steps, ctx=None):
+    """Random sampling: minibatches (X, Y) of num_steps-long windows, Y is X shifted by one.
+
+    Windows do not overlap and neighbouring batches are not adjacent in the text, so the
+    hidden state must be re-initialised for every batch.
+    """
+    num_examples = (len(corpus_indices) - 1) // num_steps
+    epoch_size = num_examples // batch_size
+    example_indices = list(range(num_examples))
+    np.random.shuffle(example_indices)
+
+    def _data(pos):
+        return corpus_indices[pos: pos + num_steps]
+
+    for i in range(epoch_size):
+        batch = example_indices[i * batch_size: (i + 1) * batch_size]
+        X = [_data(j * num_steps) for j in batch]
+        Y = [_data(j * num_steps + 1) for j in batch]
+        yield nd.array(X, ctx), nd.array(Y, ctx)
+
+
+def grad_clipping(params, theta, ctx=None):
+    """Scale all gradients down together so that their joint L2 norm is at most theta."""
+    norm = nd.array([0.0], ctx or params[0].context)
+    for param in params:
+        norm += (param.grad ** 2).sum()
+    norm = norm.sqrt().asscalar()
+    if norm > theta:
+        for param in params:
+            param.grad[:] *= theta / norm

@@ -1,0 +1,92 @@
+# Gluon Lab JupyterHub configuration: thin on purpose. Values come from environment variables
+# (see .env.example; validated by gluonlab_hub.settings), logic from the gluonlab_hub package.
+import os
+import sys
+
+from gluonlab_hub.secret_files import ensure_secret_file
+from gluonlab_hub.settings import Settings
+from gluonlab_hub.spawn import LabSpawnerHooks, spawner_callables
+
+c = get_config()  # noqa: F821  (injected by JupyterHub)
+settings = Settings.from_env()
+state = settings.state_dir
+
+# --- Hub and proxy -----------------------------------------------------------------------
+# The proxy listens on 8000 inside the container; compose publishes it on 127.0.0.1 only.
+c.JupyterHub.bind_url = "http://:8000"
+if settings.ssl_cert:
+    c.JupyterHub.bind_url = "https://:8000"
+    c.JupyterHub.ssl_cert = settings.ssl_cert
+    c.JupyterHub.ssl_key = settings.ssl_key
+# Users' containers reach the hub API by the hub's name on the lab network.
+c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"
+c.JupyterHub.hub_connect_url = f"http://{settings.hub_connect_host}:8081"
+# State on the hub volume: database, cookie secret and proxy token survive restarts.
+c.JupyterHub.db_url = f"sqlite:///{state}/jupyterhub.sqlite"
+c.JupyterHub.cookie_secret = bytes.fromhex(ensure_secret_file(f"{state}/jupyterhub_cookie_secret"))
+c.ConfigurableHTTPProxy.auth_token = ensure_secret_file(f"{state}/proxy_auth_token")
+c.JupyterHub.pid_file = f"{state}/jupyterhub.pid"
+# A hub restart must not stop attendees' servers: they keep running and are found again.
+c.JupyterHub.cleanup_servers = False
+# Workshop start: everyone spawns at once. Limit parallel spawns (CPU-bound server start) and
+# optionally the number of running servers; users beyond get a clear "try again" message.
+c.JupyterHub.concurrent_spawn_limit = settings.concurrent_spawn_limit
+c.JupyterHub.active_server_limit = settings.active_server_limit
+c.JupyterHub.default_url = "/hub/home"
+# Prometheus metrics at /hub/metrics, readable with an admin token (scope read:metrics).
+c.JupyterHub.authenticate_prometheus = True
+
+# --- Accounts ------------------------------------------------------------------------------
+# NativeAuthenticator: bcrypt-hashed passwords in the hub database, no self signup, login
+# throttled after repeated failures. Admins create attendee accounts (gluonlab-accounts).
+c.JupyterHub.authenticator_class = "native"
+c.NativeAuthenticator.enable_signup = False
+c.NativeAuthenticator.open_signup = False
+c.NativeAuthenticator.allowed_failed_logins = 5
+c.NativeAuthenticator.seconds_before_next_try = 60
+c.NativeAuthenticator.minimum_password_length = 8
+c.Authenticator.admin_users = set(settings.admin_users)
+# NativeAuthenticator decides who may log in (account exists, password right, authorized).
+c.Authenticator.allow_all = True
+
+# --- User servers ---------------------------------------------------------------------------
+hooks = spawner_callables(LabSpawnerHooks(settings))
+c.JupyterHub.spawner_class = "docker"
+c.DockerSpawner.image = settings.notebook_image
+c.DockerSpawner.allowed_images = [settings.notebook_image]
+c.DockerSpawner.network_name = settings.network
+c.DockerSpawner.use_internal_ip = True
+c.DockerSpawner.prefix = settings.instance
+# Stopped containers are removed; the home volume keeps the user's work.
+c.DockerSpawner.remove = True
+c.DockerSpawner.notebook_dir = "/home/jovyan"
+c.DockerSpawner.volumes = {settings.home_volume_template: "/home/jovyan"}
+c.DockerSpawner.mem_limit = settings.mem_limit
+c.DockerSpawner.cpu_limit = settings.cpu_limit
+# Hardening, limits, GPU device requests and the labels GPU state is rebuilt from.
+c.DockerSpawner.extra_host_config = hooks["extra_host_config"]
+c.DockerSpawner.extra_create_kwargs = hooks["extra_create_kwargs"]
+c.Spawner.pre_spawn_hook = hooks["pre_spawn_hook"]
+c.Spawner.post_stop_hook = hooks["post_stop_hook"]
+c.Spawner.default_url = "/lab"
+c.Spawner.start_timeout = settings.spawn_timeout
+c.Spawner.http_timeout = settings.spawn_timeout
+c.Spawner.environment = {"GLUONLAB_NOTEBOOK_VARIANT": settings.notebook_variant}
+
+# --- Idle culling -----------------------------------------------------------------------------
+# Stops servers idle for GLUONLAB_CULL_TIMEOUT seconds; their GPUs return to the pool.
+c.JupyterHub.services = [
+    {
+        "name": "idle-culler",
+        "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={settings.cull_timeout}"],
+    }
+]
+c.JupyterHub.load_roles = [
+    {
+        "name": "idle-culler",
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        "services": ["idle-culler"],
+    }
+]
+
+c.JupyterHub.log_level = os.environ.get("GLUONLAB_LOG_LEVEL", "INFO")

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Entry point of the Gluon Lab notebook image (run by tini as PID 1's child).
+# 1. Seeds/updates the tutorials in the user's home (never overwriting the user's edits).
+# 2. Starts the Jupyter server: jupyterhub-singleuser under the hub, plain JupyterLab alone.
+set -euo pipefail
+
+sync_tutorials() {
+  local dest="${GLUONLAB_TUTORIALS_DIR:-$HOME/tutorials}"
+  # A failed sync must not keep the user out of their server: report and go on.
+  if ! python3 /opt/gluonlab/bin/content_sync.py --source "${GLUONLAB_CONTENT_DIR:-/opt/gluonlab/content}" --dest "$dest"; then
+    echo "start-notebook: tutorial sync failed; your files are untouched (see message above)" >&2
+  fi
+}
+
+show_gpus() {
+  # The hub passes the GPUs it pinned for this user; print them for the terminal/banner.
+  if [[ -n "${GLUONLAB_GPUS:-}" ]]; then
+    echo "start-notebook: GPU(s) assigned to ${JUPYTERHUB_USER:-you}: ${GLUONLAB_GPUS} (inside: mx.gpu(0)...)"
+  else
+    echo "start-notebook: no GPU assigned; MXNet runs on the CPU (mx.cpu())"
+  fi
+}
+
+main() {
+  if [[ "${1:-}" == "--help" ]]; then
+    echo "Usage: start-notebook.sh [jupyter server options]"
+    echo "Seeds ~/tutorials, then runs jupyterhub-singleuser (under JupyterHub) or jupyter lab."
+    exit 0
+  fi
+  sync_tutorials
+  show_gpus
+  if [[ -n "${JUPYTERHUB_API_TOKEN:-}" ]]; then
+    exec jupyterhub-singleuser "$@"
+  fi
+  exec jupyter lab --ip=0.0.0.0 --port="${JUPYTER_PORT:-8888}" --no-browser "$@"
+}
+
+main "$@"

@@ -1,0 +1,120 @@
+"""The lab end to end on the real Docker engine: `docker compose up`, an admin logs in, a user
+is created through the hub REST API, their server starts in its own container, a kernel opened
+through the proxy's websocket trains a small Gluon model, and the user's files survive a server
+restart. Timings go to test-artifacts/ for the issue notes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import requests
+
+from labclient import REPO_ROOT, HubClient, LabStack, execute
+
+pytestmark = [pytest.mark.docker, pytest.mark.integration]
+
+TRAIN_CELL = """
+import mxnet as mx
+from mxnet import autograd, gluon, nd
+mx.random.seed(0)
+X = nd.random.normal(shape=(256, 2))
+y = X[:, 0] * 2 - X[:, 1] * 3.4 + 4.2
+net = gluon.nn.Dense(1)
+net.initialize(mx.init.Normal(0.01))
+trainer = gluon.Trainer(net.collect_params(), 'sgd', {"learning_rate": 0.3})
+loss = gluon.loss.L2Loss()
+for epoch in range(100):
+    with autograd.record():
+        l = loss(net(X), y)
+    l.backward()
+    trainer.step(256)
+w = net.weight.data().asnumpy().ravel()
+print('trained', round(float(w[0]), 1), round(float(w[1]), 1), round(float(net.bias.data().asscalar()), 1))
+print('final-loss', float(loss(net(X), y).mean().asscalar()))
+"""
+
+
+@pytest.fixture(scope="module")
+def stack():
+    lab = LabStack()
+    try:
+        lab.up()
+        yield lab
+    except Exception:
+        print(lab.logs())
+        raise
+    finally:
+        Path(REPO_ROOT / "test-artifacts").mkdir(exist_ok=True)
+        (REPO_ROOT / "test-artifacts" / "lab-stack-hub.log").write_text(lab.logs())
+        lab.down()
+
+
+@pytest.fixture(scope="module")
+def admin(stack):
+    hub = HubClient(stack.url)
+    response = hub.login("admin", stack.admin_password)
+    assert response.status_code == 302, f"admin login failed: {response.status_code} {response.text[:300]}"
+    hub.create_token("admin")
+    return hub
+
+
+def test_hub_is_bound_to_loopback_only(stack, docker_client):
+    hub = docker_client.containers.get(f"{stack.instance}-hub-1")
+    bindings = hub.attrs["HostConfig"]["PortBindings"]["8000/tcp"]
+    assert [b["HostIp"] for b in bindings] == ["127.0.0.1"]
+
+
+def test_wrong_password_is_refused(stack):
+    client = HubClient(stack.url)
+    response = client.login("admin", "not-the-password")
+    # NativeAuthenticator re-renders the login form with its error instead of redirecting.
+    assert response.status_code == 200 and "Location" not in response.headers
+    assert "Invalid username or password" in response.text
+    assert "jupyterhub-session-id" not in client.session.cookies or client.session.get(
+        f"{stack.url}/hub/api/user", timeout=10).status_code == 403
+
+
+def test_user_server_trains_a_gluon_model_and_keeps_files(stack, admin):
+    timings = {}
+    assert admin.api("POST", "/users/alice").status_code == 201
+
+    timings["start_to_ready_s"] = admin.start_server("alice")
+    result = execute(stack.url, "alice", admin.token, TRAIN_CELL)
+    timings["kernel_first_result_s"] = result["seconds"]
+    assert result["error"] is None, result
+    words = result["stdout"].split()
+    # y = 2*x0 - 3.4*x1 + 4.2: the trained weights must recover it.
+    assert words[:4] == ["trained", "2.0", "-3.4", "4.2"], result["stdout"]
+    assert float(words[words.index("final-loss") + 1]) < 1e-3
+
+    # Each user has their own container, running as the unprivileged lab user.
+    containers = stack.user_containers()
+    assert [c.labels["gluonlab.user"] for c in containers] == ["alice"]
+    assert containers[0].attrs["Config"]["User"] in ("1000", "jovyan")
+
+    # Tutorials were seeded into the home directory on first start.
+    listing = admin.user_api("GET", "alice", "/contents/tutorials").json()
+    names = {item["name"] for item in listing["content"]}
+    assert "utils.py" in names, names
+
+    # A file written in the home directory survives stopping and restarting the server.
+    note = {"type": "file", "format": "text", "content": "我的笔记 survives restarts\n"}
+    assert admin.user_api("PUT", "alice", "/contents/notes.txt", json=note).status_code in (200, 201)
+    admin.stop_server("alice")
+    assert stack.user_containers() == []
+    timings["restart_to_ready_s"] = admin.start_server("alice")
+    saved = admin.user_api("GET", "alice", "/contents/notes.txt").json()
+    assert saved["content"] == "我的笔记 survives restarts\n"
+    admin.stop_server("alice")
+
+    (REPO_ROOT / "test-artifacts" / "lab-stack-timings.json").write_text(json.dumps(timings, indent=2))
+    print("timings:", timings)
+
+
+def test_other_users_cannot_use_the_hub_api_as_admin(stack, admin):
+    assert admin.api("POST", "/users/bob").status_code == 201
+    bob_token = admin.api("POST", "/users/bob/tokens", json={"note": "bob"}).json()["token"]
+    assert admin.api("GET", "/users", token=bob_token).status_code == 403
+    assert requests.get(f"{stack.url}/hub/api/users/alice", headers={"Authorization": f"token {bob_token}"},
+                        timeout=10).status_code in (403, 404)

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 LABEL_USER = "gluonlab.user"
 #: Container label holding the GPU device ids given to that container ("" = CPU only).
 LABEL_GPUS = "gluonlab.gpus"
+#: Optional label naming the hub instance, so hubs sharing one engine (tests) stay apart.
+LABEL_INSTANCE = "gluonlab.instance"
 
 #: The nvidia-smi arguments whose output :func:`parse_nvidia_smi_csv` reads.
 NVIDIA_SMI_QUERY = [
@@ -294,9 +296,12 @@ def discover_gpus(
 # ------------------------------------------------------------------- container glue
 
 
-def container_labels(username: str, ids: Iterable[str]) -> dict[str, str]:
+def container_labels(username: str, ids: Iterable[str], instance: str | None = None) -> dict[str, str]:
     """Labels that let :meth:`GpuAllocator.rebuild` find this assignment after a restart."""
-    return {LABEL_USER: username, LABEL_GPUS: ",".join(ids)}
+    labels = {LABEL_USER: username, LABEL_GPUS: ",".join(ids)}
+    if instance:
+        labels[LABEL_INSTANCE] = instance
+    return labels
 
 
 def container_environment(ids: Iterable[str], gpus: Iterable[Gpu] = ()) -> dict[str, str]:
@@ -461,8 +466,13 @@ class GpuAllocator:
             log.warning("GPUs over their %d-user limit after rebuild: %s", self.users_per_gpu, overfull)
         return self.assignments()
 
-    def rebuild_from_docker(self, docker_client: Any) -> dict[str, list[str]]:
-        """:meth:`rebuild` from the live containers carrying the user label."""
-        containers = docker_client.containers.list(filters={"label": LABEL_USER})
+    def rebuild_from_docker(self, docker_client: Any, instance: str | None = None) -> dict[str, list[str]]:
+        """:meth:`rebuild` from the running containers carrying the user label.
+
+        With ``instance``, only containers labelled with that hub instance count (see
+        :func:`container_labels`); without it, every Gluon Lab container on the engine does.
+        """
+        labels = [LABEL_USER] + ([f"{LABEL_INSTANCE}={instance}"] if instance else [])
+        containers = docker_client.containers.list(filters={"label": labels})
         return self.rebuild(containers)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import tarfile
 import threading
+import time
 import uuid as uuidlib
 from pathlib import Path
 from types import SimpleNamespace
@@ -113,6 +114,7 @@ def test_device_requests_name_devices_never_count() -> None:
 def test_labels_and_environment() -> None:
     gpus = synthetic_gpus(2)
     assert g.container_labels("ana", ["1"]) == {"gluonlab.user": "ana", "gluonlab.gpus": "1"}
+    assert g.container_labels("ana", [], "lab2")["gluonlab.instance"] == "lab2"
     env = g.container_environment(["1"], gpus)
     assert env["GLUONLAB_GPUS"] == "1" and env["GLUONLAB_GPU_DESCRIPTION"] == "GPU 1"
     assert g.container_environment([], gpus) == {"GLUONLAB_GPUS": "", "GLUONLAB_GPU_DESCRIPTION": "CPU only"}
@@ -220,7 +222,13 @@ def test_rebuild_keeps_pending_spawns_and_drops_stale_ones() -> None:
 
 
 def test_concurrent_exclusive_spawns_never_double_assign() -> None:
-    alloc = g.GpuAllocator(synthetic_gpus(8), policy="exclusive")
+    def slow_clock() -> float:
+        # allocate() reads the clock between picking a GPU and recording it: sleeping here
+        # widens that window, so a missing lock would show up as double assignments
+        time.sleep(0.002)
+        return time.monotonic()
+
+    alloc = g.GpuAllocator(synthetic_gpus(8), policy="exclusive", clock=slow_clock)
     results: dict[str, list[str] | str] = {}
     start = threading.Barrier(64)
 
@@ -285,3 +293,44 @@ def test_discovery_through_real_docker_with_stub_hook(fixtures_dir: Path) -> Non
             g.discover_gpus("auto", client, "gluonlab/debian-base:bookworm")
     finally:
         client.images.remove(tag, force=True)
+
+
+@pytest.mark.docker
+def test_rebuild_from_real_containers_with_gpu_requests() -> None:
+    """Containers made as the spawner makes them (labels + device_requests) on the real engine.
+
+    The stub hook accepts the GPU request without a GPU: this checks what Docker records
+    (DeviceRequests, NVIDIA_VISIBLE_DEVICES) and that a fresh allocator reads the labels back.
+    """
+    docker = pytest.importorskip("docker")
+    client = docker.from_env()
+    instance = f"gluonlab-hubtest-{uuidlib.uuid4().hex[:8]}"
+    gpus = synthetic_gpus(2)
+    first = g.GpuAllocator(gpus, policy="shared", users_per_gpu=2)
+    made = []
+    try:
+        for user in ("ana", "bo", "cy"):
+            ids = first.allocate(user)
+            made.append(
+                client.containers.run(
+                    "gluonlab/debian-base:bookworm", ["sleep", "120"], detach=True, name=f"{instance}-{user}",
+                    labels=g.container_labels(user, ids, instance), device_requests=g.device_requests(ids),
+                    network_disabled=True,
+                )
+            )
+        made[2].stop(timeout=0)  # cy's server stopped: its GPU is free again
+
+        for c, want in zip(made[:2], (["0"], ["1"])):
+            c.reload()
+            [req] = c.attrs["HostConfig"]["DeviceRequests"]
+            assert req["DeviceIDs"] == want and req["Driver"] == "nvidia"
+            # Docker adds it to the main process's environment only (not to `docker exec`)
+            environ = c.exec_run(["cat", "/proc/1/environ"]).output.decode().split("\0")
+            assert f"NVIDIA_VISIBLE_DEVICES={want[0]}" in environ
+
+        after_restart = g.GpuAllocator(gpus, policy="shared", users_per_gpu=2)
+        assert after_restart.rebuild_from_docker(client, instance=instance) == {"ana": ["0"], "bo": ["1"]}
+        assert after_restart.allocate("dee") == ["0"]
+    finally:
+        for c in made:
+            c.remove(force=True)

@@ -48,7 +48,7 @@ def _class_templates(rng, num_classes=10, size=28):
     return np.stack(templates)
 
 
-def fashion_mnist_arrays(n, seed, noise=0.25):
+def fashion_mnist_arrays(n, seed, noise=0.3):
     """(images uint8 [n, 28, 28], labels uint8 [n]) with class-dependent patterns plus noise."""
     templates = _class_templates(np.random.default_rng(1234))  # same classes for train and test
     rng = np.random.default_rng(seed)
@@ -60,7 +60,7 @@ def fashion_mnist_arrays(n, seed, noise=0.25):
     # accuracy stays below 100% and the models have something to learn over several epochs.
     for k in range(n):
         images[k] = np.roll(images[k], tuple(rng.integers(-2, 3, size=2)), axis=(0, 1))
-    images += 0.4 * templates[rng.integers(0, 10, size=n)] * brightness
+    images += 0.2 * templates[rng.integers(0, 10, size=n)] * brightness
     return (np.clip(images, 0, 1) * 255).astype(np.uint8), labels
 
 

@@ -62,6 +62,7 @@ class SyncResult:
 
     version: str
     previous_version: str | None
+    source: str = ""
     first_sync: bool = False
     unchanged_version: bool = False
     manifest_recovered: bool = False
@@ -221,12 +222,16 @@ def sync(source: Path, dest: Path) -> SyncResult:
     if manifest is not None and manifest["version"] == version:
         return SyncResult(version=version, previous_version=version, unchanged_version=True)
 
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ContentSyncError(f"cannot create {dest}: {exc.strerror}") from None
     src_files = list_source_files(source)
     has_user_files = any(p.name != MANIFEST_NAME for p in dest.iterdir())
     result = SyncResult(
         version=version,
         previous_version=manifest["version"] if manifest else None,
+        source=str(source),
         first_sync=manifest is None and not has_user_files,
         manifest_recovered=manifest is None and has_user_files,
     )
@@ -286,7 +291,7 @@ def sync(source: Path, dest: Path) -> SyncResult:
 
 def render_report(result: SyncResult) -> str:
     """The Markdown report (Chinese and English lines) for an update."""
-    src = "/opt/gluonlab/content"
+    src = result.source or "the image's content folder"
     lines = [
         f"# 教程内容更新 / Tutorial content update: {result.previous_version or '?'} → {result.version}",
         "",
@@ -349,6 +354,11 @@ def main(argv: list[str] | None = None) -> int:
     except ContentSyncError as exc:
         print(f"content_sync: {exc}; nothing was changed", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # e.g. a full disk while writing the manifest: files already synced stay, the next
+        # start finishes the job (unchanged files then match, edited ones are kept again)
+        print(f"content_sync: stopped by {exc}; your files are untouched", file=sys.stderr)
+        return 1
     print(result.summary())
     for rel, why in result.errors:
         print(f"content_sync: could not write {rel}: {why}", file=sys.stderr)

@@ -129,7 +129,7 @@ def test_deleted_file_is_not_restored_but_new_files_are(src_v1: Path, src_v2: Pa
     result = cs.sync(src_v2, dest)
     assert not (dest / "chapter02" / "linear.md").exists()
     assert result.not_restored == ["chapter02/linear.md"]
-    assert "/opt/gluonlab/content" in (dest / result.report).read_text()
+    assert f"a copy is in {src_v2}" in (dest / result.report).read_text()
     # and it stays deleted on the next update too
     v3 = write_tree(tmp_path / "src3", {"chapter02/linear.md": "# v3\n"}, "ccc333")
     assert cs.sync(v3, dest).not_restored == ["chapter02/linear.md"]
@@ -228,3 +228,12 @@ def test_cli_prints_one_line_and_exit_codes(src_v1: Path, src_v2: Path, tmp_path
     assert "nothing to do" in run(src_v2).stdout
     bad = run(tmp_path / "nowhere")
     assert bad.returncode == 2 and "nothing was changed" in bad.stderr
+
+
+
+def test_uncreatable_dest_is_a_clear_error(src_v1: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.write_text("not a folder\n")  # fails for root too, unlike a permission bit
+    with pytest.raises(cs.ContentSyncError, match="cannot create"):
+        cs.sync(src_v1, home / "tutorials")
+    assert home.read_text() == "not a folder\n"

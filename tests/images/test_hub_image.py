@@ -1,0 +1,35 @@
+"""Checks inside the built hub image: the versions the stack depends on, and our package."""
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.docker
+
+
+def run(client, image, command: str) -> str:
+    return client.containers.run(image.id, ["bash", "-c", command], remove=True, entrypoint=[]).decode()
+
+
+def test_hub_versions(docker_client, hub_image):
+    out = run(docker_client, hub_image,
+              "jupyterhub --version; configurable-http-proxy --version; "
+              "python3 -c 'import dockerspawner, nativeauthenticator, jupyterhub_idle_culler; print(dockerspawner.__version__)'")
+    hub_version, proxy_version, spawner_version = out.split()
+    assert hub_version.startswith("5.")
+    assert proxy_version.startswith("5.")
+    assert spawner_version.startswith("14.")
+
+
+def test_hub_package_and_config_load(docker_client, hub_image):
+    out = run(docker_client, hub_image,
+              "cd /tmp && python3 -c 'from gluonlab_hub.settings import Settings; print(Settings.from_env().notebook_image)' && "
+              "gluonlab-accounts --help >/dev/null && echo accounts-ok")
+    assert out.split() == ["gluonlab/notebook:cpu", "accounts-ok"]
+
+
+def test_bad_setting_stops_the_hub_with_a_clear_message(docker_client, hub_image):
+    import docker
+
+    with pytest.raises(docker.errors.ContainerError) as failure:
+        docker_client.containers.run(hub_image.id, environment={"NOTEBOOK_VARIANT": "gpu-please"}, remove=True)
+    assert b"NOTEBOOK_VARIANT='gpu-please' is not valid: choose one of cpu, cu117, ngc, cu80" in failure.value.stderr

@@ -1,0 +1,91 @@
+"""Checks that run inside the built notebook image (docker-stacks style): the user, PID 1,
+MXNet math and a Gluon training step, the JupyterLab extensions and settings."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.docker
+
+
+def run(client, image, command: str, **kwargs) -> str:
+    output = client.containers.run(image.id, ["bash", "-c", command], remove=True, **kwargs)
+    return output.decode()
+
+
+def test_runs_as_unprivileged_lab_user(docker_client, notebook_image):
+    assert run(docker_client, notebook_image, "id -u; id -un; echo $HOME").split() == ["1000", "jovyan", "/home/jovyan"]
+    assert notebook_image.attrs["Config"]["User"] in ("1000", "jovyan")
+
+
+def test_tini_is_pid_one_and_healthcheck_is_defined(notebook_image):
+    config = notebook_image.attrs["Config"]
+    assert config["Entrypoint"][0] == "tini"
+    assert config["Healthcheck"]["Test"][-1] == "/usr/local/bin/healthcheck.py"
+
+
+def test_mxnet_numpy_versions_and_math(docker_client, notebook_image):
+    out = run(docker_client, notebook_image,
+              "python3 -c 'import mxnet as mx, numpy as np; "
+              "a = mx.nd.array([[1, 2], [3, 4]]); "
+              "print(mx.__version__, np.__version__, mx.nd.dot(a, a).asnumpy().tolist(), mx.context.num_gpus())'")
+    assert out.split(maxsplit=2)[:2] == ["1.9.1", "1.23.5"]
+    assert "[[7.0, 10.0], [15.0, 22.0]] 0" in out
+
+
+def test_gluon_training_step_lowers_the_loss(docker_client, notebook_image):
+    code = """
+import mxnet as mx
+from mxnet import autograd, gluon, nd
+mx.random.seed(1)
+X = nd.random.normal(shape=(200, 4)); y = (X.sum(axis=1) > 0)
+net = gluon.nn.Sequential(); net.add(gluon.nn.Dense(8, activation='relu'), gluon.nn.Dense(2)); net.initialize()
+loss = gluon.loss.SoftmaxCrossEntropyLoss(); trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.5})
+first = loss(net(X), y).mean().asscalar()
+for _ in range(30):
+    with autograd.record():
+        l = loss(net(X), y)
+    l.backward(); trainer.step(200)
+print(first, loss(net(X), y).mean().asscalar())
+"""
+    first, last = map(float, run(docker_client, notebook_image, f"python3 -c \"{code}\"").split())
+    assert last < first * 0.5
+
+
+def test_jupyterlab_extensions_installed(docker_client, notebook_image):
+    out = run(docker_client, notebook_image, "jupyter labextension list 2>&1; pip list --format=json 2>/dev/null")
+    for extension in ("jupyterlab-execute-time", "jupyterlab-jupytext", "@jupyter-server/resource-usage"):
+        assert f"{extension} v" in out and "enabled" in out, extension
+    packages = {p["name"].lower(): p["version"] for p in json.loads(out[out.index("[{"):])}
+    assert packages["jupyterlab-language-pack-zh-cn"].startswith("4.")
+    assert packages["jupyterhub"].split(".")[0] == "5"
+    assert packages["jupyterlab"].split(".")[0] == "4"
+    assert "notedown" in packages and "jupytext" in packages
+
+
+def test_lab_defaults_chinese_ui_cell_timing_and_markdown_as_notebook(docker_client, notebook_image):
+    overrides = json.loads(run(docker_client, notebook_image, "cat /opt/venv/share/jupyter/lab/settings/overrides.json"))
+    assert overrides["@jupyterlab/translation-extension:plugin"]["locale"] == "zh_CN"
+    assert overrides["@jupyterlab/notebook-extension:tracker"]["recordTiming"] is True
+    assert overrides["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]["markdown"] == "Jupytext Notebook"
+
+
+def test_markdown_tutorial_opens_as_notebook_with_jupytext(docker_client, notebook_image):
+    out = run(docker_client, notebook_image,
+              "cd /tmp && printf '# 标题\\n\\n```python\\nprint(1 + 1)\\n```\\n' > t.md && "
+              "python3 -c \"import jupytext; nb = jupytext.read('t.md'); print([c.cell_type for c in nb.cells])\"")
+    assert out.strip() == "['markdown', 'code']"
+
+
+def test_image_ships_tutorials_helper_scripts_and_content_version(docker_client, notebook_image):
+    out = run(docker_client, notebook_image,
+              "ls /opt/gluonlab/content; cat /opt/gluonlab/content/VERSION; test -x /opt/gluonlab/scripts/doctor.sh && echo doctor-ok")
+    assert "utils.py" in out and "datasets.py" in out
+    assert "doctor-ok" in out
+
+
+def test_start_script_seeds_tutorials_into_an_empty_home(docker_client, notebook_image, tmp_path):
+    out = run(docker_client, notebook_image,
+              "export HOME=$(mktemp -d); timeout 60 start-notebook.sh --version >/dev/null 2>&1 || true; ls $HOME/tutorials")
+    assert "utils.py" in out

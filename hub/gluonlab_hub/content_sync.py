@@ -14,8 +14,8 @@ last synced):
   - new file (not in the manifest) -> copied in (if a user file already sits at that path,
     the user file is kept and the new one saved beside it);
   - file the user has not changed (hash equals the manifest's) -> updated;
-  - file the user edited -> kept; the new version is saved beside it as
-    ``name.new-<version>.ext`` (never overwriting an existing file);
+  - file the user edited -> kept; if this version changed it, the new version is saved
+    beside it as ``name.new-<version>.ext`` (never overwriting an existing file);
   - file the user deleted (in the manifest, gone from ``DEST``) -> not restored; the report
     says how to get it back;
   - file dropped from the content -> the user's copy is kept, untouched.
@@ -71,6 +71,7 @@ class SyncResult:
     up_to_date: list[str] = field(default_factory=list)
     kept_user_edits: list[tuple[str, str]] = field(default_factory=list)  # (file, new version beside it)
     not_restored: list[str] = field(default_factory=list)
+    edited_not_changed_upstream: list[str] = field(default_factory=list)
     dropped_upstream: list[str] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     report: str | None = None
@@ -258,6 +259,8 @@ def sync(source: Path, dest: Path) -> SyncResult:
             elif rel in recorded and cur_hash == recorded[rel]:
                 _atomic_copy(src, target)
                 result.updated.append(rel)
+            elif rel in recorded and src_hash == recorded[rel]:
+                result.edited_not_changed_upstream.append(rel)  # their edit; nothing new to offer
             else:
                 def usable(c: str, want: str = src_hash) -> bool:
                     # free, or already holding exactly this new version (a rerun after a crash)

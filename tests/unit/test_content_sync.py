@@ -82,8 +82,9 @@ def test_same_version_is_a_no_op(src_v1: Path, tmp_path: Path) -> None:
 def test_update_with_user_edit_keeps_edit_and_saves_new_beside(src_v1: Path, src_v2: Path, tmp_path: Path) -> None:
     dest = tmp_path / "t"
     cs.sync(src_v1, dest)
-    # The attendee edits one notebook that the new version also changes.
+    # The attendee edits one notebook that the new version also changes, and one it does not.
     (dest / "chapter01" / "autograd.md").write_text("# Autograd v1\nmy experiment\n")
+    (dest / "chapter01" / "ndarray.md").write_text("# NDArray\nmy notes\n")
 
     result = cs.sync(src_v2, dest)
 
@@ -95,7 +96,10 @@ def test_update_with_user_edit_keeps_edit_and_saves_new_beside(src_v1: Path, src
     assert (dest / "chapter02" / "linear.md").read_text() == "# Linear regression v2\n"
     assert (dest / "chapter03" / "cnn.md").read_text() == "# CNN (new)\n"
     assert result.updated == ["chapter02/linear.md"] and result.added == ["chapter03/cnn.md"]
-    assert result.up_to_date == ["chapter01/ndarray.md"]
+    # an edited file the new version did not change: kept, and no pointless side copy
+    assert (dest / "chapter01" / "ndarray.md").read_text() == "# NDArray\nmy notes\n"
+    assert result.edited_not_changed_upstream == ["chapter01/ndarray.md"] and result.up_to_date == []
+    assert sorted(p.name for p in (dest / "chapter01").iterdir()) == ["autograd.md", "autograd.new-bbb222.md", "ndarray.md"]
     # dropped from the course: the user's copy stays
     assert (dest / "README.md").read_text() == "# Tutorials v1\n"
     assert result.dropped_upstream == ["README.md"]

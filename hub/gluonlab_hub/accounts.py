@@ -152,7 +152,9 @@ def parse_csv(text: str) -> ParsedRows:
             continue
         if columns is not None and len(cells) != len(columns):
             out.problems.append(
-                Problem(line, cells[0], f"has {len(cells)} columns, the header has {len(columns)} ({','.join(columns)})")
+                Problem(
+                    line, cells[0], f"has {len(cells)} columns, the header has {len(columns)} ({','.join(columns)})"
+                )
             )
             continue
         if columns is None and len(cells) > len(COLUMNS):
@@ -160,7 +162,7 @@ def parse_csv(text: str) -> ParsedRows:
                 Problem(line, cells[0], f"has {len(cells)} columns; expected 1 to 3: username[,password][,name]")
             )
             continue
-        values = dict(zip(columns or COLUMNS, cells))
+        values = dict(zip(columns or COLUMNS, cells, strict=False))  # fewer cells than COLUMNS is fine
         username = normalize_username(values.get("username", ""))
         why = username_problem(username)
         if why:
@@ -172,13 +174,21 @@ def parse_csv(text: str) -> ParsedRows:
         password = values.get("password") or None
         if password is not None and len(password) < MIN_PASSWORD_LEN:
             out.problems.append(
-                Problem(line, username, f"password for {username} is shorter than {MIN_PASSWORD_LEN} characters; "
-                        "leave it empty to have one generated")
+                Problem(
+                    line,
+                    username,
+                    f"password for {username} is shorter than {MIN_PASSWORD_LEN} characters; "
+                    "leave it empty to have one generated",
+                )
             )
             continue
         if password is not None and len(password.encode()) > MAX_PASSWORD_BYTES:
             out.problems.append(
-                Problem(line, username, f"password for {username} is longer than {MAX_PASSWORD_BYTES} bytes (bcrypt's limit)")
+                Problem(
+                    line,
+                    username,
+                    f"password for {username} is longer than {MAX_PASSWORD_BYTES} bytes (bcrypt's limit)",
+                )
             )
             continue
         seen[username] = line
@@ -203,9 +213,7 @@ def rows_from_count(count: int, prefix: str, start: int = 1) -> list[AccountRow]
 
 def generate_password(groups: int = 3, group_len: int = 4) -> str:
     """A readable random password such as ``k7pm-x3qa-9fht`` (about 60 bits from ``secrets``)."""
-    return "-".join(
-        "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(group_len)) for _ in range(groups)
-    )
+    return "-".join("".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(group_len)) for _ in range(groups))
 
 
 def hash_password(password: str, rounds: int = 12) -> bytes:
@@ -262,7 +270,7 @@ def create_accounts(db: Any, rows: Iterable[AccountRow], *, bcrypt_rounds: int =
         hashes = list(pool.map(lambda a: hash_password(a.password, bcrypt_rounds), accounts))
     user_role = orm.Role.find(db, "user")  # created by the hub at its first start
     try:
-        for account, hashed in zip(accounts, hashes):
+        for account, hashed in zip(accounts, hashes, strict=True):
             db.add(UserInfo(username=account.username, password=hashed, is_authorized=True))
             user = orm.User.find(db, account.username)
             if user is None:
@@ -295,7 +303,7 @@ def render_handout_html(hub_url: str, accounts: Sequence[Account], title: str = 
     cards = "\n".join(
         f"""<section class="card">
   <h2>{esc(title)}</h2>
-  {f'<p class="who">{esc(a.name)}</p>' if a.name else ''}
+  {f'<p class="who">{esc(a.name)}</p>' if a.name else ""}
   <dl>
     <dt>地址 / Hub URL</dt><dd class="mono">{esc(hub_url)}</dd>
     <dt>用户名 / Username</dt><dd class="mono">{esc(a.username)}</dd>
@@ -333,7 +341,9 @@ def render_handout_html(hub_url: str, accounts: Sequence[Account], title: str = 
 """
 
 
-def write_handout(out_dir: Path, hub_url: str, accounts: Sequence[Account], *, stamp: str | None = None) -> tuple[Path, Path]:
+def write_handout(
+    out_dir: Path, hub_url: str, accounts: Sequence[Account], *, stamp: str | None = None
+) -> tuple[Path, Path]:
     """Write ``accounts-<stamp>.html`` and ``.csv`` (mode 600) into ``out_dir``; never overwrites."""
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     stamp = stamp or datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -374,7 +384,9 @@ def default_db_url() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gluonlab-accounts", description="Create workshop accounts and a printable handout.")
+    p = argparse.ArgumentParser(
+        prog="gluonlab-accounts", description="Create workshop accounts and a printable handout."
+    )
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("create", help="create accounts from a CSV or a count")
     src = c.add_mutually_exclusive_group(required=True)

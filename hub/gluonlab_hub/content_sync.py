@@ -108,7 +108,9 @@ def read_version(source: Path) -> str:
     try:
         raw = (source / VERSION_NAME).read_text(encoding="utf-8").strip().splitlines()
     except FileNotFoundError:
-        raise ContentSyncError(f"{source / VERSION_NAME} is missing; the image must ship a content VERSION file") from None
+        raise ContentSyncError(
+            f"{source / VERSION_NAME} is missing; the image must ship a content VERSION file"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ContentSyncError(f"cannot read {source / VERSION_NAME}: {exc}") from None
     if not raw or not raw[0].strip():
@@ -262,6 +264,7 @@ def sync(source: Path, dest: Path) -> SyncResult:
             elif rel in recorded and src_hash == recorded[rel]:
                 result.edited_not_changed_upstream.append(rel)  # their edit; nothing new to offer
             else:
+
                 def usable(c: str, want: str = src_hash) -> bool:
                     # free, or already holding exactly this new version (a rerun after a crash)
                     p = dest / c
@@ -287,7 +290,9 @@ def sync(source: Path, dest: Path) -> SyncResult:
         result.report = write_report(dest, result)
     _atomic_write_bytes(
         dest / MANIFEST_NAME,
-        json.dumps({"format": MANIFEST_FORMAT, "version": version, "files": new_manifest}, indent=1, sort_keys=True).encode(),
+        json.dumps(
+            {"format": MANIFEST_FORMAT, "version": version, "files": new_manifest}, indent=1, sort_keys=True
+        ).encode(),
     )
     return result
 

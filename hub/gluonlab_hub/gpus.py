@@ -475,4 +475,3 @@ class GpuAllocator:
         labels = [LABEL_USER] + ([f"{LABEL_INSTANCE}={instance}"] if instance else [])
         containers = docker_client.containers.list(filters={"label": labels})
         return self.rebuild(containers)
-

@@ -204,7 +204,9 @@ def test_cli_csv_partial_success(db_url: str, tmp_path: Path, capsys: pytest.Cap
     attendees = tmp_path / "attendees.csv"
     attendees.write_text("\ufeffusername,password,name\nana,,Ana\nb@d,,X\nbo,,Bo\n", encoding="utf-8")
     out = tmp_path / "handouts"
-    code = run_cli(["create", "--csv", str(attendees), "--hub-url", "http://127.0.0.1:8000", "--out", str(out), "--db-url", db_url])
+    code = run_cli(
+        ["create", "--csv", str(attendees), "--hub-url", "http://127.0.0.1:8000", "--out", str(out), "--db-url", db_url]
+    )
     captured = capsys.readouterr()
     assert code == 1
     assert "line 3: username 'b@d'" in captured.err
@@ -220,8 +222,22 @@ def test_cli_csv_partial_success(db_url: str, tmp_path: Path, capsys: pytest.Cap
     assert stat.S_IMODE(out.stat().st_mode) == 0o700
 
 
-def test_cli_count_all_created_then_rerun_skips(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["create", "--count", "3", "--prefix", "student", "--hub-url", "https://lab.test", "--out", str(tmp_path / "o"), "--db-url", db_url]
+def test_cli_count_all_created_then_rerun_skips(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [
+        "create",
+        "--count",
+        "3",
+        "--prefix",
+        "student",
+        "--hub-url",
+        "https://lab.test",
+        "--out",
+        str(tmp_path / "o"),
+        "--db-url",
+        db_url,
+    ]
     assert run_cli(args) == 0
     assert "created 3 account(s)" in capsys.readouterr().out
     assert run_cli(args) == 1
@@ -282,9 +298,25 @@ def test_module_entry_point_end_to_end(db_url: str, tmp_path: Path) -> None:
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(acc.__file__).parents[1]), "GLUONLAB_HUB_DB_URL": db_url}
     out = tmp_path / "handout"
     proc = subprocess.run(
-        [sys.executable, "-m", "gluonlab_hub.accounts", "create", "--count", "2", "--prefix", "ws",
-         "--hub-url", "http://127.0.0.1:8000", "--out", str(out)],
-        capture_output=True, text=True, env=env, check=False, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "gluonlab_hub.accounts",
+            "create",
+            "--count",
+            "2",
+            "--prefix",
+            "ws",
+            "--hub-url",
+            "http://127.0.0.1:8000",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert "created 2 account(s)" in proc.stdout

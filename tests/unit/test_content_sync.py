@@ -25,11 +25,7 @@ def write_tree(root: Path, files: dict[str, str], version: str) -> Path:
 
 def snapshot(root: Path) -> dict[str, str]:
     """Every file under root (manifest included) -> its text, to compare whole trees."""
-    return {
-        p.relative_to(root).as_posix(): p.read_text()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
+    return {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 V1 = {
@@ -99,7 +95,11 @@ def test_update_with_user_edit_keeps_edit_and_saves_new_beside(src_v1: Path, src
     # an edited file the new version did not change: kept, and no pointless side copy
     assert (dest / "chapter01" / "ndarray.md").read_text() == "# NDArray\nmy notes\n"
     assert result.edited_not_changed_upstream == ["chapter01/ndarray.md"] and result.up_to_date == []
-    assert sorted(p.name for p in (dest / "chapter01").iterdir()) == ["autograd.md", "autograd.new-bbb222.md", "ndarray.md"]
+    assert sorted(p.name for p in (dest / "chapter01").iterdir()) == [
+        "autograd.md",
+        "autograd.new-bbb222.md",
+        "ndarray.md",
+    ]
     # dropped from the course: the user's copy stays
     assert (dest / "README.md").read_text() == "# Tutorials v1\n"
     assert result.dropped_upstream == ["README.md"]
@@ -151,7 +151,9 @@ def test_beside_name_never_overwrites(src_v1: Path, src_v2: Path, tmp_path: Path
 
 
 @pytest.mark.parametrize("damage", ["{not json", '{"format": 1, "version": 5}', None])
-def test_corrupt_or_missing_manifest_keeps_user_files(src_v1: Path, src_v2: Path, tmp_path: Path, damage: str | None) -> None:
+def test_corrupt_or_missing_manifest_keeps_user_files(
+    src_v1: Path, src_v2: Path, tmp_path: Path, damage: str | None
+) -> None:
     dest = tmp_path / "t"
     cs.sync(src_v1, dest)
     (dest / "chapter01" / "autograd.md").write_text("mine\n")
@@ -218,7 +220,10 @@ def test_cli_prints_one_line_and_exit_codes(src_v1: Path, src_v2: Path, tmp_path
         # run as a standalone script, as the notebook image does: stdlib only, no package import
         return subprocess.run(
             [sys.executable, "-I", str(SCRIPT), "--source", str(src), "--dest", str(dest)],
-            capture_output=True, text=True, env={"PATH": os.environ.get("PATH", "")}, check=False,
+            capture_output=True,
+            text=True,
+            env={"PATH": os.environ.get("PATH", "")},
+            check=False,
         )
 
     first = run(src_v1)
@@ -232,7 +237,6 @@ def test_cli_prints_one_line_and_exit_codes(src_v1: Path, src_v2: Path, tmp_path
     assert "nothing to do" in run(src_v2).stdout
     bad = run(tmp_path / "nowhere")
     assert bad.returncode == 2 and "nothing was changed" in bad.stderr
-
 
 
 def test_uncreatable_dest_is_a_clear_error(src_v1: Path, tmp_path: Path) -> None:

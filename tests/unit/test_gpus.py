@@ -24,7 +24,7 @@ H100_UUID = "GPU-2b18b8c7-7792-5f89-e0b9-8e2040f7172d"
 def fixture_output(path: Path) -> str:
     """The captured command output, without the '$ command' and '[exit N]' lines around it."""
     lines = path.read_text().splitlines()
-    return "\n".join(l for l in lines if not l.startswith("$ ") and not l.startswith("[exit "))
+    return "\n".join(ln for ln in lines if not ln.startswith("$ ") and not ln.startswith("[exit "))
 
 
 def synthetic_gpus(n: int) -> list[g.Gpu]:
@@ -284,7 +284,10 @@ def test_discovery_through_real_docker_with_stub_hook(fixtures_dir: Path) -> Non
     try:
         before = {c.id for c in client.containers.list(all=True, filters={"label": "gluonlab.role=gpu-discovery"})}
         found = g.discover_gpus("auto", client, tag)
-        assert [(x.device_id, x.uuid) for x in found] == [("0", H100_UUID), ("1", "GPU-11111111-2222-3333-4444-555555555555")]
+        assert [(x.device_id, x.uuid) for x in found] == [
+            ("0", H100_UUID),
+            ("1", "GPU-11111111-2222-3333-4444-555555555555"),
+        ]
         after = {c.id for c in client.containers.list(all=True, filters={"label": "gluonlab.role=gpu-discovery"})}
         assert after == before  # the throwaway container is gone
 
@@ -313,14 +316,18 @@ def test_rebuild_from_real_containers_with_gpu_requests() -> None:
             ids = first.allocate(user)
             made.append(
                 client.containers.run(
-                    "gluonlab/debian-base:bookworm", ["sleep", "120"], detach=True, name=f"{instance}-{user}",
-                    labels=g.container_labels(user, ids, instance), device_requests=g.device_requests(ids),
+                    "gluonlab/debian-base:bookworm",
+                    ["sleep", "120"],
+                    detach=True,
+                    name=f"{instance}-{user}",
+                    labels=g.container_labels(user, ids, instance),
+                    device_requests=g.device_requests(ids),
                     network_disabled=True,
                 )
             )
         made[2].stop(timeout=0)  # cy's server stopped: its GPU is free again
 
-        for c, want in zip(made[:2], (["0"], ["1"])):
+        for c, want in zip(made[:2], (["0"], ["1"]), strict=True):
             c.reload()
             [req] = c.attrs["HostConfig"]["DeviceRequests"]
             assert req["DeviceIDs"] == want and req["Driver"] == "nvidia"

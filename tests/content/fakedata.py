@@ -42,7 +42,7 @@ def _class_templates(rng, num_classes=10, size=28):
         t = (t + np.roll(t, 1, 0) + np.roll(t, 1, 1) + np.roll(t, -1, 0) + np.roll(t, -1, 1)) / 5
         t = (t - t.min()) / (t.max() - t.min())
         # Dark background and a bright object, like the real photos (mostly-zero pixels).
-        t = np.where(t > 0.45, t, 0.0)
+        t = np.where(t > 0.6, t, 0.0)
         t[:2], t[-2:], t[:, :2], t[:, -2:] = 0, 0, 0, 0
         templates.append(t)
     return np.stack(templates)
@@ -169,7 +169,7 @@ def house_rows(n, first_id, rng, with_price):
     return rows
 
 
-def write_house(root, n_train=300, n_test=200):
+def write_house(root, n_train=1000, n_test=500):
     d = os.path.join(root, 'kaggle-house')
     os.makedirs(d, exist_ok=True)
     rng = np.random.default_rng(7)

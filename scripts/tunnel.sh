@@ -16,6 +16,7 @@ REMOTE_HOST="127.0.0.1"
 SSH_PORT=""
 JUMP=""
 IDENTITY=""
+SSH_CONFIG=""
 URL_PATH="/lab"
 ALIVE=30
 CONNECT_TIMEOUT=15
@@ -45,6 +46,8 @@ Options:
   -J, --jump HOST       jump host ([user@]bastion[:port]), passed to ssh -J
   -i, --identity FILE   private key to log in with
   -o, --ssh-opt OPT     extra ssh option (repeatable), e.g. -o StrictHostKeyChecking=accept-new
+                        (applies to the server only; options for a jump host go in a config file)
+  -F, --ssh-config FILE ssh config file to use instead of ~/.ssh/config (also used for the jump host)
       --path PATH       URL path printed for the browser (default /lab)
       --alive SEC       ServerAliveInterval: keepalive every SEC seconds (default 30)
       --timeout SEC     how long to wait for the tunnel to come up (default 15)
@@ -93,6 +96,7 @@ parse_args() {
       -J | --jump) need_value "$@"; JUMP="$2"; shift 2 ;;
       -i | --identity) need_value "$@"; IDENTITY="$2"; shift 2 ;;
       -o | --ssh-opt) need_value "$@"; SSH_OPTS+=(-o "$2"); shift 2 ;;
+      -F | --ssh-config) need_value "$@"; SSH_CONFIG="$2"; shift 2 ;;
       --path) need_value "$@"; URL_PATH="$2"; shift 2 ;;
       --alive) need_value "$@"; ALIVE="$2"; shift 2 ;;
       --timeout) need_value "$@"; CONNECT_TIMEOUT="$2"; shift 2 ;;
@@ -115,6 +119,9 @@ parse_args() {
   [[ "$URL_PATH" == /* ]] || URL_PATH="/$URL_PATH"
   if [[ -n "$IDENTITY" && ! -r "$IDENTITY" ]]; then
     die "$EXIT_USAGE" "identity file '$IDENTITY' does not exist or is not readable; create one with: ssh-keygen -t ed25519"
+  fi
+  if [[ -n "$SSH_CONFIG" && ! -r "$SSH_CONFIG" ]]; then
+    die "$EXIT_USAGE" "ssh config file '$SSH_CONFIG' does not exist or is not readable"
   fi
   command -v ssh >/dev/null 2>&1 || die "$EXIT_SSH" "ssh is not installed; install OpenSSH (Debian/Ubuntu: sudo apt-get install openssh-client)"
 }
@@ -143,6 +150,7 @@ ssh_command() {
     -o ServerAliveCountMax=3
     -o "ConnectTimeout=${CONNECT_TIMEOUT}")
   ((BATCH)) && SSH_CMD+=(-o BatchMode=yes)
+  [[ -z "$SSH_CONFIG" ]] || SSH_CMD+=(-F "$SSH_CONFIG")
   [[ -z "$SSH_PORT" ]] || SSH_CMD+=(-p "$SSH_PORT")
   [[ -z "$JUMP" ]] || SSH_CMD+=(-J "$JUMP")
   [[ -z "$IDENTITY" ]] || SSH_CMD+=(-i "$IDENTITY" -o IdentitiesOnly=yes)

@@ -886,9 +886,46 @@ class Doctor(object):
             self.check_host()
         if self.a.hub_url:
             self.check_hub()
+        self.note_skipped(skip, host)
         return self.r
 
+    def note_skipped(self, skip, host):
+        """List every check that did not run, with why, so --json readers need not guess."""
+        done = set(c["name"] for c in self.r.checks) | set(s["name"] for s in self.r.skipped)
+        for group, names in CHECK_GROUPS:
+            for name in names:
+                if name in done:
+                    continue
+                if group in skip:
+                    why = "--skip %s" % group
+                elif group == "host" and not host:
+                    why = "host checks are off here (where=%s; use --host)" % self.where
+                else:
+                    why = NOT_APPLICABLE.get(name, "not applicable")
+                self.r.skip(name, why)
 
+
+CHECK_GROUPS = (
+    ("always", ("python",)),
+    ("python", ("pip", "numpy")),
+    ("conda", ("conda", "conda-env")),
+    ("mxnet", ("mxnet", "mxnet-compute")),
+    ("gpu", ("gpu", "gpu-driver", "gpu-arch", "gpu-mxnet")),
+    ("jupyter", ("jupyter", "jupyter-md")),
+    ("host", ("docker", "docker-gpus", "disk")),
+    ("hub", ("hub",)),
+)
+NOT_APPLICABLE = {
+    "conda-env": "no environment file (./environment.yml or --env-file), or conda is missing",
+    "mxnet-compute": "mxnet does not import",
+    "gpu-driver": "needs a working GPU and a CUDA build of mxnet with a known CUDA version",
+    "gpu-arch": "needs a working GPU and a CUDA pip wheel of mxnet (mxnet-cuXXX)",
+    "gpu-mxnet": "needs a working GPU and an importable mxnet",
+    "jupyter-md": "jupytext is not installed",
+    "docker-gpus": "no GPU on this host (name an image with --gpu-image to test anyway)",
+    "disk": "the Docker engine is not reachable",
+    "hub": "no --hub-url given",
+}
 GROUPS = ("python", "conda", "mxnet", "gpu", "jupyter", "host")
 
 

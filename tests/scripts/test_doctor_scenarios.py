@@ -58,6 +58,11 @@ def test_healthy_gpu_host(scenario):
     assert report["facts"]["gpus"][0]["name"] == "NVIDIA H100 80GB HBM3"
     assert report["facts"]["gpus"][0]["compute_capability"] == 90
     assert [c["name"] for c in report["checks"]] == list(r.lines)
+    skipped = {x["name"]: x["why"] for x in report["skipped"]}
+    assert skipped["jupyter"] == skipped["jupyter-md"] == "--skip jupyter"
+    assert skipped["gpu-arch"] == "needs a working GPU and a CUDA pip wheel of mxnet (mxnet-cuXXX)"
+    assert skipped["docker"] == "host checks are off here (where=laptop; use --host)"
+    assert skipped["hub"] == "no --hub-url given"
 
 
 def test_no_gpu_laptop_is_a_warning_not_a_failure(scenario):

@@ -219,6 +219,26 @@ def test_unreachable_ssh_server_is_reported(sshd):
     assert "cannot reach the ssh server of '%s@127.0.0.1'" % sshd["user"] in err
 
 
+def test_jump_host_through_a_config_file(sshd, http_server, tmp_path):
+    """-J with the same sshd as bastion and target: ssh reads jump-host options from -F only."""
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text("Host 127.0.0.1\n  Port %d\n  User %s\n  IdentityFile %s\n  IdentitiesOnly yes\n"
+                   "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n  BatchMode yes\n"
+                   % (sshd["port"], sshd["user"], sshd["key"]))
+    lport = free_port()
+    t = Tunnel(["127.0.0.1", "-F", cfg, "-J", "127.0.0.1", "-r", http_server["port"], "-l", lport])
+    try:
+        url = t.wait_for_url()
+        assert "through 127.0.0.1" in "".join(t.out)
+        body = urllib.request.urlopen(url.replace("/lab", "/"), timeout=10).read().decode()
+        assert http_server["token"] in body
+        t.proc.send_signal(signal.SIGINT)
+        rc, out, err = t.finish()
+    finally:
+        t.kill()
+    assert rc == 0, err
+
+
 def test_usage_errors_and_help():
     rc = subprocess.run(["bash", str(TUNNEL), "--help"], capture_output=True, text=True)
     assert rc.returncode == 0

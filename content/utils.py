@@ -45,6 +45,12 @@ FASHION_MNIST_LABELS = ['t-shirt', 'trouser', 'pullover', 'dress', 'coat',
 
 def try_gpu(i=0):
     """mx.gpu(i) if MXNet can allocate on it, else mx.cpu() (CPU builds, no GPU, no driver)."""
+    # Asking for the count first keeps CPU builds from logging "GPU support is disabled".
+    try:
+        if mx.context.num_gpus() <= i:
+            return mx.cpu()
+    except mx.base.MXNetError:  # driver missing or too old for this CUDA build
+        return mx.cpu()
     try:
         ctx = mx.gpu(i)
         _ = nd.zeros((1,), ctx=ctx)

@@ -37,3 +37,32 @@ def test_declared_notebooks_exist():
              if not os.path.isfile(os.path.join(harness.CONTENT, rel))]
     assert not stale, 'NOTEBOOKS lists files that do not exist: %s' % stale
 
+
+
+def test_part1_chapters_are_complete():
+    # The sections issue 3 promises; guards against a file being renamed or dropped.
+    sections = set(harness.section_files())
+    expected = {
+        'chapter01_preface/preface.md', 'chapter01_preface/install.md',
+        'chapter01_preface/buy_gpu.md',
+        'chapter02_crashcourse/introduction.md', 'chapter02_crashcourse/ndarray.md',
+        'chapter02_crashcourse/autograd.md',
+        'chapter03_supervised/linear_regression_scratch.md',
+        'chapter03_supervised/linear_regression_gluon.md',
+        'chapter03_supervised/softmax_regression_scratch.md',
+        'chapter03_supervised/softmax_regression_gluon.md',
+        'chapter03_supervised/mlp_scratch.md', 'chapter03_supervised/mlp_gluon.md',
+        'chapter03_supervised/underfit_overfit.md',
+        'chapter03_supervised/reg_scratch.md', 'chapter03_supervised/reg_gluon.md',
+        'chapter03_supervised/dropout_scratch.md', 'chapter03_supervised/dropout_gluon.md',
+        'chapter03_supervised/kaggle_house_prices.md',
+    }
+    assert not expected - sections, 'missing sections: %s' % sorted(expected - sections)
+
+
+def test_readme_lists_every_section_in_order():
+    # content/README.md is the table of contents attendees follow: every section must be linked.
+    with open(os.path.join(harness.CONTENT, 'README.md'), encoding='utf-8') as f:
+        readme = f.read()
+    unlisted = [rel for rel in harness.section_files() if '](%s)' % rel not in readme]
+    assert not unlisted, 'sections missing from content/README.md: %s' % unlisted

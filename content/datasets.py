@@ -166,6 +166,12 @@ def download(dataset, filename, root=None, retries=2, timeout=60):
                 continue
             os.replace(tmp, dest)
             return dest
+        except urllib.error.HTTPError as e:
+            last_error = DatasetError('cannot download %s from %s (HTTP %d %s). %s'
+                                      % (filename, url, e.code, e.reason,
+                                         _mirror_hint(dataset, filename, dest)))
+            if e.code < 500:  # the file is not there: asking again will not help
+                break
         except (urllib.error.URLError, OSError, ValueError) as e:
             reason = getattr(e, 'reason', None) or e
             last_error = DatasetError('cannot download %s from %s (%s). %s'

@@ -95,7 +95,8 @@ main() {
     return 2
   fi
   local rc=0
-  "$runner" "$LIB_DIR/doctor.py" "$@" || rc=$?
+  # -B: no __pycache__ in a read-only image mount or a user's checkout.
+  "$runner" -B "$LIB_DIR/doctor.py" "$@" || rc=$?
   return "$rc"
 }
 

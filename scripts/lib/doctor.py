@@ -139,7 +139,7 @@ def probe(python, part, timeout):
     """Run doctor_probe.py `part` with the checked Python: (data or None, raw output)."""
     env = dict(os.environ)
     env.pop("PYTHONHOME", None)
-    rc, out = run([python, PROBE, part], timeout, env=env)
+    rc, out = run([python, "-B", PROBE, part], timeout, env=env)
     for line in reversed(out.splitlines()):
         if line.startswith(PROBE_MARK):
             try:
@@ -316,17 +316,24 @@ class Doctor(object):
 
     # -- conda ------------------------------------------------------------------------------
     def env_file(self):
-        cand = [self.a.env_file] if self.a.env_file else ["environment.yml", "environment.yaml"]
-        for c in cand:
-            if c and os.path.isfile(c):
-                return c
+        """(path, explicit): --env-file, ./environment.yml, or the lab's own file next to the
+        scripts (content/environment.yml in a checkout or image). Only an explicit or local
+        file means "this user follows the conda route"; the lab's file is just the reference."""
         if self.a.env_file:
-            raise DoctorError(tr("--env-file %s 不存在", "--env-file %s does not exist") % self.a.env_file)
-        return None
+            if not os.path.isfile(self.a.env_file):
+                raise DoctorError(tr("--env-file %s 不存在", "--env-file %s does not exist") % self.a.env_file)
+            return self.a.env_file, True
+        for c in ("environment.yml", "environment.yaml"):
+            if os.path.isfile(c):
+                return c, True
+        lab = os.path.normpath(os.path.join(HERE, "..", "..", "content", "environment.yml"))
+        if os.path.isfile(lab):
+            return lab, False
+        return None, False
 
     def check_conda(self):
         conda = shutil.which("conda")
-        env_file = self.env_file()
+        env_file, explicit = self.env_file()
         if conda:
             rc, out = run([conda, "--version"], self.a.timeout)
             ver = P.parse_conda_version(out)
@@ -362,7 +369,7 @@ class Doctor(object):
                       "install Miniconda: https://docs.conda.io/en/latest/miniconda.html"),
                    tr("若已安装: ~/miniconda3/bin/conda init bash，然后重开终端",
                       "if it is installed: ~/miniconda3/bin/conda init bash, then open a new terminal")]
-        if env_file:
+        if env_file and explicit:
             self.r.add("conda", "FAIL", tr("未找到 conda，但有环境文件 %s", "conda not found, but there is an environment file %s") % env_file,
                        "`conda: command not found`",
                        tr("conda 没有安装，或安装目录不在 PATH 中", "conda is not installed, or its folder is not on PATH"),
@@ -408,7 +415,7 @@ class Doctor(object):
                        tr("`conda env create` 中途失败后 activate 可用，但 import 全部失败",
                           "after a failed `conda env create`, activate works but every import fails"),
                        tr("上次创建中途中断，留下了半个环境", "an interrupted create left half an environment behind"),
-                       ["conda env remove -n %s" % name] + create + mirrors)
+                       ["conda env remove -n %s  (%s: rm -rf %s)" % (name, tr("不行时", "if that fails"), prefix)] + create + mirrors)
             return
         active = os.environ.get("CONDA_DEFAULT_ENV")
         if active != name:

@@ -7,6 +7,7 @@ version/build, conda and a foreign pip printing their real output formats.
 """
 import http.server
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 DOCTOR = Path(__file__).resolve().parents[2] / "scripts" / "doctor.sh"
+LAB_ENV_FILE = Path(__file__).resolve().parents[2] / "content" / "environment.yml"
 
 CUDA_FEATURES = ("CUDA", "CUDNN", "NCCL", "CPU_SSE", "OPENMP")
 KERNEL_ERR = ("[10:00:00] ../src/operator/tensor/./elemwise_binary_scalar_op.h:264: Check failed: "
@@ -29,7 +31,13 @@ def test_healthy_gpu_host(scenario):
     """H100 host with an MXNet built for CUDA 12 (like the ngc image: CUDA_VERSION set)."""
     s = scenario
     s.nvidia_smi("h100")
-    s.conda()
+    # conda with the lab's environment (content/environment.yml, found next to the scripts) active
+    name = re.search(r"^name:\s*(\S+)", LAB_ENV_FILE.read_text(), re.M).group(1)
+    env = s.home / "miniconda3" / "envs" / name
+    (env / "bin").mkdir(parents=True)
+    (env / "bin" / "python").write_text("")
+    s.conda(envs=[s.home / "miniconda3", env])
+    s.extra_env["CONDA_DEFAULT_ENV"] = name
     s.numpy()
     s.mxnet(features=CUDA_FEATURES, num_gpus=1)
     s.extra_env["CUDA_VERSION"] = "12.4.1"
@@ -41,6 +49,7 @@ def test_healthy_gpu_host(scenario):
         "pip": ("PASS", r.found("pip")),
         "numpy": ("PASS", "numpy 1.23.5 (< 1.24)"),
         "conda": ("PASS", "conda 24.11.3 (%s/conda)" % s.bin),
+        "conda-env": ("PASS", "environment %s is active (%s)" % (name, env)),
         "mxnet": ("PASS", "mxnet 1.9.1, CUDA 12.4 + cuDNN (mxnet)"),
         "mxnet-compute": ("PASS", "mx.nd.ones((2,3))*2 sums to 12 (CPU)"),
         "gpu": ("PASS", "1 GPU(s): 0 NVIDIA H100 80GB HBM3, 81559 MiB, sm_90; driver 580.159.04, CUDA 13.0"),
@@ -48,12 +57,12 @@ def test_healthy_gpu_host(scenario):
         "gpu-mxnet": ("PASS", "mx.nd.zeros((2,2), ctx=mx.gpu(0)) works; num_gpus=1"),
     }, r
     assert r.found("pip").startswith("pip ") and r.found("pip").endswith("same interpreter as %s" % py)
-    assert r.out.rstrip().endswith("summary: 9 PASS, 0 WARN, 0 FAIL")
+    assert r.out.rstrip().endswith("summary: 10 PASS, 0 WARN, 0 FAIL")
 
     j = s.run("--skip", "jupyter", "--json")
     assert j.rc == 0
     report = json.loads(j.out)
-    assert report["summary"] == {"pass": 9, "warn": 0, "fail": 0}
+    assert report["summary"] == {"pass": 10, "warn": 0, "fail": 0}
     assert report["exit_code"] == 0
     assert report["facts"]["gpus"][0]["name"] == "NVIDIA H100 80GB HBM3"
     assert report["facts"]["gpus"][0]["compute_capability"] == 90
@@ -202,8 +211,18 @@ def test_conda_missing(scenario):
     s.mxnet()
     r = s.run("--skip", "jupyter,gpu")
     assert r.rc == 0, r
+    # The lab's content/environment.yml exists, but without a local one this user may use pip.
     assert r.lines["conda"] == ("WARN", "conda not found (fine if you use pip only)")
     assert "symptom: `conda: command not found`" in r.block("conda")
+
+
+def test_conda_missing_with_a_local_environment_file(scenario):
+    s = scenario
+    (s.root / "environment.yml").write_text("name: gluon\n")
+    r = s.run("--skip", "jupyter,gpu,mxnet")
+    assert r.rc == 1, r
+    assert r.lines["conda"] == ("FAIL", "conda not found, but there is an environment file environment.yml")
+    assert "https://mirrors.tuna.tsinghua.edu.cn/anaconda/miniconda/" in s.run("--skip", "jupyter,gpu,mxnet", lang="zh").block("conda")
 
 
 def test_conda_installed_but_not_on_path(scenario):

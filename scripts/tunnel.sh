@@ -50,7 +50,7 @@ Options:
   -F, --ssh-config FILE ssh config file to use instead of ~/.ssh/config (also used for the jump host)
       --path PATH       URL path printed for the browser (default /lab)
       --alive SEC       ServerAliveInterval: keepalive every SEC seconds (default 30)
-      --timeout SEC     how long to wait for the tunnel to come up (default 15)
+      --timeout SEC     ssh ConnectTimeout, and with --batch how long to wait for the tunnel (default 15)
       --batch           never prompt (ssh BatchMode=yes): fail instead of asking for a password
       --no-check        do not check that something answers on the remote port
   -h, --help            this help
@@ -217,13 +217,15 @@ on_signal() {
 }
 
 start_tunnel() {
-  local lport="$1" waited=0
+  local lport="$1" waited=0 limit
+  # Without --batch ssh may be waiting for a password or passphrase typed at the terminal.
+  limit=$(( BATCH ? CONNECT_TIMEOUT * 10 + 50 : 1200 ))
   : >"$LOG"
   ssh_command "$lport"
   "${SSH_CMD[@]}" 2>"$LOG" </dev/null &
   SSH_PID=$!
   # Up = the local port accepts connections; down = ssh exited. Poll both.
-  while ((waited < CONNECT_TIMEOUT * 10 + 50)); do
+  while ((waited < limit)); do
     if ! kill -0 "$SSH_PID" 2>/dev/null; then
       wait "$SSH_PID" 2>/dev/null || true
       SSH_PID=""
@@ -236,7 +238,7 @@ start_tunnel() {
     waited=$((waited + 1))
   done
   stop_tunnel
-  die "$EXIT_UNREACHABLE" "the tunnel did not come up within ${CONNECT_TIMEOUT}s (slow network or ssh waiting for a password? use --batch to fail fast)"
+  die "$EXIT_UNREACHABLE" "the tunnel did not come up within $((limit / 10))s (slow network, or nobody typed the password?); use --batch to fail fast"
 }
 
 main() {

@@ -24,8 +24,9 @@ Checks (those that do not apply are left out, and listed under "skipped" in --js
   numpy        installed and < 1.24
   conda        conda on PATH and its version; not needed (PASS) inside a lab container;
                WARN when absent elsewhere (pip works without it); FAIL when it is installed
-               but not on PATH, or when an environment file asks for it
-  conda-env    (with an environment file) the environment exists, is complete, is active
+               but not on PATH, or when ./environment.yml or --env-file asks for it
+  conda-env    (with conda) the environment of --env-file, ./environment.yml or else the lab's
+               content/environment.yml exists, is complete (has python) and is active
   mxnet        importable, version >= --min-mxnet, which build (CPU / CUDA n.m)
   mxnet-compute  a tiny NDArray computation on the CPU
   gpu          nvidia-smi works; GPUs (index, name, memory, architecture), driver, CUDA.
@@ -54,7 +55,8 @@ Options:
   --min-free-gb N     free disk needed for the images (default 30)
   --timeout SEC       time limit per external command (default 60)
   --where auto|laptop|host|container   override where the doctor thinks it runs
-  --skip GROUPS       comma list of python,conda,mxnet,gpu,jupyter,host to leave out
+  --skip GROUPS       comma list of groups to leave out: python (pip, numpy), conda, mxnet,
+                      gpu, jupyter, host (the python check itself always runs)
   -h, --help          this help
 
 Exit status: 0 no FAIL (WARNs allowed), 1 at least one FAIL, 2 the doctor could not run

@@ -7,6 +7,7 @@ state is rebuilt from running containers' labels, so a hub restart double-assign
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from typing import Any, Callable
@@ -73,7 +74,7 @@ class LabSpawnerHooks:
         allocator = gpu_mod.GpuAllocator(
             found, policy=s.gpu_policy, users_per_gpu=s.users_per_gpu, when_exhausted=s.gpu_when_exhausted
         )
-        rebuilt = allocator.rebuild_from_docker(client)
+        rebuilt = allocator.rebuild_from_docker(client, instance=s.instance)
         log.info("GPUs: %s; rebuilt from running servers: %s",
                  ", ".join(g.describe() for g in found), rebuilt or "nobody holds a GPU")
         return allocator
@@ -83,9 +84,11 @@ class LabSpawnerHooks:
 
     # -- DockerSpawner callables
 
-    def pre_spawn_hook(self, spawner: Any) -> None:
+    async def pre_spawn_hook(self, spawner: Any) -> None:
         username = spawner.user.name
-        ids = self.allocator.allocate(username)  # GpusExhausted's message reaches the user
+        # The first call may discover GPUs by running a container: keep it off the event loop.
+        allocator = await asyncio.to_thread(lambda: self.allocator)
+        ids = allocator.allocate(username)  # GpusExhausted's message reaches the user
         spawner.environment.update(gpu_mod.container_environment(ids, self.allocator.gpus))
 
     def post_stop_hook(self, spawner: Any) -> None:
@@ -100,7 +103,7 @@ class LabSpawnerHooks:
 
     def extra_create_kwargs(self, spawner: Any) -> dict[str, Any]:
         ids = self.assigned(spawner.user.name)
-        return {"labels": gpu_mod.container_labels(spawner.user.name, ids)}
+        return {"labels": gpu_mod.container_labels(spawner.user.name, ids, instance=self.settings.instance)}
 
 
 def _default_docker_client() -> Any:
@@ -115,8 +118,8 @@ def spawner_callables(hooks: LabSpawnerHooks) -> dict[str, Callable[[Any], Any]]
     traitlets deep-copies config values; a bound method would drag the allocator (and its
     lock) into the copy, while functions are copied by reference.
     """
-    def pre_spawn_hook(spawner):
-        return hooks.pre_spawn_hook(spawner)
+    async def pre_spawn_hook(spawner):
+        return await hooks.pre_spawn_hook(spawner)
 
     def post_stop_hook(spawner):
         return hooks.post_stop_hook(spawner)

@@ -2,6 +2,7 @@
 (The same path against the real engine is in tests/integration/test_workshop_hub.py.)"""
 from __future__ import annotations
 
+import asyncio
 import copy
 from types import SimpleNamespace
 
@@ -25,6 +26,10 @@ def spawner(name: str) -> SimpleNamespace:
     return SimpleNamespace(user=SimpleNamespace(name=name), environment={})
 
 
+def spawn(hooks: LabSpawnerHooks, user) -> None:
+    asyncio.run(hooks.pre_spawn_hook(user))
+
+
 def hooks_for(env: dict, containers=()) -> LabSpawnerHooks:
     return LabSpawnerHooks(Settings.from_env(env), docker_client_factory=lambda: FakeDocker(containers))
 
@@ -32,22 +37,22 @@ def hooks_for(env: dict, containers=()) -> LabSpawnerHooks:
 def test_cpu_only_hub_hardens_and_requests_no_gpu():
     hooks = hooks_for({})
     alice = spawner("alice")
-    hooks.pre_spawn_hook(alice)
+    spawn(hooks, alice)
     config = hooks.extra_host_config(alice)
     assert config["cap_drop"] == ["ALL"] and config["security_opt"] == ["no-new-privileges:true"]
     assert config["pids_limit"] == 1024 and config["shm_size"] == "1g" and config["privileged"] is False
     assert "device_requests" not in config
     assert alice.environment["GLUONLAB_GPUS"] == ""
-    assert hooks.extra_create_kwargs(alice) == {"labels": {"gluonlab.user": "alice", "gluonlab.gpus": ""}}
+    assert hooks.extra_create_kwargs(alice) == {"labels": {"gluonlab.user": "alice", "gluonlab.gpus": "", "gluonlab.instance": "gluonlab"}}
 
 
 def test_exclusive_pins_distinct_gpus_and_docker_py_accepts_the_request():
     hooks = hooks_for({"GLUONLAB_GPU_POLICY": "exclusive", "GLUONLAB_GPUS": "0,1"})
     users = [spawner(n) for n in ("alice", "bob", "carol")]
-    hooks.pre_spawn_hook(users[0])
-    hooks.pre_spawn_hook(users[1])
+    spawn(hooks, users[0])
+    spawn(hooks, users[1])
     with pytest.raises(GpusExhausted):
-        hooks.pre_spawn_hook(users[2])
+        spawn(hooks, users[2])
     requests = [hooks.extra_host_config(u)["device_requests"] for u in users[:2]]
     assert [r[0]["device_ids"] for r in requests] == [["0"], ["1"]]
     # What DockerSpawner does with it: render templates into plain dicts, then docker-py's
@@ -57,15 +62,16 @@ def test_exclusive_pins_distinct_gpus_and_docker_py_accepts_the_request():
     assert users[1].environment["GLUONLAB_GPUS"] == "1"
     # Stopping alice frees GPU 0 for carol.
     hooks.post_stop_hook(users[0])
-    hooks.pre_spawn_hook(users[2])
+    spawn(hooks, users[2])
     assert hooks.extra_create_kwargs(users[2])["labels"]["gluonlab.gpus"] == "0"
 
 
 def test_restart_rebuilds_from_running_containers():
-    running = [SimpleNamespace(labels={"gluonlab.user": "bob", "gluonlab.gpus": "1"}, status="running")]
+    running = [SimpleNamespace(labels={"gluonlab.user": "bob", "gluonlab.gpus": "1", "gluonlab.instance": "gluonlab"},
+                               status="running")]
     hooks = hooks_for({"GLUONLAB_GPU_POLICY": "exclusive", "GLUONLAB_GPUS": "0,1"}, running)
     carol = spawner("carol")
-    hooks.pre_spawn_hook(carol)
+    spawn(hooks, carol)
     assert carol.environment["GLUONLAB_GPUS"] == "0"  # GPU 1 is still bob's
 
 

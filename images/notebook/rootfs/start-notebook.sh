@@ -7,7 +7,7 @@ set -euo pipefail
 sync_tutorials() {
   local dest="${GLUONLAB_TUTORIALS_DIR:-$HOME/tutorials}"
   # A failed sync must not keep the user out of their server: report and go on.
-  if ! python3 /opt/gluonlab/bin/content_sync.py --source "${GLUONLAB_CONTENT_DIR:-/opt/gluonlab/content}" --dest "$dest"; then
+  if ! /opt/venv/bin/python3 /opt/gluonlab/bin/content_sync.py --source "${GLUONLAB_CONTENT_DIR:-/opt/gluonlab/content}" --dest "$dest"; then
     echo "start-notebook: tutorial sync failed; your files are untouched (see message above)" >&2
   fi
 }

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Last build step of every notebook image: the lab user, the tutorials' content version, and
+# (optionally) the data sets pre-cached so a room of attendees does not download at once.
+# Usage: finalize.sh   (reads NB_USER, NB_UID, PRECACHE_DATA, MXNET_GLUON_REPO)
+set -eu
+# uid 1000 matches docker-stacks, so home volumes move between images.
+if ! id -u "$NB_USER" >/dev/null 2>&1; then
+  useradd --create-home --uid "$NB_UID" --shell /bin/bash "$NB_USER"
+fi
+cd /opt/gluonlab/content
+# VERSION is a hash of the tree: any change is a new content version, and content_sync updates
+# homes without anyone having to bump a number.
+find . -type f ! -name VERSION -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12 > VERSION
+if [ "${PRECACHE_DATA:-0}" = 1 ]; then
+  MXNET_GLUON_REPO="${MXNET_GLUON_REPO:-}" /opt/venv/bin/python datasets.py --all --dest /opt/gluonlab/data
+fi
+chmod -R a+rX /opt/gluonlab

@@ -1,0 +1,69 @@
+# Gluon Lab notebook image, `cu117` variant: MXNet 1.9.1 built for CUDA 11.7 (mxnet-cu117) on
+# NVIDIA's CUDA 11.7 + cuDNN 8 runtime (Ubuntu 22.04, Python 3.10). GPUs: Volta to Ampere
+# (sm_50..sm_86); for Hopper (H100/H200) use the `ngc` variant. Needs driver >= 515 on the host.
+#   NOTEBOOK_VARIANT=cu117 docker compose build     (on a GPU host with the NVIDIA toolkit)
+ARG NOTEBOOK_BASE_IMAGE=nvidia/cuda:11.7.1-cudnn8-runtime-ubuntu22.04
+FROM ${NOTEBOOK_BASE_IMAGE}
+
+ARG VARIANT=cu117
+# Mirrors: one setting each, for users on slow links (see README "Mirrors").
+ARG APT_MIRROR=""
+ARG PIP_INDEX_URL=""
+# 1 = download the tutorial data sets into the image, so 100 attendees do not fetch at once.
+ARG PRECACHE_DATA=0
+ARG MXNET_GLUON_REPO=""
+ARG NB_USER=jovyan
+ARG NB_UID=1000
+
+LABEL org.opencontainers.image.title="gluonlab-notebook" \
+      org.opencontainers.image.description="JupyterLab with MXNet/Gluon and the Gluon tutorials" \
+      org.gluonlab.variant="${VARIANT}"
+
+SHELL ["/bin/bash", "-euo", "pipefail", "-c"]
+
+# Mirror + extra CA certificates first, so every later download can use them.
+COPY images/common/prepare-build.sh /usr/local/sbin/gluonlab-prepare-build
+COPY images/notebook/certs/ /tmp/certs/
+RUN gluonlab-prepare-build /tmp/certs && rm -rf /tmp/certs
+
+COPY images/notebook/build/ /opt/gluonlab/build/
+RUN /opt/gluonlab/build/install-system.sh
+
+ENV LANG=C.UTF-8 \
+    LC_ALL=C.UTF-8 \
+    PATH=/opt/venv/bin:$PATH \
+    PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+    REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+# Python packages from the lock file (every version pinned). Largest layer: kept early so a
+# content or settings change does not reinstall it.
+COPY images/notebook/requirements-${VARIANT}.txt /tmp/requirements.txt
+RUN /opt/gluonlab/build/install-jupyter.sh python3 /tmp/requirements.txt
+
+# Jupyter settings for everyone: Chinese UI, cell timing on, .md opens as a notebook.
+COPY images/notebook/rootfs/overrides.json /opt/venv/share/jupyter/lab/settings/overrides.json
+COPY images/notebook/rootfs/jupyter_server_config.py /opt/venv/etc/jupyter/jupyter_server_config.py
+COPY images/notebook/rootfs/start-notebook.sh images/notebook/rootfs/healthcheck.py /usr/local/bin/
+COPY hub/gluonlab_hub/content_sync.py /opt/gluonlab/bin/content_sync.py
+# Self-check and helper scripts (doctor.sh); users run them from a JupyterLab terminal.
+COPY scripts/ /opt/gluonlab/scripts/
+# Tutorials last: they change most often.
+COPY content/ /opt/gluonlab/content/
+RUN /opt/gluonlab/build/finalize.sh
+
+# Gluon's DataLoader workers pass batches through /dev/shm: Docker's default 64 MB is too small
+# for num_workers > 0, so the hub and compose give user containers shm_size (default 1g).
+# Without that, keep num_workers=0 (the tutorials' default).
+ENV GLUONLAB_CONTENT_DIR=/opt/gluonlab/content \
+    GLUONLAB_VARIANT=${VARIANT}
+
+USER ${NB_UID}
+WORKDIR /home/${NB_USER}
+EXPOSE 8888
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python3", "/usr/local/bin/healthcheck.py"]
+ENTRYPOINT ["tini", "-g", "--"]
+CMD ["start-notebook.sh"]

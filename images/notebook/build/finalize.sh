@@ -10,7 +10,8 @@ fi
 cd /opt/gluonlab/content
 # VERSION is a hash of the tree: any change is a new content version, and content_sync updates
 # homes without anyone having to bump a number.
-find . -type f ! -name VERSION -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12 > VERSION
+version=$(find . -type f ! -name VERSION -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
+echo "$version" > VERSION
 if [ "${PRECACHE_DATA:-0}" = 1 ]; then
   MXNET_GLUON_REPO="${MXNET_GLUON_REPO:-}" /opt/venv/bin/python datasets.py --all --dest /opt/gluonlab/data
 fi

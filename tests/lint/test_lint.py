@@ -1,0 +1,92 @@
+"""Static checks CI runs on every commit: shellcheck, hadolint, yamllint, compose config, and
+the GPU variants' lock files, which CI cannot build (no GPU base images here) but can resolve
+for the Python and platform each image really has (pip's dry run)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def tracked(*patterns: str) -> list[str]:
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", *patterns],
+                         cwd=REPO, capture_output=True, text=True, check=True).stdout
+    return sorted({line for line in out.splitlines() if line and (REPO / line).exists()})
+
+
+def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, **kwargs)
+
+
+def shell_scripts() -> list[str]:
+    files = set(tracked("*.sh", ".ci/run"))
+    for path in tracked("scripts/*", "ansible/**/files/*"):
+        if (REPO / path).is_file() and (REPO / path).read_bytes()[:20].startswith(b"#!/usr/bin/env bash"):
+            files.add(path)
+    return sorted(files)
+
+
+def test_shellcheck_clean():
+    scripts = shell_scripts()
+    assert "scripts/test.sh" in scripts and ".ci/run" in scripts
+    result = run(["shellcheck", "--external-sources", *scripts])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_clean():
+    dockerfiles = tracked("*Dockerfile", "*.Dockerfile")
+    assert "images/notebook/cpu.Dockerfile" in dockerfiles and "images/hub/Dockerfile" in dockerfiles
+    result = run(["hadolint", *dockerfiles])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_yamllint_clean():
+    result = run(["yamllint", "--strict", "."])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_file_is_valid_and_loopback_by_default():
+    result = run(["docker", "compose", "config", "--format", "json"])
+    assert result.returncode == 0, result.stderr
+    import json
+
+    config = json.loads(result.stdout)
+    ports = config["services"]["hub"]["ports"]
+    assert [(p["host_ip"], p["published"], p["target"]) for p in ports] == [("127.0.0.1", "8000", 8000)]
+    assert "ports" not in config["services"]["notebook-image"]
+
+
+def test_unknown_variant_is_named_by_the_build_script():
+    result = run(["scripts/build-images.sh"], env={"NOTEBOOK_VARIANT": "gpu", "PATH": "/usr/bin:/bin:/usr/local/bin"})
+    assert result.returncode == 1
+    assert "NOTEBOOK_VARIANT='gpu' is not a variant; choose one of: cpu cu117 ngc cu80" in result.stderr
+
+
+def test_bad_mirror_url_is_named_by_the_build_script():
+    result = run(["scripts/build-images.sh"], env={"PIP_INDEX_URL": "pypi.example", "PATH": "/usr/bin:/bin:/usr/local/bin"})
+    assert result.returncode == 1
+    assert "PIP_INDEX_URL='pypi.example' is not a URL" in result.stderr
+
+
+def test_lock_files_match_their_inputs():
+    result = run(["scripts/lock-requirements.sh", "--check"], timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("lock, python", [
+    ("images/notebook/requirements-cu117.txt", "3.10"),   # nvidia/cuda 11.7 on Ubuntu 22.04
+    ("images/notebook/requirements-cu80.txt", "3.11"),    # Debian bookworm
+    ("images/notebook/requirements-ngc-server.txt", "3.11"),  # deadsnakes on NGC's Ubuntu 20.04
+    ("images/notebook/requirements-ngc-kernel.txt", "3.8"),   # NGC 23.04's own Python
+])
+def test_gpu_variant_locks_resolve_for_their_python_and_platform(lock, python, tmp_path):
+    result = run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-deps",
+                  "--python-version", python, "--implementation", "cp",
+                  "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_28_x86_64",
+                  "--target", str(tmp_path / "target"), "-r", lock], timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "Would install" in result.stdout

@@ -25,8 +25,12 @@ PROBE_MARK = "@@GLUONLAB-DOCTOR@@"
 MIN_MXNET_DEFAULT = "1.9.1"
 DEFAULT_GPU_IMAGE = "gluonlab/notebook:cpu"
 NGC_HINT = {
-    "zh": "改用 `ngc` 镜像变体 (image variant, gluonlab/notebook:ngc)：其中的 MXNet 由 NVIDIA NGC 为 CUDA 12 构建，支持 Hopper (sm_90)",
-    "en": "use the `ngc` image variant (gluonlab/notebook:ngc): its MXNet is NVIDIA's NGC build for CUDA 12, with Hopper (sm_90) kernels",
+    "zh": "改用 `ngc` 镜像变体 (image variant)：NOTEBOOK_VARIANT=ngc docker compose build (gluonlab/notebook:ngc)，其中的 MXNet 由 NVIDIA NGC 为 CUDA 12 构建，支持 Hopper (sm_90)",
+    "en": "use the `ngc` image variant: NOTEBOOK_VARIANT=ngc docker compose build (gluonlab/notebook:ngc); its MXNet is NVIDIA's NGC build for CUDA 12, with Hopper (sm_90) kernels",
+}
+CU80_HINT = {
+    "zh": "Kepler 到 Pascal 的 GPU 用 `cu80` 镜像变体 (legacy)：NOTEBOOK_VARIANT=cu80 docker compose build (mxnet-cu80 1.5.0)",
+    "en": "for Kepler to Pascal GPUs use the legacy `cu80` image variant: NOTEBOOK_VARIANT=cu80 docker compose build (mxnet-cu80 1.5.0)",
 }
 CONDA_DIRS = ("~/miniconda3", "~/anaconda3", "~/miniforge3", "~/mambaforge", "/opt/conda",
               "/opt/miniconda3", "/opt/anaconda3")
@@ -147,6 +151,27 @@ def probe(python, part, timeout):
             except ValueError:
                 break
     return None, "[exit %d] %s" % (rc, out)
+
+
+def jupyter_python():
+    """The Python that runs `jupyter lab`: the interpreter in its launcher's #! line.
+
+    It can differ from python3 on PATH: the ngc image runs the server from /opt/venv
+    (Python 3.11) while python3 is NGC's own Python with MXNet."""
+    launcher = shutil.which("jupyter-lab")
+    if not launcher:
+        return None
+    try:
+        with open(launcher, "rb") as f:
+            first = f.readline(300).decode("utf-8", "replace").strip()
+    except OSError:
+        return None
+    if not first.startswith("#!"):
+        return None
+    interp = first[2:].strip().split()[0] if first[2:].strip() else ""
+    if os.path.basename(interp) == "env" or not os.access(interp, os.X_OK):
+        return None
+    return interp
 
 
 # ---------------------------------------------------------------------------------------------
@@ -467,14 +492,29 @@ class Doctor(object):
         self.r.facts["mxnet"] = {"version": ver, "build": build, "wheel": self.wheel, "features": feats}
         found = "mxnet %s, %s (%s)" % (ver, build, self.wheel or tr("非 pip 安装", "not from pip"))
         pv = P.parse_version(ver)
+        wheel_l = (self.wheel or "").lower()
+        legacy = P.LEGACY_LAST.get(wheel_l)
+        if (pv and wheel_l == P.LAB_LEGACY_WHEEL and tuple(pv[:3]) == legacy
+                and P.version_lt(pv, P.parse_version(self.a.min_mxnet))):
+            self.r.add("mxnet", "WARN", found,
+                       tr("个别教程用到的新特性或修复缺失", "features and fixes some tutorials rely on may be missing"),
+                       tr("%s %s 是这一系列的最后版本 (Kepler 到 Pascal 的 GPU 用)，比教程要求的 %s 旧"
+                          % (self.wheel, ver, self.a.min_mxnet),
+                          "%s %s is the last release of its family (for Kepler to Pascal GPUs), older than the %s the tutorials target"
+                          % (self.wheel, ver, self.a.min_mxnet)),
+                       [tr("Maxwell 及更新的 GPU: %s -m pip uninstall -y %s && %s -m pip install mxnet-cu117==1.9.1",
+                           "Maxwell or newer GPU: %s -m pip uninstall -y %s && %s -m pip install mxnet-cu117==1.9.1")
+                        % (py, self.wheel, py)])
+            self.check_mxnet_compute(data)
+            return
         if pv and P.version_lt(pv, P.parse_version(self.a.min_mxnet)):
             wheel = self.wheel or "mxnet"
             rem = ["%s -m pip install --upgrade %s==1.9.1" % (py, wheel)]
             diag = tr("Gluon Lab 的教程需要 mxnet >= %s" % self.a.min_mxnet,
                       "the Gluon Lab tutorials need mxnet >= %s" % self.a.min_mxnet)
-            wc = P.wheel_cuda(wheel)
-            if wc and wc < (11, 2):
-                diag += tr("；%s 这一系列没有 1.9.1 版本" % wheel, "; the %s family has no 1.9.1 release" % wheel)
+            if legacy:
+                last = P.version_tuple_str(legacy)
+                diag += tr("；%s 这一系列最后的版本是 %s" % (wheel, last), "; the %s family stops at %s" % (wheel, last))
                 rem = ["%s -m pip uninstall -y %s" % (py, wheel),
                        tr("Maxwell 及更新的 GPU: %s -m pip install mxnet-cu117==1.9.1；否则: %s",
                           "Maxwell or newer GPU: %s -m pip install mxnet-cu117==1.9.1; otherwise: %s") % (py, self.install_line())]
@@ -490,6 +530,10 @@ class Doctor(object):
                         tr("然后只装一个: %s", "then install exactly one: %s") % self.install_line()])
         else:
             self.r.add("mxnet", "PASS", found)
+        self.check_mxnet_compute(data)
+
+    def check_mxnet_compute(self, data):
+        py = self.py_cmd()
         if data.get("cpu_compute") == 12.0:
             self.r.add("mxnet-compute", "PASS", tr("mx.nd.ones((2,3))*2 求和 = 12 (CPU)", "mx.nd.ones((2,3))*2 sums to 12 (CPU)"))
         else:
@@ -656,15 +700,17 @@ class Doctor(object):
     def check_gpu_arch(self):
         if not self.cuda_build:
             return
-        archs = P.WHEEL_ARCHS.get(tuple(self.wheel_cuda or ())) if P.wheel_cuda(self.wheel or "") else None
+        key = tuple(self.wheel_cuda or ())
+        archs = P.WHEEL_ARCHS.get(key) if P.wheel_cuda(self.wheel or "") else None
         if archs is None:
             # Not a pip wheel (e.g. NGC's own build): it was compiled for the GPUs of its CUDA.
             return
-        arch_s = ",".join("sm_%d" % a for a in archs)
+        ptx = P.WHEEL_PTX.get(key)
+        arch_s = ",".join("sm_%d" % a for a in archs) + (" + PTX compute_%d" % ptx if ptx else "")
         worst = None
         for g in self.gpus:
             cc = g["compute_capability"]
-            verdict = P.arch_supported(cc, archs)
+            verdict = P.arch_supported(cc, archs, ptx)
             if verdict != "yes" and worst is None:
                 worst = (g, cc, verdict)
         if worst is None:
@@ -677,6 +723,14 @@ class Doctor(object):
             self.r.add("gpu-arch", "WARN", found, None,
                        tr("无法判断这块 GPU 的计算能力 (compute capability)", "cannot tell this GPU's compute capability"),
                        ["nvidia-smi --query-gpu=name,compute_cap --format=csv"])
+        elif verdict == "ptx":
+            self.r.add("gpu-arch", "WARN", found,
+                       tr("第一次在 GPU 上运算要等几分钟 (PTX JIT 编译)，之后正常",
+                          "the first GPU operations take minutes (PTX JIT compilation), later ones are normal"),
+                       tr("这个旧 wheel 没有 %s (sm_%d) 的内核，由驱动从 PTX 即时编译" % (P.arch_name(cc), cc),
+                          "this old wheel has no %s (sm_%d) kernels; the driver JIT-compiles them from PTX" % (P.arch_name(cc), cc)),
+                       [tr("Maxwell 到 Ada 的 GPU 换用 mxnet-cu117==1.9.1 (cu117 变体)", "on Maxwell to Ada GPUs use mxnet-cu117==1.9.1 (the cu117 variant)"),
+                        tr("Hopper: ", "Hopper: ") + NGC_HINT[LANG]])
         elif cc > max(archs):
             self.r.add("gpu-arch", "WARN", found,
                        tr("mx.gpu(0) 上的算子报 `no kernel image is available for execution on the device`",
@@ -687,18 +741,22 @@ class Doctor(object):
         else:
             self.r.add("gpu-arch", "FAIL", found,
                        tr("GPU 上的运算报 `no kernel image is available`", "GPU work fails with `no kernel image is available`"),
-                       tr("MXNet 1.9.1 的 wheel 不再支持 %s (sm_%d)；mxnet-cu80 只到 1.5.0" % (P.arch_name(cc), cc),
-                          "MXNet 1.9.1 wheels no longer support %s (sm_%d); mxnet-cu80 stops at 1.5.0" % (P.arch_name(cc), cc)),
-                       [tr("用 CPU 版: %s", "use the CPU build: %s") % self.install_line(),
-                        tr("或换用 Maxwell 及更新的 GPU", "or a Maxwell or newer GPU")])
+                       tr("%s 不支持 %s (sm_%d)；支持它的 mxnet-cu80 只到 1.5.0" % (self.wheel, P.arch_name(cc), cc),
+                          "%s does not support %s (sm_%d); mxnet-cu80, which does, stops at 1.5.0" % (self.wheel, P.arch_name(cc), cc)),
+                       [CU80_HINT[LANG],
+                        tr("或用 CPU 版: %s", "or the CPU build: %s") % self.install_line()])
 
     def check_gpu_mxnet(self):
         if self.mx is None or "import_error" in self.mx:
             return
         if not self.cuda_build:
             cc = max(g["compute_capability"] or 0 for g in self.gpus)
-            rem = ([NGC_HINT[LANG]] if cc >= 90 else
-                   ["%s -m pip uninstall -y %s && %s -m pip install mxnet-cu117==1.9.1" % (self.py_cmd(), self.wheel or "mxnet", self.py_cmd())])
+            if cc >= 90:
+                rem = [NGC_HINT[LANG]]
+            elif 0 < cc < 50:
+                rem = [CU80_HINT[LANG]]
+            else:
+                rem = ["%s -m pip uninstall -y %s && %s -m pip install mxnet-cu117==1.9.1" % (self.py_cmd(), self.wheel or "mxnet", self.py_cmd())]
             self.r.add("gpu-mxnet", "WARN", tr("有 GPU，但 mxnet 是 CPU 版", "a GPU is present, but mxnet is the CPU build"),
                        tr("训练很慢，mx.gpu(0) 报 `GPU support is disabled`", "training is slow; mx.gpu(0) says `GPU support is disabled`"),
                        tr("装的是 CPU 版 wheel (mxnet)，不是 mxnet-cu117", "the CPU wheel (mxnet) is installed, not mxnet-cu117"), rem)
@@ -724,7 +782,7 @@ class Doctor(object):
         if not self.base:
             self.r.skip("jupyter", "no usable python")
             return
-        py = self.py_cmd()
+        py = jupyter_python() or self.py_cmd()
         data, raw = probe(py, "jupyter", max(self.a.timeout, 60))
         if data is None:
             self.r.add("jupyter", "FAIL", tr("检查 Jupyter 时 Python 崩溃: %s", "Python crashed while checking Jupyter: %s") % last_line(raw),
@@ -754,7 +812,8 @@ class Doctor(object):
                        tr("这些包没有装在 %s 里" % py, "these packages are not installed in %s" % py),
                        ["%s -m pip install jupyterlab jupytext notedown" % py])
         else:
-            self.r.add("jupyter", "PASS", have)
+            where = "" if py == self.py_cmd() else tr(" (Jupyter 服务器的 Python: %s)", " (the Jupyter server's Python: %s)") % py
+            self.r.add("jupyter", "PASS", have + where)
         if "md_jupytext_cells" in data or "md_jupytext_error" in data:
             if data.get("md_jupytext_cells") == 2:
                 extra = tr("，notedown 也可读" if data.get("md_notedown_cells") else "", ", notedown too" if data.get("md_notedown_cells") else "")

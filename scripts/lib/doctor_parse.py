@@ -117,12 +117,23 @@ def parse_cuda_env(text):
 # Architectures (compute capability * 10) compiled into the pip wheels, from MXNet's
 # config/distribution/linux_cu*.cmake (MXNET_CUDA_ARCH; no +PTX entries, so no JIT fallback).
 WHEEL_ARCHS = {
+    # mxnet-cu80 (last release 1.5.0) was built with the Makefile default: SASS for every
+    # arch CUDA 8's nvcc knows from KNOWN_CUDA_ARCHS, plus PTX of the newest (see WHEEL_PTX).
+    (8, 0): (30, 35, 50, 52, 60, 61),
     (10, 2): (30, 50, 60, 70, 75),
     (11, 0): (50, 60, 70, 80),
     (11, 2): (50, 60, 70, 80, 86),
     (11, 7): (50, 60, 70, 80, 86),
     (11, 8): (50, 60, 70, 80, 86),
 }
+
+# Wheels that also carry PTX, which the driver JIT-compiles for newer GPUs (slow first start).
+WHEEL_PTX = {(8, 0): 61}
+# Wheel families whose last release (PyPI) is older than 1.9.1. The lab's legacy cu80 image
+# uses mxnet-cu80 1.5.0 on purpose: Kepler to Pascal GPUs have nothing newer.
+LEGACY_LAST = {"mxnet-cu75": (1, 2, 1), "mxnet-cu80": (1, 5, 0), "mxnet-cu90": (1, 6, 0),
+               "mxnet-cu91": (1, 2, 1), "mxnet-cu92": (1, 7, 0), "mxnet-cu100": (1, 9, 0)}
+LAB_LEGACY_WHEEL = "mxnet-cu80"
 
 # Minimum Linux x86_64 driver that shipped with each toolkit (CUDA release notes, Table 3).
 CUDA_GA_DRIVER = {
@@ -218,14 +229,20 @@ def arch_name(cc):
     return ARCH_NAMES.get(cc // 10, "sm_%d" % cc)
 
 
-def arch_supported(cc, archs):
-    """A GPU runs a wheel's kernels if the wheel has SASS for the same major and a minor
-    <= the GPU's (cubin compatibility). 'yes' | 'no' | 'unknown'."""
+def arch_supported(cc, archs, ptx=None):
+    """Can a GPU of compute capability `cc` run a wheel built for `archs` (SASS) + `ptx`?
+
+    'yes': SASS of the same major with a minor <= the GPU's (cubin compatibility);
+    'ptx': no such SASS, but PTX of an older arch that the driver can JIT-compile;
+    'no' | 'unknown'.
+    """
     if cc is None or archs is None:
         return "unknown"
     for a in archs:
         if a // 10 == cc // 10 and a % 10 <= cc % 10:
             return "yes"
+    if ptx is not None and cc >= ptx:
+        return "ptx"
     return "no"
 
 

@@ -129,6 +129,10 @@ def test_arch_supported_uses_cubin_compatibility():
     assert P.arch_supported(37, cu117) == "no"       # Kepler: dropped
     assert P.arch_supported(75, P.WHEEL_ARCHS[(11, 0)]) == "yes"
     assert P.arch_supported(None, cu117) == "unknown"
+    cu80 = P.WHEEL_ARCHS[(8, 0)]
+    assert P.arch_supported(37, cu80) == "yes"             # K80 runs sm_35 SASS
+    assert P.arch_supported(70, cu80, P.WHEEL_PTX[(8, 0)]) == "ptx"  # V100: JIT from compute_61
+    assert P.arch_supported(90, cu117, P.WHEEL_PTX.get((11, 7))) == "no"
     assert P.parse_compute_cap("9.0\n") == 90 and P.parse_compute_cap("") is None
     assert P.arch_name(90) == "Hopper" and P.arch_name(89) == "Ada" and P.arch_name(75) == "Turing"
 
@@ -163,3 +167,21 @@ def test_classify_import_error(text, want):
 ])
 def test_classify_docker_error(text, want):
     assert P.classify_docker_error(text) == want
+
+
+def test_jupyter_python_reads_the_launchers_shebang(tmp_path, monkeypatch):
+    import doctor
+    interp = tmp_path / "server-venv" / "bin" / "python3"
+    interp.parent.mkdir(parents=True)
+    interp.write_text("")
+    interp.chmod(0o755)
+    launcher = tmp_path / "bin" / "jupyter-lab"
+    launcher.parent.mkdir()
+    launcher.write_text("#!%s\nimport sys\n" % interp)
+    launcher.chmod(0o755)
+    monkeypatch.setenv("PATH", str(launcher.parent))
+    assert doctor.jupyter_python() == str(interp)
+    launcher.write_text("#!/usr/bin/env python3\n")  # cannot tell: fall back to python3
+    assert doctor.jupyter_python() is None
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert doctor.jupyter_python() is None

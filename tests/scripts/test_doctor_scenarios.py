@@ -130,11 +130,11 @@ def test_hopper_with_cu117_points_at_ngc_variant(scenario):
                                            "sm_50,sm_60,sm_70,sm_80,sm_86")
     block = r.block("gpu-arch")
     assert "no kernel image is available for execution on the device" in block
-    assert "use the `ngc` image variant (gluonlab/notebook:ngc)" in block
+    assert "use the `ngc` image variant: NOTEBOOK_VARIANT=ngc docker compose build (gluonlab/notebook:ngc)" in block
     assert r.lines["gpu-mxnet"][0] == "FAIL"
     # Chinese (the default) says the same, with the English terms kept.
     zh = s.run("--skip", "jupyter", lang="zh")
-    assert "改用 `ngc` 镜像变体 (image variant, gluonlab/notebook:ngc)" in zh.block("gpu-arch")
+    assert "改用 `ngc` 镜像变体 (image variant)：NOTEBOOK_VARIANT=ngc docker compose build" in zh.block("gpu-arch")
     assert zh.lines["gpu-arch"][0] == "WARN"
 
 
@@ -178,7 +178,7 @@ def test_mxnet_missing(scenario):
 
 @pytest.mark.parametrize("dist, extra", [
     ("mxnet", "--upgrade mxnet==1.9.1"),
-    ("mxnet-cu80", "the mxnet-cu80 family has no 1.9.1 release"),
+    ("mxnet-cu92", "the mxnet-cu92 family stops at 1.7.0"),
 ])
 def test_mxnet_too_old(scenario, dist, extra):
     s = scenario
@@ -191,6 +191,25 @@ def test_mxnet_too_old(scenario, dist, extra):
     assert extra in r.block("mxnet")
     # --min-mxnet lowers the bar
     assert s.run("--skip", "jupyter,gpu", "--min-mxnet", "1.5").lines["mxnet"][0] == "PASS"
+
+
+def test_legacy_cu80_on_a_volta_host(scenario):
+    """The lab's cu80 variant: mxnet-cu80 1.5.0 (its last release) is a WARN, not a FAIL; on a
+    V100 (sm_70) it runs through the wheel's PTX (compute_61), which the driver JIT-compiles."""
+    s = scenario
+    s.nvidia_smi("v100-driver-440")
+    s.numpy()
+    s.mxnet(version="1.5.0", dist="mxnet-cu80", features=CUDA_FEATURES, num_gpus=1)
+    r = s.run("--skip", "jupyter")
+    assert r.rc == 0, r
+    assert r.lines["mxnet"] == ("WARN", "mxnet 1.5.0, CUDA 8.0 + cuDNN (mxnet-cu80)")
+    assert "mxnet-cu80 1.5.0 is the last release of its family" in r.block("mxnet")
+    assert r.lines["mxnet-compute"][0] == "PASS"
+    assert r.lines["gpu-driver"] == ("PASS", "driver 440.118.02; mxnet-cu80 needs CUDA 8.0 (driver >= 375.26)")
+    assert r.lines["gpu-arch"] == ("WARN", "Tesla V100-SXM2-16GB (Volta/Turing, sm_70): mxnet-cu80 has only "
+                                           "sm_30,sm_35,sm_50,sm_52,sm_60,sm_61 + PTX compute_61")
+    assert "PTX JIT compilation" in r.block("gpu-arch")
+    assert r.lines["gpu-mxnet"][0] == "PASS"
 
 
 def test_numpy_too_new(scenario):

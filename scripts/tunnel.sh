@@ -154,7 +154,8 @@ ssh_command() {
   [[ -z "$SSH_PORT" ]] || SSH_CMD+=(-p "$SSH_PORT")
   [[ -z "$JUMP" ]] || SSH_CMD+=(-J "$JUMP")
   [[ -z "$IDENTITY" ]] || SSH_CMD+=(-i "$IDENTITY" -o IdentitiesOnly=yes)
-  SSH_CMD+=("${SSH_OPTS[@]}" "$TARGET")
+  # ${a[@]+...}: an empty array is "unbound" under set -u in bash < 4.4 (macOS ships 3.2).
+  SSH_CMD+=(${SSH_OPTS[@]+"${SSH_OPTS[@]}"} "$TARGET")
 }
 
 explain_ssh_failure() {
@@ -183,7 +184,9 @@ remote_port_answers() {
   reply="$(
     exec 3<>"/dev/tcp/127.0.0.1/$lport" || exit 0
     printf 'HEAD / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 || exit 0
-    timeout 5 head -c 64 <&3 2>/dev/null || true
+    # bash's read -t, not coreutils timeout: macOS has no `timeout` command.
+    IFS= read -r -t 5 line <&3 2>/dev/null || true
+    printf '%s' "${line:-}"
   )" 2>/dev/null || true
   for i in 1 2 3 4 5 6 7 8 9 10; do
     grep -q "open failed" "$LOG" && return 1

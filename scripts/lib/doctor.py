@@ -546,7 +546,7 @@ class Doctor(object):
         py = self.py_cmd()
         err = data["import_error"]
         cause = P.classify_import_error(data.get("traceback", "") + "\n" + err)
-        found = "import mxnet: %s" % last_line(err)
+        found = "import mxnet: %s" % first_line(err)
         sysname = self.base["python"].get("system")
         machine = self.base["python"].get("machine")
         if cause == "missing":

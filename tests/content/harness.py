@@ -43,7 +43,11 @@ def run_notebooks(notebooks, image=IMAGE, cell_timeout=300, total_timeout=1200, 
     run_env = {'GLUONLAB_SMALL': '1', 'GLUONLAB_DATA_DIR': '/tmp/data', 'MPLBACKEND': 'Agg',
                # An empty pre-cache keeps an image built with PRECACHE_DATA=1 from
                # shadowing the generated data.
-               'GLUONLAB_PRECACHE_DIR': '/tmp/no-precache'}
+               'GLUONLAB_PRECACHE_DIR': '/tmp/no-precache',
+               # CI shares 2 cores with other containers: MXNet's OpenMP workers spin-wait and
+               # run about 2x slower under contention, and the tutorials' tiny tensors gain
+               # nothing from threads.
+               'OMP_NUM_THREADS': '1'}
     run_env.update(env or {})
     cmd = ['docker', 'run', '--rm', '--name', name, '--network', 'none', '-i',
            '-v', CONTENT + ':/gluonlab-content:ro', '-v', HERE + ':/gluonlab-tests:ro',

@@ -42,7 +42,8 @@ require_root() {
 ensure_apt_packages() {
   local missing=()
   local pkg
-  for pkg in docker.io debootstrap shellcheck iptables openssh-server openssh-client; do
+  # chromium: the browser tests (tests/workshop) drive Debian's build; Playwright cannot download one.
+  for pkg in docker.io debootstrap shellcheck iptables openssh-server openssh-client chromium; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
   if ((${#missing[@]})); then

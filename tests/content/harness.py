@@ -32,8 +32,11 @@ def section_files():
     return found
 
 
-def run_notebooks(notebooks, image=IMAGE, cell_timeout=300, total_timeout=1200, env=None):
-    """Execute {relpath: check_code_or_None} in one container; returns {relpath: result dict}."""
+def run_notebooks(notebooks, image=IMAGE, cell_timeout=300, total_timeout=840, env=None):
+    """Execute {relpath: check_code_or_None} in one container; returns {relpath: result dict}.
+
+    total_timeout stays below pytest.ini's 900 s so a hang fails with the runner's message.
+    """
     missing = [rel for rel in notebooks if not os.path.isfile(os.path.join(CONTENT, rel))]
     if missing:
         raise FileNotFoundError('notebooks not found under %s: %s' % (CONTENT, missing))
@@ -49,7 +52,9 @@ def run_notebooks(notebooks, image=IMAGE, cell_timeout=300, total_timeout=1200, 
                # nothing from threads.
                'OMP_NUM_THREADS': '1'}
     run_env.update(env or {})
-    cmd = ['docker', 'run', '--rm', '--name', name, '--network', 'none', '-i',
+    # create, then start: the container exists under its name before anything can time out,
+    # so the cleanup below always finds it (a killed `docker run` may create it late).
+    cmd = ['docker', 'create', '--name', name, '--network', 'none', '-i',
            '-v', CONTENT + ':/gluonlab-content:ro', '-v', HERE + ':/gluonlab-tests:ro',
            '--entrypoint', '/opt/venv/bin/python']
     for k, v in run_env.items():
@@ -60,10 +65,18 @@ def run_notebooks(notebooks, image=IMAGE, cell_timeout=300, total_timeout=1200, 
             'sys.argv = ["nbrunner", "/tmp/spec.json"]; sys.path.insert(0, "/gluonlab-tests"); '
             'import nbrunner; nbrunner.main()']
     try:
-        proc = subprocess.run(cmd, input=json.dumps(spec), capture_output=True, text=True,
-                              timeout=total_timeout)
+        created = subprocess.run(cmd, capture_output=True, text=True)
+        if created.returncode != 0:
+            raise RuntimeError('cannot create a container of %s: %s\nBuild the image first '
+                               '(scripts/test.sh does), or set GLUONLAB_NOTEBOOK_IMAGE.'
+                               % (image, created.stderr.strip()))
+        proc = subprocess.run(['docker', 'start', '-ai', name], input=json.dumps(spec),
+                              capture_output=True, text=True, timeout=total_timeout)
+    except subprocess.TimeoutExpired as e:
+        done = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or '')
+        raise RuntimeError('notebook runner still busy after %d s (a hung cell or a much slower '
+                           'machine); finished so far:\n%s' % (total_timeout, done[-3000:])) from None
     finally:
-        # --rm removes it on exit; this covers a timeout that left it running.
         subprocess.run(['docker', 'rm', '-f', name], capture_output=True)
     parts = proc.stdout.split(MARK)
     if proc.returncode != 0 or len(parts) < 3:

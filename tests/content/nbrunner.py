@@ -104,8 +104,12 @@ def main():
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import fakedata
         fakedata.write_all(spec['data'])
-    results = [run_one(rel, check, work, spec.get('timeout', 300))
-               for rel, check in spec['notebooks'].items()]
+    results = []
+    for rel, check in spec['notebooks'].items():
+        results.append(run_one(rel, check, work, spec.get('timeout', 300)))
+        # Progress on stderr: if the whole run times out, the host shows how far it got.
+        print('[nbrunner] %s %s %.1fs' % (rel, 'ok' if results[-1]['ok'] else 'FAILED',
+                                          results[-1]['seconds']), file=sys.stderr, flush=True)
     print(MARK)
     print(json.dumps(results))
     print(MARK)

@@ -4,6 +4,7 @@ import os
 import sys
 
 from gluonlab_hub.secret_files import ensure_secret_file
+from gluonlab_hub.admin_view import make_gpu_handlers
 from gluonlab_hub.settings import Settings
 from gluonlab_hub.spawn import LabSpawnerHooks, spawner_callables
 
@@ -50,7 +51,8 @@ c.Authenticator.admin_users = set(settings.admin_users)
 c.Authenticator.allow_all = True
 
 # --- User servers ---------------------------------------------------------------------------
-hooks = spawner_callables(LabSpawnerHooks(settings))
+lab_hooks = LabSpawnerHooks(settings)
+hooks = spawner_callables(lab_hooks)
 c.JupyterHub.spawner_class = "docker"
 c.DockerSpawner.image = settings.notebook_image
 c.DockerSpawner.allowed_images = [settings.notebook_image]
@@ -72,6 +74,9 @@ c.Spawner.default_url = "/lab"
 c.Spawner.start_timeout = settings.spawn_timeout
 c.Spawner.http_timeout = settings.spawn_timeout
 c.Spawner.environment = {"GLUONLAB_NOTEBOOK_VARIANT": settings.notebook_variant}
+
+# Admin view of who holds which GPU: /hub/gluonlab/gpus (page), /hub/api/gluonlab/gpus (JSON).
+c.JupyterHub.extra_handlers = make_gpu_handlers(lab_hooks)
 
 # --- Idle culling -----------------------------------------------------------------------------
 # Stops servers idle for GLUONLAB_CULL_TIMEOUT seconds; their GPUs return to the pool.

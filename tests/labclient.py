@@ -68,10 +68,12 @@ class LabStack:
         env.update(self.extra_env)
         return env
 
-    def compose(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
+    def compose(self, *args: str, check: bool = True, timeout: float = 900,
+                input_text: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
             ["docker", "compose", "-p", self.instance, *args],
             cwd=REPO_ROOT, env=self.env(), capture_output=True, text=True, check=check, timeout=timeout,
+            input=input_text,
         )
 
     def up(self, timeout: float = 180) -> "LabStack":

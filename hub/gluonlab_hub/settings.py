@@ -57,6 +57,11 @@ class Settings:
         if self.gpu_policy != "none" and self.notebook_variant == "cpu":
             found.append("GLUONLAB_GPU_POLICY=%s with NOTEBOOK_VARIANT=cpu: GPUs are pinned to containers "
                          "whose MXNet cannot use them; set NOTEBOOK_VARIANT=cu117 or ngc" % self.gpu_policy)
+        if self.cull_timeout < 330:
+            # Servers report activity to the hub every 300 s: below ~330 s an attendee who is
+            # reading (not typing) can lose their server.
+            found.append(f"GLUONLAB_CULL_TIMEOUT={self.cull_timeout} is below 330 s: servers of users who are "
+                         "reading but not typing may be culled")
         return found
 
     @property
@@ -133,9 +138,7 @@ class Settings:
             cpu_limit=number("GLUONLAB_CPU_LIMIT", "2", kind=float, minimum=0.1),
             shm_size=get("GLUONLAB_SHM_SIZE", "1g"),
             pids_limit=number("GLUONLAB_PIDS_LIMIT", "1024", minimum=64),
-            # The culler checks every 60 s and Lab pings activity every 300 s: below ~330 s
-            # active users get culled.
-            cull_timeout=number("GLUONLAB_CULL_TIMEOUT", "3600", minimum=330),
+            cull_timeout=number("GLUONLAB_CULL_TIMEOUT", "3600", minimum=60),
             concurrent_spawn_limit=number("GLUONLAB_CONCURRENT_SPAWN_LIMIT", "10", minimum=1),
             active_server_limit=number("GLUONLAB_ACTIVE_SERVER_LIMIT", "0"),
             spawn_timeout=number("GLUONLAB_SPAWN_TIMEOUT", "120", minimum=10),

@@ -27,6 +27,10 @@ def test_instance_names_every_docker_object():
     assert s.network == "ws-2026" and s.home_volume_template == "ws-2026-home-{username}"
 
 
+def test_short_cull_timeout_warns():
+    assert "below 330 s" in Settings.from_env({"GLUONLAB_CULL_TIMEOUT": "120"}).warnings()[0]
+
+
 def test_gpu_policy_on_cpu_image_warns():
     s = Settings.from_env({"GLUONLAB_GPU_POLICY": "exclusive", "GLUONLAB_GPUS": "0,1"})
     assert "NOTEBOOK_VARIANT=cu117" in s.warnings()[0]
@@ -38,7 +42,7 @@ def test_gpu_policy_on_cpu_image_warns():
     ({"GLUONLAB_GPU_EXHAUSTED": "wait"}, "choose 'refuse' or 'cpu'"),
     ({"GLUONLAB_MEM_LIMIT": "lots"}, "GLUONLAB_MEM_LIMIT='lots' is not valid: use a size"),
     ({"GLUONLAB_SHM_SIZE": "1 GB"}, "GLUONLAB_SHM_SIZE"),
-    ({"GLUONLAB_CULL_TIMEOUT": "60"}, "GLUONLAB_CULL_TIMEOUT='60' is not valid: must be at least 330"),
+    ({"GLUONLAB_CULL_TIMEOUT": "30"}, "GLUONLAB_CULL_TIMEOUT='30' is not valid: must be at least 60"),
     ({"GLUONLAB_CPU_LIMIT": "two"}, "must be a number"),
     ({"GLUONLAB_ADMIN_USERS": "Admin!"}, "GLUONLAB_ADMIN_USERS='Admin!'"),
     ({"GLUONLAB_ADMIN_USERS": " , "}, "name at least one admin"),

@@ -1,0 +1,192 @@
+"""The workshop hub on the real Docker engine: per-user GPU pinning (through the stub
+nvidia-container-runtime-hook, which proves the device *request* path — Docker records and
+passes the request — not GPU access), hardening of user containers, hub restarts, culling,
+cross-user isolation, and attendee accounts created with the admin command."""
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+import requests
+
+from labclient import REPO_ROOT, HubClient, LabStack, execute, wait_until
+
+pytestmark = [pytest.mark.docker, pytest.mark.integration]
+
+
+def container_of(stack: LabStack, username: str):
+    found = [c for c in stack.user_containers() if c.labels.get("gluonlab.user") == username]
+    assert len(found) == 1, f"expected one container for {username}, found {[c.name for c in found]}"
+    return found[0]
+
+
+def visible_devices(container) -> str:
+    # Docker passes the GPU request to the hook as the main process's environment.
+    environ = container.exec_run(["cat", "/proc/1/environ"]).output.decode()
+    values = [e.split("=", 1)[1] for e in environ.split("\0") if e.startswith("NVIDIA_VISIBLE_DEVICES=")]
+    return values[0] if values else ""
+
+
+def gpu_view(hub: HubClient) -> dict:
+    response = requests.get(f"{hub.base_url}/hub/api/gluonlab/gpus",
+                            headers={"Authorization": f"token {hub.token}"}, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def admin_client(stack: LabStack) -> HubClient:
+    hub = HubClient(stack.url)
+    assert hub.login("admin", stack.admin_password).status_code == 302
+    hub.create_token("admin")
+    return hub
+
+
+@pytest.fixture(scope="module")
+def exclusive_lab():
+    lab = LabStack(extra_env={
+        "GLUONLAB_GPU_POLICY": "exclusive", "GLUONLAB_GPUS": "0,1", "GLUONLAB_GPU_EXHAUSTED": "refuse",
+        "GLUONLAB_CULL_TIMEOUT": "60", "GLUONLAB_MEM_LIMIT": "1G", "GLUONLAB_PIDS_LIMIT": "512",
+    })
+    try:
+        lab.up()
+        hub = admin_client(lab)
+        for name in ("alice", "bob", "carol"):
+            assert hub.api("POST", f"/users/{name}").status_code == 201
+        yield lab, hub
+    finally:
+        (REPO_ROOT / "test-artifacts").mkdir(exist_ok=True)
+        (REPO_ROOT / "test-artifacts" / "workshop-hub.log").write_text(lab.logs())
+        lab.down()
+
+
+def test_exclusive_policy_pins_one_gpu_per_user_then_refuses(exclusive_lab):
+    lab, hub = exclusive_lab
+    hub.start_server("alice")
+    hub.start_server("bob")
+    alice, bob = container_of(lab, "alice"), container_of(lab, "bob")
+    for container, gpu in ((alice, "0"), (bob, "1")):
+        requests_ = container.attrs["HostConfig"]["DeviceRequests"]
+        assert [(r["DeviceIDs"], r["Count"], r["Capabilities"]) for r in requests_] == [([gpu], 0, [["gpu"]])]
+        assert visible_devices(container) == gpu
+        assert container.labels["gluonlab.gpus"] == gpu
+    # The user sees their GPU in the environment (terminal banner, notebooks).
+    token = hub.token
+    seen = execute(lab.url, "alice", token, "import os; print(os.environ['GLUONLAB_GPUS'])")
+    assert seen["stdout"].strip() == "0"
+    # Both GPUs are taken: carol's spawn is refused with a message saying why.
+    response = hub.api("POST", "/users/carol/server")
+    assert response.status_code >= 400 or "carol" not in gpu_view(hub)["assignments"]
+    wait_until(lambda: not hub.api("GET", "/users/carol").json().get("servers"), 60, what="carol's failed spawn to clear")
+    assert "GPU" in (response.text + lab.logs()) and "carol" not in gpu_view(hub)["assignments"]
+    view = gpu_view(hub)
+    assert view["policy"] == "exclusive"
+    assert [g["users"] for g in view["gpus"]] == [["alice"], ["bob"]]
+    page = hub.session.get(f"{lab.url}/hub/gluonlab/gpus", timeout=10)
+    assert page.status_code == 200 and "alice" in page.text and "GPU" in page.text
+    assert view["assignments"] == {"alice": ["0"], "bob": ["1"]}
+
+
+def test_user_containers_are_hardened(exclusive_lab):
+    lab, _ = exclusive_lab
+    attrs = container_of(lab, "alice").attrs
+    host = attrs["HostConfig"]
+    assert attrs["Config"]["User"] in ("1000", "jovyan")
+    assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd")
+    assert "no-new-privileges:true" in host["SecurityOpt"]
+    assert host["Privileged"] is False
+    assert host["Memory"] == 1024 ** 3 and host["PidsLimit"] == 512
+    assert host["ShmSize"] == 1024 ** 3
+    assert host["NanoCpus"] or host["CpuQuota"]
+    mounts = attrs["Mounts"]
+    assert [(m["Type"], m["Destination"]) for m in mounts] == [("volume", "/home/jovyan")]
+    assert not any("docker.sock" in (m.get("Source") or "") for m in mounts)
+    assert attrs["Config"]["Image"] == "gluonlab/notebook:cpu"
+
+
+def test_a_user_cannot_reach_another_users_server_or_admin_api(exclusive_lab):
+    lab, hub = exclusive_lab
+    bob_token = hub.api("POST", "/users/bob/tokens", json={"note": "bob"}).json()["token"]
+    other_server = requests.get(f"{lab.url}/user/alice/api/contents", headers={"Authorization": f"token {bob_token}"},
+                                timeout=10, allow_redirects=False)
+    assert other_server.status_code == 403
+    assert hub.api("GET", "/users/alice", token=bob_token).status_code in (403, 404)
+    assert hub.api("POST", "/users/mallory", token=bob_token).status_code == 403
+    assert requests.get(f"{lab.url}/hub/api/gluonlab/gpus", headers={"Authorization": f"token {bob_token}"},
+                        timeout=10).status_code == 403
+    # Their own server answers them.
+    assert requests.get(f"{lab.url}/user/bob/api/status", headers={"Authorization": f"token {bob_token}"},
+                        timeout=10).status_code == 200
+
+
+def test_hub_restart_keeps_servers_and_gpu_assignments(exclusive_lab):
+    lab, hub = exclusive_lab
+    before = {name: container_of(lab, name).id for name in ("alice", "bob")}
+    lab.restart_hub()
+    assert {name: container_of(lab, name).id for name in ("alice", "bob")} == before
+    for name in ("alice", "bob"):
+        wait_until(lambda n=name: requests.get(f"{lab.url}/user/{n}/api/status",
+                                               headers={"Authorization": f"token {hub.token}"}, timeout=10).ok,
+                   60, what=f"{name}'s server through the proxy after the hub restart")
+    assert gpu_view(hub)["assignments"] == {"alice": ["0"], "bob": ["1"]}
+
+
+def test_stopping_a_server_releases_its_gpu(exclusive_lab):
+    lab, hub = exclusive_lab
+    note = {"type": "file", "format": "text", "content": "carol was here\n"}
+    hub.stop_server("alice")
+    assert "alice" not in gpu_view(hub)["assignments"]
+    hub.start_server("carol")
+    assert container_of(lab, "carol").labels["gluonlab.gpus"] == "0"
+    assert hub.user_api("PUT", "carol", "/contents/work.txt", json=note).status_code in (200, 201)
+
+
+def test_idle_server_is_culled_releasing_its_gpu_and_keeping_files(exclusive_lab):
+    lab, hub = exclusive_lab
+    # carol's server has been idle since it started; the culler (timeout 60 s) stops it.
+    wait_until(lambda: not hub.api("GET", "/users/carol").json().get("servers"), 240, interval=5,
+               what="the idle culler to stop carol's server")
+    assert "carol" not in gpu_view(hub)["assignments"]
+    hub.start_server("carol")
+    saved = hub.user_api("GET", "carol", "/contents/work.txt").json()
+    assert saved["content"] == "carol was here\n"
+
+
+def test_admin_creates_attendee_accounts_from_csv(exclusive_lab, tmp_path):
+    lab, _ = exclusive_lab
+    csv_text = "username,password,name\nstudent01,,Li Lei\nstudent02,pass-word-02,Han Meimei\nBad Name!,,x\nstudent01,,dup\n"
+    exec_in_hub = ["exec", "-T", "hub"]
+    lab.compose(*exec_in_hub, "sh", "-c", "cat > /tmp/attendees.csv", input_text=csv_text)
+    result = lab.compose(*exec_in_hub, "gluonlab-accounts", "create", "--csv", "/tmp/attendees.csv",
+                         "--hub-url", lab.url, "--out", "/srv/jupyterhub/state/handouts", check=False)
+    assert result.returncode == 1, result.stderr  # some rows invalid, the valid ones created
+    assert "line 4" in result.stderr and "line 5" in result.stderr
+    modes = lab.compose(*exec_in_hub, "sh", "-c", "stat -c '%a %n' /srv/jupyterhub/state/handouts/*").stdout
+    assert modes.count("600 ") == 2 and ".html" in modes and ".csv" in modes
+    handout = lab.compose(*exec_in_hub, "sh", "-c", "cat /srv/jupyterhub/state/handouts/*.csv").stdout
+    cards = {row["username"]: row for row in csv.DictReader(io.StringIO(handout))}
+    assert set(cards) == {"student01", "student02"} and cards["student01"]["hub_url"] == lab.url
+    password = cards["student01"]["password"]
+    attendee = HubClient(lab.url)
+    assert attendee.login("student01", password).status_code == 302
+    assert HubClient(lab.url).login("student02", "pass-word-02").status_code == 302
+    # Existing accounts are never overwritten.
+    again = lab.compose(*exec_in_hub, "gluonlab-accounts", "create", "--csv", "/tmp/attendees.csv",
+                        "--hub-url", lab.url, "--out", "/tmp/handouts2", check=False)
+    assert "student01 already exists" in again.stderr
+    assert HubClient(lab.url).login("student01", password).status_code == 302
+
+
+def test_shared_policy_puts_users_on_the_least_loaded_gpu():
+    lab = LabStack(extra_env={"GLUONLAB_GPU_POLICY": "shared", "GLUONLAB_GPUS": "0,1", "GLUONLAB_USERS_PER_GPU": "2"})
+    try:
+        lab.up()
+        hub = admin_client(lab)
+        for name in ("ann", "ben", "cat"):
+            assert hub.api("POST", f"/users/{name}").status_code == 201
+            hub.start_server(name)
+        assert {n: container_of(lab, n).labels["gluonlab.gpus"] for n in ("ann", "ben", "cat")} == \
+            {"ann": "0", "ben": "1", "cat": "0"}
+        assert visible_devices(container_of(lab, "cat")) == "0"
+    finally:
+        lab.down()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 import io
+import subprocess
+import tarfile
 
 import pytest
 import requests
@@ -150,6 +152,17 @@ def test_idle_server_is_culled_releasing_its_gpu_and_keeping_files(exclusive_lab
     hub.start_server("carol")
     saved = hub.user_api("GET", "carol", "/contents/work.txt").json()
     assert saved["content"] == "carol was here\n"
+
+
+def test_homes_export_after_the_workshop(exclusive_lab, tmp_path):
+    lab, _ = exclusive_lab
+    result = subprocess.run([str(REPO_ROOT / "scripts" / "export-homes.sh"), "--instance", lab.instance, str(tmp_path)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    with tarfile.open(tmp_path / "carol.tar.gz") as archive:
+        assert archive.extractfile("./work.txt").read() == b"carol was here\n"
+        assert any(name.startswith("./tutorials/") for name in archive.getnames())
+    assert {p.name for p in tmp_path.iterdir()} >= {"alice.tar.gz", "bob.tar.gz", "carol.tar.gz"}
 
 
 def test_admin_creates_attendee_accounts_from_csv(exclusive_lab, tmp_path):

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# After a workshop: save every attendee's home directory (their notebooks and files) as one
+# tar.gz per user, before the volumes are removed. Read-only: volumes are mounted :ro.
+set -euo pipefail
+
+usage() {
+  cat <<'TXT'
+Usage: scripts/export-homes.sh [--instance NAME] [--image IMAGE] OUT_DIR
+
+Writes OUT_DIR/<user>.tar.gz for each home volume <instance>-home-<user> on this Docker host.
+  --instance NAME  the lab's GLUONLAB_INSTANCE (default: $GLUONLAB_INSTANCE or gluonlab)
+  --image IMAGE    image used to read the volumes (default: gluonlab/notebook:cpu)
+Nothing is deleted; remove the volumes yourself afterwards (see README "After the workshop").
+TXT
+}
+
+die() { printf 'export-homes: %s\n' "$*" >&2; exit 1; }
+
+main() {
+  local instance="${GLUONLAB_INSTANCE:-gluonlab}" image="gluonlab/notebook:cpu" out=""
+  while (($#)); do
+    case "$1" in
+      --help|-h) usage; exit 0 ;;
+      --instance) instance="${2:?--instance needs a name}"; shift ;;
+      --image) image="${2:?--image needs an image}"; shift ;;
+      -*) die "unknown option '$1' (see --help)" ;;
+      *) out="$1" ;;
+    esac
+    shift
+  done
+  [[ -n "$out" ]] || die "name the folder to write to, e.g. scripts/export-homes.sh ./homes (see --help)"
+  docker image inspect "$image" >/dev/null 2>&1 || die "image '$image' not found; pass --image with your notebook image"
+  mkdir -p "$out"
+  out=$(cd "$out" && pwd)
+  local prefix="${instance}-home-" volume user count=0
+  while IFS= read -r volume; do
+    [[ "$volume" == "$prefix"* ]] || continue
+    user="${volume#"$prefix"}"
+    if [[ -e "$out/$user.tar.gz" ]]; then
+      printf 'export-homes: %s.tar.gz exists, left as is\n' "$user" >&2
+      continue
+    fi
+    docker run --rm --network none --user 0 -v "$volume:/home/user:ro" -v "$out:/out" --entrypoint tar "$image" \
+      -C /home/user -czf "/out/$user.tar.gz" .
+    count=$((count + 1))
+  done < <(docker volume ls --quiet --filter "name=$prefix")
+  printf 'export-homes: %d home(s) written to %s\n' "$count" "$out"
+}
+
+main "$@"

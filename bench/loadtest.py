@@ -1,0 +1,523 @@
+#!/usr/bin/env python3
+"""Login-rush benchmark for Gluon Lab (hubtraf's approach, on aiohttp).
+
+Each simulated attendee does what a browser does at a workshop's start:
+
+  login     GET /hub/login (the _xsrf cookie), POST the login form
+  spawn     GET /hub/spawn/<user> (a 429 "Too many users ... Try again in N seconds" from the
+            hub's concurrent_spawn_limit is honoured: the attendee waits Retry-After and retries,
+            counted as a spawn-limit rejection, not a failure), then follow the spawn's progress
+            event stream until ready
+  lab       GET /user/<user>/lab through the proxy, OAuth redirects included, until JupyterLab's
+            page arrives (login -> lab is the "login to a ready JupyterLab" figure)
+  kernel    start a kernel through the proxy, open its websocket, run a cell that imports mxnet
+            and computes (--step train: a small Gluon training loop instead), check the answer
+  logout    GET /hub/logout
+
+For every run the script brings up its own isolated compose project (tests/labclient.LabStack),
+creates the attendee accounts with `gluonlab-accounts`, runs the rush, samples the hub
+container's CPU and memory from its cgroup, counts proxy errors in the hub log, and removes
+everything again. Runs: each --config (default = the repository's configuration; baseline =
+DockerSpawner/JupyterHub defaults as the reference deployment uses them, bench/baseline/) in
+each --mode (cold = nobody's server runs; prestart = an admin pre-started everyone with
+bench/prestart.py first), side by side in one invocation so the ratio is measured on one machine.
+
+    bench/run.sh                          # N=20, default and baseline, cold and prestart
+    bench/run.sh --users 50 --modes cold
+    bench/run.sh --users 20 --arrival-rate 2 --step train --configs default
+
+Prints a table per run and writes all numbers as JSON (--json, default bench/results/).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import json
+import os
+import re
+import secrets
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import aiohttp
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+sys.path.insert(0, str(BENCH_DIR))
+
+from labclient import HubClient, LabStack  # noqa: E402
+from prestart import Hub, prestart  # noqa: E402
+
+STEPS = ("login", "spawn", "lab", "kernel", "logout")
+CONFIGS = {
+    # The repository's compose file and hub config, as `docker compose up -d` runs them.
+    "default": {},
+    # JupyterHub/DockerSpawner defaults for everything a workshop start depends on.
+    "baseline": {"COMPOSE_FILE": "docker-compose.yml:bench/baseline/compose.override.yml"},
+    # The default configuration spawning a leaner image (bench/lean/Dockerfile).
+    "lean": {"COMPOSE_FILE": "docker-compose.yml:bench/lean/compose.override.yml"},
+    # Lean image + bcrypt off the hub's event loop (bench/tuned/): the proposed changes.
+    "tuned": {"COMPOSE_FILE": "docker-compose.yml:bench/tuned/compose.override.yml"},
+}
+CODE = {
+    "import": ("import mxnet as mx\n"
+               "a = mx.nd.ones((64, 64))\n"
+               "print(float(mx.nd.dot(a, a).sum().asscalar()))\n", "262144.0"),
+    "train": ("import mxnet as mx\nfrom mxnet import autograd, gluon, nd\nmx.random.seed(0)\n"
+              "X = nd.random.normal(shape=(256, 2)); y = X[:, 0] * 2 - X[:, 1] * 3.4 + 4.2\n"
+              "net = gluon.nn.Dense(1); net.initialize(mx.init.Normal(0.01))\n"
+              "tr = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.3}); L = gluon.loss.L2Loss()\n"
+              "for _ in range(100):\n    with autograd.record():\n        l = L(net(X), y)\n"
+              "    l.backward(); tr.step(256)\n"
+              "print(round(float(net.bias.data().asscalar()), 1))\n", "4.2"),
+}
+PROXY_ERROR = re.compile(r"\[ConfigProxy\].*(error|503|502)|Proxy error|Failed to add route", re.I)
+
+
+# --- one attendee ------------------------------------------------------------------------
+
+
+@dataclass
+class Attendee:
+    name: str
+    password: str
+    times: dict[str, float] = field(default_factory=dict)
+    started_at: float = 0.0
+    executing_at: float = 0.0
+    rejections: int = 0
+    http_5xx: int = 0
+    error: str = ""
+    failed_step: str = ""
+
+
+class StepFailed(Exception):
+    pass
+
+
+async def _step(attendee: Attendee, step: str, coro):
+    began = time.monotonic()
+    try:
+        result = await coro
+    except StepFailed:
+        raise
+    except Exception as error:  # a network or protocol error is this step's failure
+        raise StepFailed(f"{type(error).__name__}: {error}") from error
+    attendee.times[step] = time.monotonic() - began
+    return result
+
+
+async def _check(response: aiohttp.ClientResponse, attendee: Attendee, ok: tuple[int, ...], what: str) -> str:
+    text = await response.text()
+    if response.status >= 500:
+        attendee.http_5xx += 1
+    if response.status not in ok:
+        raise StepFailed(f"{what}: HTTP {response.status} {text[:160]!r}")
+    return text
+
+
+async def run_attendee(base: str, attendee: Attendee, code: str, expect: str, timeout: float) -> None:
+    jar = aiohttp.CookieJar(unsafe=True)  # unsafe: cookies for an IP address (127.0.0.1)
+    async with aiohttp.ClientSession(cookie_jar=jar, timeout=aiohttp.ClientTimeout(total=timeout)) as http:
+        attendee.started_at = time.monotonic()
+        step = "login"
+        try:
+            async def login():
+                async with http.get(f"{base}/hub/login") as r:
+                    await _check(r, attendee, (200,), "login page")
+                xsrf = _cookie(jar, "_xsrf")
+                async with http.post(f"{base}/hub/login?next=", allow_redirects=False,
+                                     data={"username": attendee.name, "password": attendee.password,
+                                           "_xsrf": xsrf}) as r:
+                    await _check(r, attendee, (302,), "login")
+                # A token for the API calls below (the browser uses its cookie + _xsrf instead).
+                async with http.post(f"{base}/hub/api/users/{attendee.name}/tokens",
+                                     json={"note": "bench", "expires_in": 3600},
+                                     headers={"X-XSRFToken": _cookie(jar, "_xsrf")}) as r:
+                    await _check(r, attendee, (200, 201), "token")
+                    return (await r.json())["token"]
+
+            token = await _step(attendee, step, login())
+            auth = {"Authorization": f"token {token}"}
+
+            step = "spawn"
+
+            async def spawn():
+                while True:
+                    async with http.get(f"{base}/hub/spawn/{attendee.name}", allow_redirects=False) as r:
+                        text = await r.text()
+                        if r.status == 429:
+                            # The hub's "Too many users trying to log in right now. Try again
+                            # in N seconds": a patient attendee waits and reloads.
+                            attendee.rejections += 1
+                            await asyncio.sleep(float(r.headers.get("Retry-After", "10")))
+                            continue
+                        if r.status >= 500:
+                            attendee.http_5xx += 1
+                        if r.status not in (200, 302):
+                            raise StepFailed(f"spawn: HTTP {r.status} {text[:160]!r}")
+                        break
+                # Follow the progress stream the spawn-pending page listens to.
+                async with http.get(f"{base}/hub/api/users/{attendee.name}/server/progress", headers=auth) as r:
+                    if r.status != 200:
+                        await _check(r, attendee, (200,), "progress")
+                    async for raw in r.content:
+                        line = raw.decode().strip()
+                        if not line.startswith("data:"):
+                            continue
+                        event = json.loads(line[5:])
+                        if event.get("failed"):
+                            raise StepFailed(f"spawn failed: {event.get('message')}")
+                        if event.get("ready"):
+                            return
+                # The stream ends at once when the server is already up (pre-started).
+                async with http.get(f"{base}/hub/api/users/{attendee.name}", headers=auth) as r:
+                    model = await r.json()
+                if not (model.get("servers") or {}).get("", {}).get("ready"):
+                    raise StepFailed("spawn: progress stream ended but the server is not ready")
+
+            await _step(attendee, step, spawn())
+
+            step = "lab"
+
+            async def lab():
+                async with http.get(f"{base}/user/{attendee.name}/lab") as r:
+                    text = await _check(r, attendee, (200,), "JupyterLab page")
+                if "jupyter-config-data" not in text:
+                    raise StepFailed(f"lab: not a JupyterLab page: {text[:160]!r}")
+
+            await _step(attendee, step, lab())
+            attendee.times["login_to_lab"] = time.monotonic() - attendee.started_at
+
+            step = "kernel"
+
+            async def kernel():
+                api = f"{base}/user/{attendee.name}/api"
+                async with http.post(f"{api}/kernels", json={"name": "python3"}, headers=auth) as r:
+                    await _check(r, attendee, (201,), "kernel start")
+                    kernel_id = (await r.json())["id"]
+                try:
+                    output = await _execute(http, f"{api}/kernels/{kernel_id}/channels".replace("http", "ws", 1),
+                                            auth, code, timeout)
+                finally:
+                    async with http.delete(f"{api}/kernels/{kernel_id}", headers=auth) as r:
+                        await r.read()
+                if expect not in output:
+                    raise StepFailed(f"kernel: expected {expect!r} in the output, got {output[:200]!r}")
+
+            await _step(attendee, step, kernel())
+            attendee.executing_at = time.monotonic()
+
+            step = "logout"
+
+            async def logout():
+                async with http.get(f"{base}/hub/logout") as r:
+                    await _check(r, attendee, (200,), "logout")
+
+            await _step(attendee, step, logout())
+        except (StepFailed, asyncio.TimeoutError) as error:
+            attendee.failed_step = step
+            attendee.error = str(error) or type(error).__name__
+
+
+def _cookie(jar: aiohttp.CookieJar, name: str) -> str:
+    for cookie in jar:
+        if cookie.key == name:
+            return cookie.value
+    return ""
+
+
+async def _execute(http: aiohttp.ClientSession, ws_url: str, auth: dict, code: str, timeout: float) -> str:
+    msg_id = uuid.uuid4().hex
+    out: list[str] = []
+    async with http.ws_connect(ws_url, headers=auth, timeout=aiohttp.ClientWSTimeout(ws_close=10)) as ws:
+        await ws.send_json({
+            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "bench",
+                       "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
+            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+            "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+                        "allow_stdin": False, "stop_on_error": True},
+        })
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = await ws.receive_json(timeout=timeout)
+            if message.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind, content = message["msg_type"], message["content"]
+            if kind == "stream":
+                out.append(content["text"])
+            elif kind == "error":
+                raise StepFailed(f"kernel: {content['ename']}: {content['evalue']}")
+            elif kind == "status" and content["execution_state"] == "idle":
+                return "".join(out)
+    raise StepFailed(f"kernel: no result within {timeout:.0f} s")
+
+
+# --- hub resource sampling ----------------------------------------------------------------------
+
+
+class CgroupSampler(threading.Thread):
+    """Samples a container's CPU and memory from its cgroup every *interval* s.
+
+    Read from the host's cgroup files (v1 or v2): on this engine `docker stats` reports zeros
+    (no systemd), and reading a file costs nothing next to the API's 1 s stats stream.
+    """
+
+    def __init__(self, container_id: str, interval: float = 0.5):
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.stop_event = threading.Event()
+        v1 = Path("/sys/fs/cgroup/cpuacct/docker") / container_id
+        v2 = Path("/sys/fs/cgroup/system.slice") / f"docker-{container_id}.scope"
+        if v1.exists():
+            self.cpu = lambda: int((v1 / "cpuacct.usage").read_text()) / 1e9
+            mem = Path("/sys/fs/cgroup/memory/docker") / container_id / "memory.usage_in_bytes"
+            self.mem = lambda: int(mem.read_text())
+        elif v2.exists():
+            def cpu_v2():
+                for line in (v2 / "cpu.stat").read_text().splitlines():
+                    if line.startswith("usage_usec"):
+                        return int(line.split()[1]) / 1e6
+                return 0.0
+            self.cpu = cpu_v2
+            self.mem = lambda: int((v2 / "memory.current").read_text())
+        else:
+            self.cpu = self.mem = None
+        self.cpu_start = self.cpu() if self.cpu else 0.0
+        self.cpu_total = 0.0
+        self.cpu_peak_percent = 0.0
+        self.mem_peak = 0
+
+    def run(self) -> None:
+        if not self.cpu:
+            return
+        last_t, last_cpu = time.monotonic(), self.cpu()
+        while not self.stop_event.wait(self.interval):
+            try:
+                now, cpu, mem = time.monotonic(), self.cpu(), self.mem()
+            except OSError:  # container gone
+                return
+            self.cpu_peak_percent = max(self.cpu_peak_percent, 100 * (cpu - last_cpu) / (now - last_t))
+            self.mem_peak = max(self.mem_peak, mem)
+            self.cpu_total = cpu - self.cpu_start
+            last_t, last_cpu = now, cpu
+
+    def stop(self) -> dict:
+        self.stop_event.set()
+        self.join(timeout=5)
+        return {"hub_cpu_peak_percent": round(self.cpu_peak_percent, 1),
+                "hub_cpu_seconds": round(self.cpu_total, 2),
+                "hub_mem_peak_mib": round(self.mem_peak / 2**20, 1),
+                "sampled": self.cpu is not None}
+
+
+# --- one run: a fresh stack, accounts, optional prestart, the rush ------------------------------
+
+
+def create_accounts(lab: LabStack, users: list[Attendee]) -> None:
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["username", "password"])
+    for user in users:
+        writer.writerow([user.name, user.password])
+    hub = f"{lab.instance}-hub-1"
+    subprocess.run(["docker", "exec", "-i", hub, "sh", "-c", "cat > /tmp/bench-accounts.csv"],
+                   input=text.getvalue(), text=True, check=True)
+    result = lab.compose("exec", "-T", "hub", "gluonlab-accounts", "create", "--csv", "/tmp/bench-accounts.csv",
+                         "--hub-url", lab.url, "--out", "/tmp/bench-handout", check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"gluonlab-accounts failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    # nearest-rank: p95 of 20 values is the 19th, never an interpolation below a real sample
+    return ordered[max(0, min(len(ordered) - 1, -(-len(ordered) * q // 100) - 1))]
+
+
+def summarize(users: list[Attendee]) -> dict:
+    steps = {}
+    for step in (*STEPS, "login_to_lab"):
+        values = [u.times[step] for u in users if step in u.times]
+        steps[step] = {
+            "n": len(values),
+            "p50": round(statistics.median(values), 2) if values else None,
+            "p95": round(percentile(values, 95), 2) if values else None,
+            "max": round(max(values), 2) if values else None,
+            "failures": sum(1 for u in users if u.failed_step == step),
+        }
+    executing = [u.executing_at for u in users if u.executing_at]
+    first = min(u.started_at for u in users)
+    return {
+        "steps": steps,
+        "failures": sum(1 for u in users if u.error),
+        "errors": sorted({f"{u.failed_step}: {u.error}"[:240] for u in users if u.error})[:10],
+        "first_login_to_all_executing_s": round(max(executing) - first, 2) if len(executing) == len(users) else None,
+        "spawn_limit_rejections": sum(u.rejections for u in users),
+        "client_http_5xx": sum(u.http_5xx for u in users),
+    }
+
+
+async def rush(base: str, users: list[Attendee], arrival_rate: float, code: str, expect: str, timeout: float):
+    async def arrive(i: int, user: Attendee):
+        if arrival_rate > 0:
+            await asyncio.sleep(i / arrival_rate)
+        await run_attendee(base, user, code, expect, timeout)
+
+    await asyncio.gather(*(arrive(i, u) for i, u in enumerate(users)))
+
+
+def run_one(config: str, mode: str, args: argparse.Namespace) -> dict:
+    extra_env = dict(CONFIGS[config])
+    extra_env.update(dict(kv.split("=", 1) for kv in args.env))
+    lab = LabStack(instance=f"glbench-{config[:4]}-{mode[:4]}-{uuid.uuid4().hex[:4]}", extra_env=extra_env)
+    users = [Attendee(f"{args.prefix}{i:03d}", secrets.token_urlsafe(12)) for i in range(1, args.users + 1)]
+    code, expect = CODE[args.step]
+    record: dict = {"config": config, "mode": mode, "users": args.users, "arrival_rate": args.arrival_rate,
+                    "step": args.step, "env": extra_env, "load_avg_at_start": os.getloadavg()}
+    print(f"\n== {config} / {mode}: {args.users} attendees (instance {lab.instance})", flush=True)
+    try:
+        lab.up()
+        create_accounts(lab, users)
+        if mode == "prestart":
+            admin = HubClient(lab.url)
+            admin.login("admin", lab.admin_password)
+            token = admin.create_token("admin", note="prestart")
+            began = time.monotonic()
+            results = prestart(Hub(lab.url, token), [u.name for u in users], args.prestart_parallel,
+                               args.timeout, log=lambda _msg: None)
+            failed = [n for n, r in results.items() if isinstance(r, str)]
+            record["prestart"] = {"seconds": round(time.monotonic() - began, 1), "failed": failed,
+                                  "parallel": args.prestart_parallel}
+            print(f"   prestart: {len(users) - len(failed)}/{len(users)} ready in {record['prestart']['seconds']} s",
+                  flush=True)
+        hub_id = subprocess.run(["docker", "inspect", "-f", "{{.Id}}", f"{lab.instance}-hub-1"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        log_lines_before = len(lab.logs().splitlines())
+        sampler = CgroupSampler(hub_id)
+        sampler.start()
+        began = time.monotonic()
+        asyncio.run(rush(lab.url, users, args.arrival_rate, code, expect, args.timeout))
+        record["wall_s"] = round(time.monotonic() - began, 2)
+        record.update(sampler.stop())
+        record.update(summarize(users))
+        new_log = lab.logs().splitlines()[log_lines_before:]
+        record["proxy_errors"] = sum(1 for line in new_log if PROXY_ERROR.search(line))
+        record["hub_throttle_warnings"] = sum(1 for line in new_log if "pending spawns, throttling" in line)
+        record["user_containers_cpu_s"] = round(_containers_cpu(lab), 1)
+    except Exception as error:
+        record["error"] = f"{type(error).__name__}: {error}"
+        print(f"   run failed: {record['error']}", flush=True)
+        record["hub_log_tail"] = lab.logs().splitlines()[-40:]
+    finally:
+        if not args.keep:
+            lab.down()
+    return record
+
+
+def _containers_cpu(lab: LabStack) -> float:
+    total = 0.0
+    for container in lab.user_containers():
+        path = Path("/sys/fs/cgroup/cpuacct/docker") / container.id / "cpuacct.usage"
+        if path.exists():
+            total += int(path.read_text()) / 1e9
+    return total
+
+
+# --- output --------------------------------------------------------------------------------------
+
+
+def print_table(record: dict) -> None:
+    if "steps" not in record:
+        return
+    print(f"   {'step':<13}{'n':>4}{'p50 s':>9}{'p95 s':>9}{'max s':>9}{'failed':>8}")
+    for step, s in record["steps"].items():
+        fmt = lambda v: f"{v:>9.2f}" if v is not None else f"{'-':>9}"  # noqa: E731
+        print(f"   {step:<13}{s['n']:>4}{fmt(s['p50'])}{fmt(s['p95'])}{fmt(s['max'])}{s['failures']:>8}")
+    print(f"   first login -> all executing: {record['first_login_to_all_executing_s']} s; "
+          f"failures {record['failures']}; spawn-limit rejections {record['spawn_limit_rejections']}; "
+          f"proxy errors {record['proxy_errors']}; client 5xx {record['client_http_5xx']}")
+    print(f"   hub: CPU peak {record['hub_cpu_peak_percent']}% ({record['hub_cpu_seconds']} core-s), "
+          f"memory peak {record['hub_mem_peak_mib']} MiB; user containers {record['user_containers_cpu_s']} core-s")
+    for error in record["errors"]:
+        print(f"   ! {error}")
+
+
+def print_comparison(records: list[dict]) -> None:
+    by = {(r["config"], r["mode"]): r for r in records if "steps" in r}
+    print("\n== side by side (p95 login -> JupyterLab ready; all executing)")
+    for (config, mode), r in sorted(by.items()):
+        print(f"   {config:<9}{mode:<9} p95 {r['steps']['login_to_lab']['p95']} s, max {r['steps']['login_to_lab']['max']} s, "
+              f"all executing {r['first_login_to_all_executing_s']} s, failures {r['failures']}")
+    for mode in ("cold", "prestart"):
+        b = by.get(("baseline", mode))
+        for other in ("default", "lean", "tuned"):
+            d = by.get((other, mode))
+            if d and b and d["steps"]["login_to_lab"]["p95"] and b["steps"]["login_to_lab"]["p95"]:
+                print(f"   {mode}: baseline/{other} p95 ratio = "
+                      f"{b['steps']['login_to_lab']['p95'] / d['steps']['login_to_lab']['p95']:.2f}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--users", "-n", type=int, default=20, help="simulated attendees (default 20)")
+    p.add_argument("--arrival-rate", type=float, default=0,
+                   help="attendees arriving per second (default 0: all at once, the worst case)")
+    p.add_argument("--step", choices=sorted(CODE), default="import",
+                   help="what each attendee runs: import (import mxnet, compute) or train (a Gluon training loop)")
+    p.add_argument("--configs", default="default,baseline", help="comma list of: " + ", ".join(CONFIGS))
+    p.add_argument("--modes", default="cold,prestart", help="comma list of: cold, prestart")
+    p.add_argument("--prestart-parallel", type=int, default=4, help="spawns in flight during prestart (default 4)")
+    p.add_argument("--timeout", type=float, default=600, help="seconds per attendee before it counts as failed")
+    p.add_argument("--prefix", default="attendee", help="username prefix (default attendee)")
+    p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                   help="extra hub setting for every run, e.g. GLUONLAB_CONCURRENT_SPAWN_LIMIT=4")
+    p.add_argument("--json", type=Path, help="write results here (default bench/results/<time>-n<N>.json)")
+    p.add_argument("--keep", action="store_true", help="leave the stacks running (debugging)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configs = [c for c in args.configs.split(",") if c]
+    modes = [m for m in args.modes.split(",") if m]
+    bad = [c for c in configs if c not in CONFIGS] + [m for m in modes if m not in ("cold", "prestart")]
+    if bad or args.users < 1 or any("=" not in kv for kv in args.env):
+        print(f"loadtest: bad option value(s): {bad or args.env or args.users}; see --help", file=sys.stderr)
+        return 2
+    if "lean" in configs or "tuned" in configs:
+        build = subprocess.run(["docker", "build", "-q", "-t", "gluonlab-bench/notebook:lean", str(BENCH_DIR / "lean")],
+                               capture_output=True, text=True)
+        if build.returncode != 0:
+            print(f"loadtest: building the lean image failed:\n{build.stderr}", file=sys.stderr)
+            return 2
+    records = []
+    for mode in modes:
+        for config in configs:
+            record = run_one(config, mode, args)
+            print_table(record)
+            records.append(record)
+    print_comparison(records)
+    out = args.json or BENCH_DIR / "results" / f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-n{args.users}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"cpus": os.cpu_count(), "load_avg_at_end": os.getloadavg(), "argv": sys.argv[1:],
+            "finished": datetime.now(timezone.utc).isoformat()}
+    out.write_text(json.dumps({"meta": meta, "runs": records}, indent=2))
+    print(f"\nresults: {out}")
+    return 1 if any(r.get("error") or r.get("failures") for r in records) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

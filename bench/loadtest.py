@@ -464,7 +464,9 @@ def print_comparison(records: list[dict]) -> None:
         b = by.get(("baseline", mode))
         for other in ("default", "lean", "tuned"):
             d = by.get((other, mode))
-            if d and b and d["steps"]["login_to_lab"]["p95"] and b["steps"]["login_to_lab"]["p95"]:
+            if d and b and (d["failures"] or b["failures"]):
+                print(f"   {mode}: baseline/{other}: no ratio, failures {b['failures']} vs {d['failures']}")
+            elif d and b and d["steps"]["login_to_lab"]["p95"] and b["steps"]["login_to_lab"]["p95"]:
                 print(f"   {mode}: baseline/{other} p95 ratio = "
                       f"{b['steps']['login_to_lab']['p95'] / d['steps']['login_to_lab']['p95']:.2f}")
 

@@ -33,6 +33,10 @@ c.JupyterHub.cleanup_servers = False
 # optionally the number of running servers; users beyond get a clear "try again" message.
 c.JupyterHub.concurrent_spawn_limit = settings.concurrent_spawn_limit
 c.JupyterHub.active_server_limit = settings.active_server_limit
+# Throttled attendees are told "Try again in 10 seconds" instead of JupyterHub's 30-60 s: a
+# slot frees every few seconds (a server start is ~1-2 core-s). Measured (bench/README.md,
+# N=20 cold burst, limit 10): the 10 throttled attendees' waits made spawn p95 100 s.
+c.JupyterHub.spawn_throttle_retry_range = (5, 10)
 c.JupyterHub.default_url = "/hub/home"
 # Prometheus metrics at /hub/metrics, readable with an admin token (scope read:metrics).
 c.JupyterHub.authenticate_prometheus = True

@@ -118,3 +118,18 @@ def test_other_users_cannot_use_the_hub_api_as_admin(stack, admin):
     assert admin.api("GET", "/users", token=bob_token).status_code == 403
     assert requests.get(f"{stack.url}/hub/api/users/alice", headers={"Authorization": f"token {bob_token}"},
                         timeout=10).status_code in (403, 404)
+
+
+def test_port_in_use_stops_compose_with_the_port_named():
+    import socket
+
+    lab = LabStack()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", lab.port))
+        taken.listen()
+        try:
+            result = lab.compose("up", "-d", check=False)
+            assert result.returncode != 0
+            assert str(lab.port) in result.stderr and ("already" in result.stderr or "in use" in result.stderr)
+        finally:
+            lab.down()

@@ -90,3 +90,18 @@ def test_gpu_variant_locks_resolve_for_their_python_and_platform(lock, python, t
                   "--target", str(tmp_path / "target"), "-r", lock], timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "Would install" in result.stdout
+
+
+def test_missing_base_image_is_named_by_the_build_script():
+    env = {"NOTEBOOK_BASE_IMAGE": "gluonlab/no-such-base:1", "PATH": "/usr/bin:/bin:/usr/local/bin"}
+    result = run(["scripts/build-images.sh"], env=env, timeout=120)
+    assert result.returncode == 1
+    assert "NOTEBOOK_BASE_IMAGE='gluonlab/no-such-base:1' is neither a local image nor pullable" in result.stderr
+
+
+def test_engine_not_running_is_reported_by_the_test_command():
+    env = {"DOCKER_HOST": "unix:///nonexistent/docker.sock", "PATH": "/usr/bin:/bin:/usr/local/bin"}
+    for command in (["scripts/test.sh", "--no-build"], ["scripts/build-images.sh"]):
+        result = run(command, env=env, timeout=60)
+        assert result.returncode in (1, 2), command
+        assert "Docker engine is not reachable" in result.stderr, command

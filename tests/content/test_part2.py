@@ -23,7 +23,7 @@ NOTEBOOKS = {
     'chapter04_gluon_basics/model_construction.md': '''
 assert net(x).shape == (2, 10)
 assert my_seq(x).shape == (2, 10)
-assert len(my_seq.collect_params()) == 4, my_seq.collect_params()
+assert len(list(my_seq.collect_params().keys())) == 4, my_seq.collect_params()
 assert fancy(x).shape == (1,)
 assert y.shape == (1,)
 # rand_weight is a constant: no gradient, so a Trainer never changes it

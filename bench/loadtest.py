@@ -45,7 +45,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -55,8 +55,8 @@ REPO_ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 sys.path.insert(0, str(BENCH_DIR))
 
-from labclient import HubClient, LabStack  # noqa: E402
-from prestart import Hub, prestart  # noqa: E402
+from labclient import HubClient, LabStack
+from prestart import Hub, prestart
 
 STEPS = ("login", "spawn", "lab", "kernel", "logout")
 CONFIGS = {
@@ -70,18 +70,18 @@ CONFIGS = {
     "tuned": {"COMPOSE_FILE": "docker-compose.yml:bench/tuned/compose.override.yml"},
 }
 CODE = {
-    "import": ("import mxnet as mx\n"
-               "a = mx.nd.ones((64, 64))\n"
-               "print(float(mx.nd.dot(a, a).sum().asscalar()))\n", "262144.0"),
-    "train": ("import mxnet as mx\nfrom mxnet import autograd, gluon, nd\nmx.random.seed(0)\n"
+    "import": (("import mxnet as mx\n"
+                "a = mx.nd.ones((64, 64))\n"
+                "print(float(mx.nd.dot(a, a).sum().asscalar()))\n"), "262144.0"),
+    "train": (("import mxnet as mx\nfrom mxnet import autograd, gluon, nd\nmx.random.seed(0)\n"
               "X = nd.random.normal(shape=(256, 2)); y = X[:, 0] * 2 - X[:, 1] * 3.4 + 4.2\n"
               "net = gluon.nn.Dense(1); net.initialize(mx.init.Normal(0.01))\n"
               "tr = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.3}); L = gluon.loss.L2Loss()\n"
               "for _ in range(100):\n    with autograd.record():\n        l = L(net(X), y)\n"
               "    l.backward(); tr.step(256)\n"
-              "print(round(float(net.bias.data().asscalar()), 1))\n", "4.2"),
+              "print(round(float(net.bias.data().asscalar()), 1))\n"), "4.2"),
 }
-PROXY_ERROR = re.compile(r"\[ConfigProxy\].*(error|503|502)|Proxy error|Failed to add route", re.I)
+PROXY_ERROR = re.compile(r"\[ConfigProxy\].*(error|503|502)|Proxy error|Failed to add route", re.IGNORECASE)
 
 
 # --- one attendee ------------------------------------------------------------------------
@@ -224,7 +224,7 @@ async def run_attendee(base: str, attendee: Attendee, code: str, expect: str, ti
                     await _check(r, attendee, (200,), "logout")
 
             await _step(attendee, step, logout())
-        except (StepFailed, asyncio.TimeoutError) as error:
+        except (TimeoutError, StepFailed) as error:
             attendee.failed_step = step
             attendee.error = str(error) or type(error).__name__
 
@@ -416,7 +416,7 @@ def run_one(config: str, mode: str, args: argparse.Namespace) -> dict:
         record["proxy_errors"] = sum(1 for line in new_log if PROXY_ERROR.search(line))
         record["hub_throttle_warnings"] = sum(1 for line in new_log if "pending spawns, throttling" in line)
         record["user_containers_cpu_s"] = round(_containers_cpu(lab), 1)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001  (one broken run is recorded; the others still run)
         record["error"] = f"{type(error).__name__}: {error}"
         print(f"   run failed: {record['error']}", flush=True)
         record["hub_log_tail"] = lab.logs().splitlines()[-40:]
@@ -443,7 +443,7 @@ def print_table(record: dict) -> None:
         return
     print(f"   {'step':<13}{'n':>4}{'p50 s':>9}{'p95 s':>9}{'max s':>9}{'failed':>8}")
     for step, s in record["steps"].items():
-        fmt = lambda v: f"{v:>9.2f}" if v is not None else f"{'-':>9}"  # noqa: E731
+        fmt = lambda v: f"{v:>9.2f}" if v is not None else f"{'-':>9}"
         print(f"   {step:<13}{s['n']:>4}{fmt(s['p50'])}{fmt(s['p95'])}{fmt(s['max'])}{s['failures']:>8}")
     print(f"   first login -> all executing: {record['first_login_to_all_executing_s']} s; "
           f"failures {record['failures']}; spawn-limit rejections {record['spawn_limit_rejections']}; "
@@ -501,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if "lean" in configs or "tuned" in configs:
         build = subprocess.run(["docker", "build", "-q", "-t", "gluonlab-bench/notebook:lean", str(BENCH_DIR / "lean")],
-                               capture_output=True, text=True)
+                               capture_output=True, text=True, check=False)
         if build.returncode != 0:
             print(f"loadtest: building the lean image failed:\n{build.stderr}", file=sys.stderr)
             return 2
@@ -512,10 +512,10 @@ def main(argv: list[str] | None = None) -> int:
             print_table(record)
             records.append(record)
     print_comparison(records)
-    out = args.json or BENCH_DIR / "results" / f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-n{args.users}.json"
+    out = args.json or BENCH_DIR / "results" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-n{args.users}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"cpus": os.cpu_count(), "load_avg_at_end": os.getloadavg(), "argv": sys.argv[1:],
-            "finished": datetime.now(timezone.utc).isoformat()}
+            "finished": datetime.now(UTC).isoformat()}
     out.write_text(json.dumps({"meta": meta, "runs": records}, indent=2))
     print(f"\nresults: {out}")
     return 1 if any(r.get("error") or r.get("failures") for r in records) else 0

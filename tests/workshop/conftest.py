@@ -7,7 +7,6 @@ import io
 import subprocess
 
 import pytest
-
 from labclient import LabStack
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from labclient import REPO_ROOT
 
 BUDGET_FILE = REPO_ROOT / "images" / "size-budget.json"

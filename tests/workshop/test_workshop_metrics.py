@@ -9,9 +9,8 @@ import uuid
 
 import pytest
 import requests
-from prometheus_client.parser import text_string_to_metric_families
-
 from labclient import REPO_ROOT, HubClient, LabStack
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 

@@ -95,6 +95,7 @@ class Attendee:
     started_at: float = 0.0
     executing_at: float = 0.0
     rejections: int = 0
+    rejection_message: str = ""
     http_5xx: int = 0
     error: str = ""
     failed_step: str = ""
@@ -159,6 +160,8 @@ async def run_attendee(base: str, attendee: Attendee, code: str, expect: str, ti
                             # The hub's "Too many users trying to log in right now. Try again
                             # in N seconds": a patient attendee waits and reloads.
                             attendee.rejections += 1
+                            shown = re.search(r"Too many users[^<]*|Active user limit[^<]*", text)
+                            attendee.rejection_message = shown.group(0).strip() if shown else text[:120]
                             await asyncio.sleep(float(r.headers.get("Retry-After", "10")))
                             continue
                         if r.status >= 500:
@@ -365,6 +368,7 @@ def summarize(users: list[Attendee]) -> dict:
         "errors": sorted({f"{u.failed_step}: {u.error}"[:240] for u in users if u.error})[:10],
         "first_login_to_all_executing_s": round(max(executing) - first, 2) if len(executing) == len(users) else None,
         "spawn_limit_rejections": sum(u.rejections for u in users),
+        "spawn_limit_messages": sorted({u.rejection_message for u in users if u.rejection_message}),
         "client_http_5xx": sum(u.http_5xx for u in users),
     }
 
@@ -450,6 +454,8 @@ def print_table(record: dict) -> None:
           f"proxy errors {record['proxy_errors']}; client 5xx {record['client_http_5xx']}")
     print(f"   hub: CPU peak {record['hub_cpu_peak_percent']}% ({record['hub_cpu_seconds']} core-s), "
           f"memory peak {record['hub_mem_peak_mib']} MiB; user containers {record['user_containers_cpu_s']} core-s")
+    for message in record["spawn_limit_messages"]:
+        print(f"   queued attendees saw: {message!r}")
     for error in record["errors"]:
         print(f"   ! {error}")
 

@@ -78,6 +78,8 @@ def start_one(hub: Hub, username: str, timeout: float) -> float:
                 raise PrestartError(f"{username}: the hub kept answering 'too many spawns' for {timeout:.0f} s")
             time.sleep(wait)
             continue
+        if status == 404:
+            raise PrestartError(f"{username}: no such user; create the account first (gluonlab-accounts create)")
         raise PrestartError(f"{username}: spawn request refused ({status}): {message or data}")
     while time.monotonic() < deadline:
         status, _, model = hub.request("GET", f"/users/{username}")

@@ -8,20 +8,36 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE_DIR = REPO_ROOT / "ansible"
-TEST_IMAGE = "gluonlab-ansible-test/bookworm:latest"
 LOCAL_BASE = os.environ.get("GLUONLAB_LOCAL_BASE", "gluonlab/debian-base:bookworm")
-# Same path on the host and inside the hub test container (see molecule/gluonlab_hub/molecule.yml).
-HUB_SHARED_DIR = os.environ.get("GLUONLAB_ANSIBLE_HUB_DIR", "/var/tmp/gluonlab-ansible-test-hub")
-HUB_INSTANCE = "gluonlab-ansible-test"
+RUN_ID = uuid.uuid4().hex[:8]
+TEST_IMAGE = f"gluonlab-ansible-test/bookworm:{RUN_ID}"
+# Per run, so two runs of the suite on one engine never share a name, a port or a directory.
+# The project directory has the same path on the host and in the hub test container.
+HUB_SHARED_DIR = f"/var/tmp/gluonlab-ansible-test-hub-{RUN_ID}"
+HUB_INSTANCE = f"gluonlab-ansible-stack-{RUN_ID}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+HUB_PORT = free_port()
 OUTPUT_TAIL_LINES = 250
+# The commit the gluonlab_hub scenario ships, fixed once per session.
+COPY_REF = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], stdout=subprocess.PIPE,
+                          text=True, check=True).stdout.strip()
 
 
 def tool_env() -> dict[str, str]:
@@ -35,17 +51,32 @@ def tool_env() -> dict[str, str]:
         "ANSIBLE_FORCE_COLOR": "0",
         "PY_COLORS": "0",
         "GLUONLAB_ANSIBLE_HUB_DIR": HUB_SHARED_DIR,
+        "GLUONLAB_ANSIBLE_STACK": HUB_INSTANCE,
+        "GLUONLAB_ANSIBLE_HUB_PORT": str(HUB_PORT),
         "GLUONLAB_LOCAL_BASE": LOCAL_BASE,
+        "GLUONLAB_ANSIBLE_COPY_REF": COPY_REF,
     })
     return env
 
 
-def run_tool(argv: list[str], timeout: float, cwd: Path = ANSIBLE_DIR) -> subprocess.CompletedProcess:
+def molecule_env(scenario: str) -> dict[str, str]:
+    """Per-run instance names and molecule state, so runs of the suite side by side (CI and a
+    developer on one engine) never destroy each other's containers."""
+    env = tool_env()
+    env["GLUONLAB_ANSIBLE_RUN_SUFFIX"] = f"-{RUN_ID}"
+    env["GLUONLAB_ANSIBLE_IMAGE_TAG"] = RUN_ID
+    env["MOLECULE_EPHEMERAL_DIRECTORY"] = str(Path.home() / ".cache" / "gluonlab-ansible-molecule" / RUN_ID / scenario)
+    return env
+
+
+def run_tool(argv: list[str], timeout: float, cwd: Path = ANSIBLE_DIR,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run a tool, stdout and stderr merged, and fail the test with the output's tail."""
-    if shutil.which(argv[0], path=tool_env()["PATH"]) is None:
+    env = env or tool_env()
+    if shutil.which(argv[0], path=env["PATH"]) is None:
         pytest.fail(f"{argv[0]} is not installed: run scripts/test.sh (it installs tests/requirements.txt)")
     try:
-        result = subprocess.run(argv, cwd=cwd, env=tool_env(), stdout=subprocess.PIPE,
+        result = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as error:
         output = error.stdout if isinstance(error.stdout, str) else (error.stdout or b"").decode(errors="replace")
@@ -73,6 +104,7 @@ def molecule_image():
     yield TEST_IMAGE
     if os.environ.get("GLUONLAB_KEEP_TEST_IMAGES") != "1":
         docker("image", "rm", TEST_IMAGE)
+    shutil.rmtree(Path.home() / ".cache" / "gluonlab-ansible-molecule" / RUN_ID, ignore_errors=True)
 
 
 def remove_hub_leftovers() -> None:

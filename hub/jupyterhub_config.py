@@ -3,8 +3,9 @@
 import os
 import sys
 
-from gluonlab_hub.secret_files import ensure_secret_file
 from gluonlab_hub.admin_view import make_gpu_handlers
+from gluonlab_hub.auth import ThreadedNativeAuthenticator
+from gluonlab_hub.secret_files import ensure_secret_file
 from gluonlab_hub.settings import Settings
 from gluonlab_hub.spawn import LabSpawnerHooks, spawner_callables
 
@@ -44,7 +45,7 @@ c.JupyterHub.authenticate_prometheus = True
 # --- Accounts ------------------------------------------------------------------------------
 # NativeAuthenticator: bcrypt-hashed passwords in the hub database, no self signup, login
 # throttled after repeated failures. Admins create attendee accounts (gluonlab-accounts).
-c.JupyterHub.authenticator_class = "native"
+c.JupyterHub.authenticator_class = ThreadedNativeAuthenticator  # bcrypt check off the event loop
 c.NativeAuthenticator.enable_signup = False
 c.NativeAuthenticator.open_signup = False
 c.NativeAuthenticator.allowed_failed_logins = 5

@@ -12,10 +12,16 @@ import logging
 import threading
 from typing import Any, Callable
 
+from prometheus_client import Gauge
+
 from . import gpus as gpu_mod
 from .settings import Settings
 
 log = logging.getLogger("gluonlab.spawn")
+
+# Exposed on the hub's /hub/metrics (JupyterHub serves the default registry): 1 per GPU a
+# user's server holds, so a dashboard shows who is on which GPU.
+GPU_ASSIGNED = Gauge("gluonlab_gpu_assigned", "GPUs held by users' servers (1 = held)", ["user", "gpu"])
 
 
 def hardened_host_config(settings: Settings) -> dict[str, Any]:
@@ -75,6 +81,7 @@ class LabSpawnerHooks:
             found, policy=s.gpu_policy, users_per_gpu=s.users_per_gpu, when_exhausted=s.gpu_when_exhausted
         )
         rebuilt = allocator.rebuild_from_docker(client, instance=s.instance)
+        _publish(rebuilt)
         log.info("GPUs: %s; rebuilt from running servers: %s",
                  ", ".join(g.describe() for g in found), rebuilt or "nobody holds a GPU")
         return allocator
@@ -89,10 +96,12 @@ class LabSpawnerHooks:
         # The first call may discover GPUs by running a container: keep it off the event loop.
         allocator = await asyncio.to_thread(lambda: self.allocator)
         ids = allocator.allocate(username)  # GpusExhausted's message reaches the user
+        _publish(allocator.assignments())
         spawner.environment.update(gpu_mod.container_environment(ids, self.allocator.gpus))
 
     def post_stop_hook(self, spawner: Any) -> None:
         self.allocator.release(spawner.user.name)
+        _publish(self.allocator.assignments())
 
     def extra_host_config(self, spawner: Any) -> dict[str, Any]:
         config = hardened_host_config(self.settings)
@@ -104,6 +113,13 @@ class LabSpawnerHooks:
     def extra_create_kwargs(self, spawner: Any) -> dict[str, Any]:
         ids = self.assigned(spawner.user.name)
         return {"labels": gpu_mod.container_labels(spawner.user.name, ids, instance=self.settings.instance)}
+
+
+def _publish(assignments: dict[str, list[str]]) -> None:
+    GPU_ASSIGNED.clear()
+    for user, ids in assignments.items():
+        for gpu in ids:
+            GPU_ASSIGNED.labels(user=user, gpu=gpu).set(1)
 
 
 def _default_docker_client() -> Any:

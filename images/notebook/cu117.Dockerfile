@@ -26,7 +26,8 @@ COPY images/common/prepare-build.sh /usr/local/sbin/gluonlab-prepare-build
 COPY images/notebook/certs/ /tmp/certs/
 RUN gluonlab-prepare-build /tmp/certs && rm -rf /tmp/certs
 
-COPY images/notebook/build/ /opt/gluonlab/build/
+# Build scripts that run early; finalize.sh is copied late so editing it keeps the big layers cached.
+COPY images/notebook/build/install-system.sh images/notebook/build/install-jupyter.sh images/notebook/build/add-deadsnakes-ppa.sh /opt/gluonlab/build/
 RUN /opt/gluonlab/build/install-system.sh
 
 ENV LANG=C.UTF-8 \
@@ -52,6 +53,7 @@ COPY hub/gluonlab_hub/content_sync.py /opt/gluonlab/bin/content_sync.py
 COPY scripts/ /opt/gluonlab/scripts/
 # Tutorials last: they change most often.
 COPY content/ /opt/gluonlab/content/
+COPY images/notebook/build/finalize.sh /opt/gluonlab/build/finalize.sh
 RUN /opt/gluonlab/build/finalize.sh
 
 # Gluon's DataLoader workers pass batches through /dev/shm: Docker's default 64 MB is too small

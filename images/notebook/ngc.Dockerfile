@@ -29,7 +29,8 @@ COPY images/notebook/certs/ /tmp/certs/
 RUN gluonlab-prepare-build /tmp/certs && rm -rf /tmp/certs
 
 # Python 3.11 for the Jupyter server comes from the deadsnakes PPA (Ubuntu 20.04 has 3.8).
-COPY images/notebook/build/ /opt/gluonlab/build/
+# Build scripts that run early; finalize.sh is copied late so editing it keeps the big layers cached.
+COPY images/notebook/build/install-system.sh images/notebook/build/install-jupyter.sh images/notebook/build/add-deadsnakes-ppa.sh /opt/gluonlab/build/
 RUN /opt/gluonlab/build/add-deadsnakes-ppa.sh \
  && /opt/gluonlab/build/install-system.sh python3.11 python3.11-venv
 
@@ -63,6 +64,7 @@ COPY images/notebook/rootfs/start-notebook.sh images/notebook/rootfs/healthcheck
 COPY hub/gluonlab_hub/content_sync.py /opt/gluonlab/bin/content_sync.py
 COPY scripts/ /opt/gluonlab/scripts/
 COPY content/ /opt/gluonlab/content/
+COPY images/notebook/build/finalize.sh /opt/gluonlab/build/finalize.sh
 RUN /opt/gluonlab/build/finalize.sh
 
 # NGC recommends a large /dev/shm too: the hub and compose set shm_size (default 1g).

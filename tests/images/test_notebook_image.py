@@ -3,10 +3,13 @@ MXNet math and a Gluon training step, the JupyterLab extensions and settings."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.docker
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run(client, image, command: str, **kwargs) -> str:
@@ -89,3 +92,43 @@ def test_start_script_seeds_tutorials_into_an_empty_home(docker_client, notebook
     out = run(docker_client, notebook_image,
               "export HOME=$(mktemp -d); timeout 60 start-notebook.sh --version >/dev/null 2>&1 || true; ls $HOME/tutorials")
     assert "utils.py" in out
+
+
+def test_terminal_banner_names_the_gpu_and_the_self_check(docker_client, notebook_image):
+    out = run(docker_client, notebook_image, "bash -i -c true 2>/dev/null",
+              environment={"GLUONLAB_GPU_DESCRIPTION": "GPU 1: NVIDIA H100 80GB HBM3 (79 GiB)"})
+    assert "GPU: GPU 1: NVIDIA H100 80GB HBM3 (79 GiB)" in out
+    assert "bash /opt/gluonlab/scripts/doctor.sh" in out
+
+
+def test_content_update_keeps_a_users_edited_tutorial(docker_client, notebook_image, tmp_path):
+    """First start seeds ~/tutorials on a persistent volume; the user edits a notebook; a newer
+    image (here: a changed content folder mounted in its place) updates the rest, keeps the
+    user's edit, saves the new version beside it and writes a report."""
+    import shutil
+
+    volume = docker_client.volumes.create(f"gltest-home-{tmp_path.name[-20:].lower()}")
+    home = {volume.name: {"bind": "/home/jovyan", "mode": "rw"}}
+    try:
+        run(docker_client, notebook_image, "timeout 60 start-notebook.sh --version >/dev/null 2>&1", volumes=home)
+        run(docker_client, notebook_image, "echo 'my own notes' >> ~/tutorials/README.md", volumes=home)
+
+        newer = tmp_path / "content"
+        shutil.copytree(REPO / "content", newer)
+        (newer / "README.md").write_text((newer / "README.md").read_text() + "\n新增一节。\n")
+        (newer / "utils.py").write_text((newer / "utils.py").read_text() + "\n# updated helper\n")
+        (newer / "new_section.md").write_text("# 新的一节\n")
+        (newer / "VERSION").write_text("newer0000001\n")
+        out = run(docker_client, notebook_image,
+                  "timeout 60 start-notebook.sh --version >/dev/null 2>&1; cd ~/tutorials; "
+                  "tail -n 1 README.md; ls; tail -n 1 utils.py",
+                  volumes={**home, str(newer): {"bind": "/opt/gluonlab/newer", "mode": "ro"}},
+                  environment={"GLUONLAB_CONTENT_DIR": "/opt/gluonlab/newer"})
+        lines = out.split()
+        assert out.splitlines()[0] == "my own notes"          # the user's edit is kept
+        assert "README.new-newer0000001.md" in lines           # the new version beside it
+        assert "CONTENT-UPDATE-newer0000001.md" in lines       # and a report
+        assert "new_section.md" in lines                       # new files arrive
+        assert out.splitlines()[-1] == "# updated helper"      # unchanged files update
+    finally:
+        volume.remove(force=True)

@@ -92,6 +92,8 @@ def test_user_server_trains_a_gluon_model_and_keeps_files(stack, admin):
     containers = stack.user_containers()
     assert [c.labels["gluonlab.user"] for c in containers] == ["alice"]
     assert containers[0].attrs["Config"]["User"] in ("1000", "jovyan")
+    # Default GPU policy is none: a CPU-only server requests no devices.
+    assert not containers[0].attrs["HostConfig"].get("DeviceRequests")
 
     # Tutorials were seeded into the home directory on first start.
     listing = admin.user_api("GET", "alice", "/contents/tutorials").json()

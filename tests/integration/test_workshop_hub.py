@@ -84,6 +84,9 @@ def test_exclusive_policy_pins_one_gpu_per_user_then_refuses(exclusive_lab):
     view = gpu_view(hub)
     assert view["policy"] == "exclusive"
     assert [g["users"] for g in view["gpus"]] == [["alice"], ["bob"]]
+    metrics = requests.get(f"{lab.url}/hub/metrics", headers={"Authorization": f"token {hub.token}"}, timeout=10).text
+    assert 'gluonlab_gpu_assigned{gpu="0",user="alice"} 1.0' in metrics
+    assert 'gluonlab_gpu_assigned{gpu="1",user="bob"} 1.0' in metrics
     page = hub.session.get(f"{lab.url}/hub/gluonlab/gpus", timeout=10)
     assert page.status_code == 200 and "alice" in page.text and "GPU" in page.text
     assert view["assignments"] == {"alice": ["0"], "bob": ["1"]}

@@ -7,6 +7,7 @@ import copy
 from types import SimpleNamespace
 
 import docker
+import prometheus_client
 import pytest
 
 from gluonlab_hub.gpus import GpusExhausted
@@ -60,10 +61,14 @@ def test_exclusive_pins_distinct_gpus_and_docker_py_accepts_the_request():
     host = docker.types.HostConfig(version="1.41", device_requests=copy.deepcopy(requests[1]))
     assert host["DeviceRequests"][0]["DeviceIDs"] == ["1"] and host["DeviceRequests"][0]["Count"] == 0
     assert users[1].environment["GLUONLAB_GPUS"] == "1"
+    metrics = prometheus_client.generate_latest().decode()
+    assert 'gluonlab_gpu_assigned{gpu="1",user="bob"} 1.0' in metrics
     # Stopping alice frees GPU 0 for carol.
     hooks.post_stop_hook(users[0])
     spawn(hooks, users[2])
     assert hooks.extra_create_kwargs(users[2])["labels"]["gluonlab.gpus"] == "0"
+    metrics = prometheus_client.generate_latest().decode()
+    assert 'user="alice"' not in metrics and 'gluonlab_gpu_assigned{gpu="0",user="carol"} 1.0' in metrics
 
 
 def test_restart_rebuilds_from_running_containers():

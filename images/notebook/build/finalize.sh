@@ -7,6 +7,18 @@ set -eu
 if ! id -u "$NB_USER" >/dev/null 2>&1; then
   useradd --create-home --uid "$NB_UID" --shell /bin/bash "$NB_USER"
 fi
+# Terminal banner (interactive bash reads /etc/bash.bashrc): which GPU this server got, and
+# where the self-check is. GLUONLAB_GPU_DESCRIPTION comes from the hub.
+if ! grep -q gluonlab-banner /etc/bash.bashrc; then
+  cat >>/etc/bash.bashrc <<'BANNER'
+# gluonlab-banner
+if [ -n "${PS1:-}" ] && [ -z "${GLUONLAB_BANNER_SHOWN:-}" ]; then
+  export GLUONLAB_BANNER_SHOWN=1
+  echo "Gluon Lab (${GLUONLAB_VARIANT:-cpu}) | GPU: ${GLUONLAB_GPU_DESCRIPTION:-CPU only} | 自检 self-check: bash /opt/gluonlab/scripts/doctor.sh"
+fi
+BANNER
+fi
+
 cd /opt/gluonlab/content
 # VERSION is a hash of the tree: any change is a new content version, and content_sync updates
 # homes without anyone having to bump a number.

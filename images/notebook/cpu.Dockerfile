@@ -55,7 +55,7 @@ COPY hub/gluonlab_hub/content_sync.py /opt/gluonlab/bin/content_sync.py
 COPY scripts/ /opt/gluonlab/scripts/
 # Tutorials last: they change most often.
 COPY content/ /opt/gluonlab/content/
-COPY images/notebook/build/finalize.sh /opt/gluonlab/build/finalize.sh
+COPY images/notebook/build/finalize.sh images/notebook/build/convert-tutorials.py /opt/gluonlab/build/
 RUN /opt/gluonlab/build/finalize.sh
 
 # Gluon's DataLoader workers pass batches through /dev/shm: Docker's default 64 MB is too small

@@ -64,7 +64,7 @@ COPY images/notebook/rootfs/start-notebook.sh images/notebook/rootfs/healthcheck
 COPY hub/gluonlab_hub/content_sync.py /opt/gluonlab/bin/content_sync.py
 COPY scripts/ /opt/gluonlab/scripts/
 COPY content/ /opt/gluonlab/content/
-COPY images/notebook/build/finalize.sh /opt/gluonlab/build/finalize.sh
+COPY images/notebook/build/finalize.sh images/notebook/build/convert-tutorials.py /opt/gluonlab/build/
 RUN /opt/gluonlab/build/finalize.sh
 
 # NGC recommends a large /dev/shm too: the hub and compose set shm_size (default 1g).

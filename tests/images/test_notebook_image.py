@@ -132,3 +132,24 @@ def test_content_update_keeps_a_users_edited_tutorial(docker_client, notebook_im
         assert out.splitlines()[-1] == "# updated helper"      # unchanged files update
     finally:
         volume.remove(force=True)
+
+
+def test_every_markdown_tutorial_ships_as_a_notebook_too(docker_client, notebook_image):
+    """A double-click on .ipynb opens a notebook (JupyterLab 4 cannot default .md to jupytext's
+    viewer); each one is notedown's conversion of its .md, runnable with the python3 kernel."""
+    script = r"""
+import glob, json, re, nbformat
+report = {}
+for md in sorted(glob.glob('/opt/gluonlab/content/chapter*/*.md')):
+    nb = nbformat.read(md[:-3] + '.ipynb', as_version=4)
+    nbformat.validate(nb)
+    fences = len(re.findall(r'^```python\s*$', open(md, encoding='utf-8').read(), re.M))
+    code = [c for c in nb.cells if c.cell_type == 'code']
+    report[md] = [len(code), fences, nb.metadata['kernelspec']['name']]
+print(json.dumps(report))
+"""
+    report = json.loads(docker_client.containers.run(notebook_image.id, ["python3", "-c", script], remove=True))
+    sections = sorted((REPO / "content").glob("chapter*/*.md"))
+    assert len(report) == len(sections) >= 20
+    for md, (code_cells, fences, kernel) in report.items():
+        assert code_cells == fences > 0 and kernel == "python3", md

@@ -20,6 +20,8 @@ BANNER
 fi
 
 cd /opt/gluonlab/content
+# A notebook (.ipynb) next to each markdown tutorial, so a double-click opens a notebook.
+/opt/venv/bin/python /opt/gluonlab/build/convert-tutorials.py /opt/gluonlab/content
 # VERSION is a hash of the tree: any change is a new content version, and content_sync updates
 # homes without anyone having to bump a number.
 version=$(find . -type f ! -name VERSION -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)

@@ -46,7 +46,7 @@ ENV LANG=C.UTF-8 \
 COPY images/notebook/requirements-${VARIANT}.txt /tmp/requirements.txt
 RUN /opt/gluonlab/build/install-jupyter.sh python3 /tmp/requirements.txt
 
-# Jupyter settings for everyone: Chinese UI, cell timing on, .md opens as a notebook.
+# Jupyter settings for everyone: Chinese UI, cell timing on, no news pings.
 COPY images/notebook/rootfs/overrides.json /opt/venv/share/jupyter/lab/settings/overrides.json
 COPY images/notebook/rootfs/jupyter_server_config.py /opt/venv/etc/jupyter/jupyter_server_config.py
 COPY images/notebook/rootfs/start-notebook.sh images/notebook/rootfs/healthcheck.py /usr/local/bin/

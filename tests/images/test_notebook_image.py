@@ -67,11 +67,10 @@ def test_jupyterlab_extensions_installed(docker_client, notebook_image):
     assert "notedown" in packages and "jupytext" in packages
 
 
-def test_lab_defaults_chinese_ui_cell_timing_and_markdown_as_notebook(docker_client, notebook_image):
+def test_lab_defaults_chinese_ui_and_cell_timing(docker_client, notebook_image):
     overrides = json.loads(run(docker_client, notebook_image, "cat /opt/venv/share/jupyter/lab/settings/overrides.json"))
     assert overrides["@jupyterlab/translation-extension:plugin"]["locale"] == "zh_CN"
     assert overrides["@jupyterlab/notebook-extension:tracker"]["recordTiming"] is True
-    assert overrides["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]["markdown"] == "Jupytext Notebook"
 
 
 def test_markdown_tutorial_opens_as_notebook_with_jupytext(docker_client, notebook_image):

@@ -114,14 +114,11 @@ def test_attendee_works_through_the_first_tutorial_in_a_real_browser(stack, brow
         for name in ("tutorials", *folders):
             browser_panel.locator(".jp-DirListing-item", has=page.locator(f"text='{name}'")).first.dblclick()
             page.locator(".jp-BreadCrumbs").get_by_text(name).wait_for()
-        # Open With -> Jupytext Notebook, as the course README tells attendees. (A double-click
-        # should do the same via overrides.json's defaultViewers; here it opens the text editor.)
-        browser_panel.locator(".jp-DirListing-item", has=page.locator(f"text='{notebook}'")).first.click(
-            button="right")
-        page.locator(".lm-Menu-item[data-type='submenu']", has_text=re.compile("打开|Open")).first.hover()
-        # jupytext's notebook factory, labelled "笔记本" (Notebook) in the Chinese UI.
-        page.locator(".lm-Menu-itemLabel").filter(
-            has_text=re.compile(r"^\s*(笔记本|Notebook|Jupytext Notebook)\s*$")).first.click()
+        # Attendees double-click the notebook the image converted from the tutorial's markdown
+        # (JupyterLab 4 applies defaultViewers before jupytext registers its viewer, so a
+        # double-click on the .md itself opens the text editor).
+        ipynb = re.sub(r"\.md$", ".ipynb", notebook)
+        browser_panel.locator(".jp-DirListing-item", has=page.locator(f"text='{ipynb}'")).first.dblclick()
         panel = page.locator(".jp-NotebookPanel:visible").first
         panel.wait_for()
         # A Markdown notebook names no kernel: accept the default one if Lab asks.

@@ -59,6 +59,24 @@ def admin(stack):
     return hub
 
 
+def test_first_admin_password_is_generated_and_readable_as_the_readme_says():
+    """No GLUONLAB_ADMIN_PASSWORD: the README's `docker compose exec hub cat .../admin-password`
+    gives the generated password, stored with mode 600, and it logs in."""
+    lab = LabStack(admin_password="")
+    try:
+        lab.up()
+        password = lab.compose("exec", "-T", "hub", "cat", "/srv/jupyterhub/state/admin-password").stdout.strip()
+        assert len(password) >= 12
+        modes = lab.compose("exec", "-T", "hub", "stat", "-c", "%a %n", "/srv/jupyterhub/state/admin-password",
+                            "/srv/jupyterhub/state/jupyterhub_cookie_secret", "/srv/jupyterhub/state/proxy_auth_token",
+                            "/srv/jupyterhub/state").stdout.split("\n")
+        assert [m.split()[0] for m in modes if m] == ["600", "600", "600", "700"]
+        assert HubClient(lab.url).login("admin", password).status_code == 302
+        assert password not in lab.logs()
+    finally:
+        lab.down()
+
+
 def test_hub_is_bound_to_loopback_only(stack, docker_client):
     hub = docker_client.containers.get(f"{stack.instance}-hub-1")
     bindings = hub.attrs["HostConfig"]["PortBindings"]["8000/tcp"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import subprocess
+import sys
 import tarfile
 
 import pytest
@@ -172,14 +173,19 @@ def test_admin_creates_attendee_accounts_from_csv(exclusive_lab, tmp_path):
     lab, _ = exclusive_lab
     csv_text = "username,password,name\nstudent01,,Li Lei\nstudent02,pass-word-02,Han Meimei\nBad Name!,,x\nstudent01,,dup\n"
     exec_in_hub = ["exec", "-T", "hub"]
-    lab.compose(*exec_in_hub, "sh", "-c", "cat > /tmp/attendees.csv", input_text=csv_text)
+    # The README's commands, as an admin types them.
+    (tmp_path / "attendees.csv").write_text(csv_text)
+    lab.compose("cp", str(tmp_path / "attendees.csv"), "hub:/tmp/attendees.csv")
     result = lab.compose(*exec_in_hub, "gluonlab-accounts", "create", "--csv", "/tmp/attendees.csv",
                          "--hub-url", lab.url, "--out", "/srv/jupyterhub/state/handouts", check=False)
     assert result.returncode == 1, result.stderr  # some rows invalid, the valid ones created
     assert "line 4" in result.stderr and "line 5" in result.stderr
     modes = lab.compose(*exec_in_hub, "sh", "-c", "stat -c '%a %n' /srv/jupyterhub/state/handouts/*").stdout
     assert modes.count("600 ") == 2 and ".html" in modes and ".csv" in modes
-    handout = lab.compose(*exec_in_hub, "sh", "-c", "cat /srv/jupyterhub/state/handouts/*.csv").stdout
+    lab.compose("cp", "hub:/srv/jupyterhub/state/handouts", str(tmp_path / "handouts"))
+    [handout_csv] = (tmp_path / "handouts").glob("*.csv")
+    assert len(list((tmp_path / "handouts").glob("*.html"))) == 1
+    handout = handout_csv.read_text()
     cards = {row["username"]: row for row in csv.DictReader(io.StringIO(handout))}
     assert set(cards) == {"student01", "student02"} and cards["student01"]["hub_url"] == lab.url
     password = cards["student01"]["password"]
@@ -191,6 +197,20 @@ def test_admin_creates_attendee_accounts_from_csv(exclusive_lab, tmp_path):
                         "--hub-url", lab.url, "--out", "/tmp/handouts2", check=False)
     assert "student01 already exists" in again.stderr
     assert HubClient(lab.url).login("student01", password).status_code == 302
+
+
+def test_prestart_starts_attendees_servers_before_the_workshop(exclusive_lab):
+    """bench/prestart.py, as README "Running a workshop" suggests: throttled, GPU-pinned as usual
+    (here both GPUs are free again after the earlier tests stopped and culled servers)."""
+    lab, hub = exclusive_lab
+    for name in ("alice", "bob", "carol"):
+        hub.api("DELETE", f"/users/{name}/server")
+    wait_until(lambda: not gpu_view(hub)["assignments"], 120, what="all servers to stop")
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "bench" / "prestart.py"), "--url", lab.url,
+                             "--token", hub.token, "--users", "alice", "bob", "--parallel", "2"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(gpu_view(hub)["assignments"]) == ["alice", "bob"]
 
 
 def test_shared_policy_puts_users_on_the_least_loaded_gpu():

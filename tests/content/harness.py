@@ -96,3 +96,12 @@ def describe(result):
     if result.get('stdout_tail'):
         lines += ['--- output tail ---', result['stdout_tail']]
     return '\n'.join(lines)
+
+
+def assert_conversion_agrees(rel, conv):
+    """notedown and jupytext must see the same code cells, and jupytext must round-trip them."""
+    assert conv['ipynb_valid'], rel + ': notedown output is not a valid notebook'
+    assert conv['jupytext_same_cells'], (
+        rel + ': jupytext sees different code cells than notedown; put code only in ```python '
+        'blocks and shell commands in ```shell or ```text blocks')
+    assert conv['roundtrip_same_cells'], rel + ': .ipynb -> jupytext md -> notebook changed the code'

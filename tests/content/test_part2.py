@@ -127,12 +127,7 @@ def test_notebook_executes_and_check_passes(results, rel):
 
 @pytest.mark.parametrize('rel', sorted(NOTEBOOKS))
 def test_notedown_and_jupytext_agree(results, rel):
-    conv = results[rel]['conversion']
-    assert conv['ipynb_valid'], rel + ': notedown output is not a valid notebook'
-    assert conv['jupytext_same_cells'], (
-        rel + ': jupytext sees different code cells than notedown; put code only in ```python '
-        'blocks and shell commands in ```shell or ```text blocks')
-    assert conv['roundtrip_same_cells'], rel + ': .ipynb -> jupytext md -> notebook changed the code'
+    harness.assert_conversion_agrees(rel, results[rel]['conversion'])
 
 
 def test_gpu_notebook_explains_cpu_fallback(results):

@@ -172,16 +172,8 @@ def _atomic_write_bytes(target: Path, data: bytes, mode: int = 0o644) -> None:
 def _atomic_copy(src: Path, target: Path) -> None:
     """Copy ``src`` over ``target`` via a temporary file in the same folder."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".gluonlab-tmp-")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.chmod(tmp, (src.stat().st_mode & 0o777) | 0o600)  # the user can always edit their copy
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    # the user can always edit their copy
+    _atomic_write_bytes(target, src.read_bytes(), (src.stat().st_mode & 0o777) | 0o600)
 
 
 def _copy_new(src: Path, target: Path) -> None:

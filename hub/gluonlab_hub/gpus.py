@@ -193,20 +193,19 @@ def parse_gpu_spec(spec: str) -> Literal["auto"] | list[Gpu]:
 # ------------------------------------------------------------------------- discovery
 
 
-def device_requests(ids: Iterable[str]) -> list[Any]:
-    """Docker ``DeviceRequest`` list that gives a container exactly these GPUs.
+def device_requests(ids: Iterable[str]) -> list[dict[str, Any]]:
+    """Docker device requests that give a container exactly these GPUs.
 
     Never ``count=1``: that means "any one GPU" and Docker then hands every user GPU 0.
-    Returns ``[]`` for no ids (a CPU-only container).
+    Returns ``[]`` for no ids (a CPU-only container). The requests are the keyword arguments of
+    ``docker.types.DeviceRequest``, which docker-py's HostConfig accepts as they are; plain
+    dicts also survive DockerSpawner re-rendering ``extra_host_config`` (a DeviceRequest object
+    would come out as a CamelCase dict that docker-py cannot read back).
     """
-    from docker.types import (
-        DeviceRequest,  # imported late: content_sync-style users need no SDK
-    )
-
     id_list = [str(i) for i in ids]
     if not id_list:
         return []
-    return [DeviceRequest(driver="nvidia", device_ids=id_list, capabilities=[["gpu"]])]
+    return [{"driver": "nvidia", "device_ids": id_list, "capabilities": [["gpu"]]}]
 
 
 def run_nvidia_smi(docker_client: Any, image: str, *, timeout_s: float = 60.0) -> str:

@@ -43,16 +43,6 @@ def hardened_host_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _device_request_dicts(ids: list[str]) -> list[dict[str, Any]]:
-    # DockerSpawner re-renders extra_host_config as plain dicts, which turns docker's
-    # DeviceRequest objects into CamelCase dicts that docker-py cannot read back; its
-    # lowercase constructor arguments survive the round trip.
-    return [
-        {"driver": r["Driver"], "device_ids": list(r["DeviceIDs"]), "capabilities": r["Capabilities"]}
-        for r in gpu_mod.device_requests(ids)
-    ]
-
-
 class LabSpawnerHooks:
     """The callables DockerSpawner uses for GPU pinning and hardening."""
 
@@ -107,7 +97,7 @@ class LabSpawnerHooks:
         config = hardened_host_config(self.settings)
         ids = self.assigned(spawner.user.name)
         if ids:
-            config["device_requests"] = _device_request_dicts(ids)
+            config["device_requests"] = gpu_mod.device_requests(ids)
         return config
 
     def extra_create_kwargs(self, spawner: Any) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import uuid as uuidlib
 from pathlib import Path
 from types import SimpleNamespace
 
+import docker
 import pytest
 from gluonlab_hub import gpus as g
 
@@ -103,7 +104,8 @@ def test_discover_explicit_list_needs_no_docker() -> None:
 
 
 def test_device_requests_name_devices_never_count() -> None:
-    [req] = g.device_requests(["1", H100_UUID])
+    [request] = g.device_requests(["1", H100_UUID])
+    req = docker.types.DeviceRequest(**request)  # what docker-py's HostConfig makes of it
     assert req["Driver"] == "nvidia"
     assert req["DeviceIDs"] == ["1", H100_UUID]
     assert req["Capabilities"] == [["gpu"]]

@@ -67,6 +67,16 @@ def test_jupyterlab_extensions_installed(docker_client, notebook_image):
     assert "notedown" in packages and "jupytext" in packages
 
 
+def test_server_start_does_not_build_a_grammar_at_import(docker_client, notebook_image):
+    # Every attendee's server start imports this chain; rfc3987-syntax (jsonschema 4.25+) builds
+    # a Lark grammar at import, ~half of a start's CPU (bench/README.md). The jsonschema pin in
+    # images/notebook/jupyter.in keeps it out; this fails if a lock update brings it back.
+    out = run(docker_client, notebook_image,
+              "python3 -c 'import sys, jupyterhub.singleuser.app, jupyterlab.labapp, jupytext; "
+              "print(sorted(m for m in (\"lark\", \"rfc3987_syntax\") if m in sys.modules))'")
+    assert out.strip() == "[]"
+
+
 def test_lab_defaults_chinese_ui_and_cell_timing(docker_client, notebook_image):
     overrides = json.loads(run(docker_client, notebook_image, "cat /opt/venv/share/jupyter/lab/settings/overrides.json"))
     assert overrides["@jupyterlab/translation-extension:plugin"]["locale"] == "zh_CN"
@@ -78,6 +88,19 @@ def test_markdown_tutorial_opens_as_notebook_with_jupytext(docker_client, notebo
               "cd /tmp && printf '# 标题\\n\\n```python\\nprint(1 + 1)\\n```\\n' > t.md && "
               "python3 -c \"import jupytext; nb = jupytext.read('t.md'); print([c.cell_type for c in nb.cells])\"")
     assert out.strip() == "['markdown', 'code']"
+
+
+def test_server_starts_every_extension_without_errors(docker_client, notebook_image):
+    # A server extension that fails to load is only a warning in the log; the lab then silently
+    # lacks it (here: jupytext's contents manager, which opens the .md tutorials as notebooks).
+    log = run(docker_client, notebook_image,
+              "export HOME=$(mktemp -d); start-notebook.sh > /tmp/server.log 2>&1 & "
+              "for _ in $(seq 60); do grep -q 'is running at' /tmp/server.log && break; sleep 0.5; done; "
+              "kill %1; cat /tmp/server.log")
+    assert "is running at" in log, log[-2000:]
+    for extension in ("jupyterlab", "jupyterlab_jupytext", "jupyter_server_terminals", "jupyter_resource_usage"):
+        assert f"{extension} | extension was successfully loaded" in log, extension
+    assert "failed loading" not in log and "Traceback" not in log, log[-3000:]
 
 
 def test_image_ships_tutorials_helper_scripts_and_content_version(docker_client, notebook_image):

@@ -8,6 +8,7 @@ from gluonlab_hub.auth import ThreadedNativeAuthenticator
 from gluonlab_hub.secret_files import ensure_secret_file
 from gluonlab_hub.settings import Settings
 from gluonlab_hub.spawn import LabSpawnerHooks, spawner_callables
+from gluonlab_hub.spawner import LabDockerSpawner
 
 c = get_config()  # noqa: F821  (injected by JupyterHub)
 settings = Settings.from_env()
@@ -35,9 +36,12 @@ c.JupyterHub.cleanup_servers = False
 c.JupyterHub.concurrent_spawn_limit = settings.concurrent_spawn_limit
 c.JupyterHub.active_server_limit = settings.active_server_limit
 # Throttled attendees are told "Try again in 10 seconds" instead of JupyterHub's 30-60 s: a
-# slot frees every few seconds (a server start is ~1-2 core-s). Measured (bench/README.md,
-# N=20 cold burst, limit 10): the 10 throttled attendees' waits made spawn p95 100 s.
-c.JupyterHub.spawn_throttle_retry_range = (5, 10)
+# slot frees every few seconds (a server start is ~1 core-s). Measured (bench/README.md, N=20
+# cold burst, limit 10): the throttled attendees' 30-60 s waits made spawn p95 100 s.
+# JupyterHub 5.5 declares spawn_throttle_retry_range without config=True, so
+# c.JupyterHub.spawn_throttle_retry_range is ignored ("not recognized"); the handlers read it
+# from the tornado settings, which tornado_settings overrides.
+c.JupyterHub.tornado_settings = {"spawn_throttle_retry_range": (5, 10)}
 c.JupyterHub.default_url = "/hub/home"
 # Prometheus metrics at /hub/metrics, readable with an admin token (scope read:metrics).
 c.JupyterHub.authenticate_prometheus = True
@@ -58,7 +62,8 @@ c.Authenticator.allow_all = True
 # --- User servers ---------------------------------------------------------------------------
 lab_hooks = LabSpawnerHooks(settings)
 hooks = spawner_callables(lab_hooks)
-c.JupyterHub.spawner_class = "docker"
+# DockerSpawner that reports a server ready as soon as its port opens (gluonlab_hub/spawner.py).
+c.JupyterHub.spawner_class = LabDockerSpawner
 c.DockerSpawner.image = settings.notebook_image
 c.DockerSpawner.allowed_images = [settings.notebook_image]
 c.DockerSpawner.network_name = settings.network

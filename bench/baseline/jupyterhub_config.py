@@ -5,8 +5,10 @@
 c = get_config()  # noqa: F821  (injected by JupyterHub)
 load_subconfig("/opt/gluonlab/hub/jupyterhub_config.py")  # noqa: F821
 
+c.JupyterHub.spawner_class = "docker"  # plain DockerSpawner
 c.JupyterHub.concurrent_spawn_limit = 100
-c.JupyterHub.spawn_throttle_retry_range = (30, 60)
+# JupyterHub's own retry suggestion (30-60 s): drop the tornado_settings override.
+c.JupyterHub.tornado_settings = {}
 c.JupyterHub.active_server_limit = 0
 c.Spawner.start_timeout = 60
 c.Spawner.http_timeout = 30

@@ -83,6 +83,20 @@ def test_hub_is_bound_to_loopback_only(stack, docker_client):
     assert [b["HostIp"] for b in bindings] == ["127.0.0.1"]
 
 
+def test_every_hub_setting_is_recognized(stack):
+    # JupyterHub only warns about a setting it does not know (a typo, or a trait that is not
+    # configurable) and carries on without it: such a line means our config silently does less.
+    unrecognized = [line for line in stack.logs().splitlines() if "not recognized by" in line]
+    assert unrecognized == []
+
+
+def test_hub_outweighs_user_servers_for_cpu(stack, docker_client):
+    # The hub and proxy carry every attendee's traffic: under a full CPU they must not get only
+    # one user server's share (Docker's default weight is 1024 per container).
+    hub = docker_client.containers.get(f"{stack.instance}-hub-1")
+    assert hub.attrs["HostConfig"]["CpuShares"] == 20480
+
+
 def test_wrong_password_is_refused(stack):
     client = HubClient(stack.url)
     response = client.login("admin", "not-the-password")
@@ -98,6 +112,8 @@ def test_user_server_trains_a_gluon_model_and_keeps_files(stack, admin):
     assert admin.api("POST", "/users/alice").status_code == 201
 
     timings["start_to_ready_s"] = admin.start_server("alice")
+    # Spawned by gluonlab_hub.spawner.LabDockerSpawner, which watches the port itself.
+    assert "Server for alice listens after" in stack.logs()
     result = execute(stack.url, "alice", admin.token, TRAIN_CELL)
     timings["kernel_first_result_s"] = result["seconds"]
     assert result["error"] is None, result

@@ -213,16 +213,28 @@ def test_prestart_starts_attendees_servers_before_the_workshop(exclusive_lab):
     assert sorted(gpu_view(hub)["assignments"]) == ["alice", "bob"]
 
 
-def test_shared_policy_puts_users_on_the_least_loaded_gpu():
-    lab = LabStack(extra_env={"GLUONLAB_GPU_POLICY": "shared", "GLUONLAB_GPUS": "0,1", "GLUONLAB_USERS_PER_GPU": "2"})
+def test_shared_policy_puts_users_on_the_least_loaded_gpu_and_throttles_spawns():
+    lab = LabStack(extra_env={"GLUONLAB_GPU_POLICY": "shared", "GLUONLAB_GPUS": "0,1", "GLUONLAB_USERS_PER_GPU": "3",
+                              "GLUONLAB_CONCURRENT_SPAWN_LIMIT": "1"})
     try:
         lab.up()
         hub = admin_client(lab)
-        for name in ("ann", "ben", "cat"):
+        for name in ("ann", "ben", "cat", "dan", "eve"):
             assert hub.api("POST", f"/users/{name}").status_code == 201
+        for name in ("ann", "ben", "cat"):
             hub.start_server(name)
         assert {n: container_of(lab, n).labels["gluonlab.gpus"] for n in ("ann", "ben", "cat")} == \
             {"ann": "0", "ben": "1", "cat": "0"}
         assert visible_devices(container_of(lab, "cat")) == "0"
+
+        # Spawn limit 1: while dan's server starts, eve is asked to come back soon, in words.
+        assert hub.api("POST", "/users/dan/server").status_code == 202
+        throttled = hub.api("POST", "/users/eve/server")
+        assert throttled.status_code == 429
+        assert throttled.json()["message"] == "Too many users trying to log in right now. Try again in 10 seconds."
+        assert 5 <= int(throttled.headers["Retry-After"]) <= 10
+        wait_until(lambda: hub.api("GET", "/users/dan").json()["servers"].get("", {}).get("ready"), 120,
+                   what="dan's server to be ready")
+        assert hub.api("POST", "/users/eve/server").status_code in (201, 202)
     finally:
         lab.down()

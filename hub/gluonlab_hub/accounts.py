@@ -49,6 +49,14 @@ MAX_PASSWORD_BYTES = 72  # bcrypt hashes at most 72 bytes (bcrypt 5 refuses long
 COLUMNS = ("username", "password", "name")
 #: No 0/O, 1/l/I: the password is read off a paper card.
 PASSWORD_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+#: bcrypt cost for passwords an admin chose (CSV): NativeAuthenticator's default, because a
+#: human-chosen password needs the slow hash to resist guessing from a stolen database.
+CHOSEN_PASSWORD_ROUNDS = 12
+#: bcrypt cost for passwords generated here (~60 random bits): OWASP's minimum of 10. Stretching
+#: adds nothing to a secret that cannot be guessed (JupyterHub hashes its own generated tokens
+#: with one round for this reason), and every login checks the hash: at a workshop start 20
+#: logins cost 20 x 0.24 core-s at cost 12, 20 x 0.06 at cost 10 (bench/README.md).
+GENERATED_PASSWORD_ROUNDS = 10
 MAX_COUNT = 1000
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
@@ -246,12 +254,14 @@ def open_hub_db(db_url: str) -> Any:
         raise AccountsError(f"cannot open hub database {db_url}: {exc}") from exc
 
 
-def create_accounts(db: Any, rows: Iterable[AccountRow], *, bcrypt_rounds: int = 12) -> CreateResult:
+def create_accounts(db: Any, rows: Iterable[AccountRow], *, bcrypt_rounds: int | None = None) -> CreateResult:
     """Create the accounts in ``db`` (a SQLAlchemy session on the hub database) and commit.
 
     Rows whose username already has a NativeAuthenticator account are skipped, never changed.
     A hub user without a password (e.g. an admin named in config) gets one. Each new account
     is authorized and holds JupyterHub's default roles. Passwords are generated where missing.
+    ``bcrypt_rounds`` None: CHOSEN_PASSWORD_ROUNDS for given passwords, GENERATED_PASSWORD_ROUNDS
+    for generated ones.
     On a database error nothing is committed and the error propagates.
     """
     from jupyterhub import orm, roles
@@ -265,9 +275,10 @@ def create_accounts(db: Any, rows: Iterable[AccountRow], *, bcrypt_rounds: int =
         else:
             todo.append(row)
     accounts = [Account(r.username, r.password or generate_password(), r.name) for r in todo]
+    rounds = [bcrypt_rounds or (CHOSEN_PASSWORD_ROUNDS if r.password else GENERATED_PASSWORD_ROUNDS) for r in todo]
     # bcrypt releases the GIL: hash on all cores (12 rounds is ~0.25 s per password)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        hashes = list(pool.map(lambda a: hash_password(a.password, bcrypt_rounds), accounts))
+        hashes = list(pool.map(lambda a, n: hash_password(a.password, n), accounts, rounds))
     user_role = orm.Role.find(db, "user")  # created by the hub at its first start
     try:
         for account, hashed in zip(accounts, hashes, strict=True):
@@ -405,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_create(args: argparse.Namespace, *, bcrypt_rounds: int = 12) -> int:
+def run_create(args: argparse.Namespace, *, bcrypt_rounds: int | None = None) -> int:
     if not re.match(r"^https?://[^\s/]+", args.hub_url):
         raise AccountsError(f"--hub-url {args.hub_url!r} must start with http:// or https:// and name a host")
     if args.csv is not None:
@@ -447,7 +458,7 @@ def run_create(args: argparse.Namespace, *, bcrypt_rounds: int = 12) -> int:
     return EXIT_OK
 
 
-def main(argv: list[str] | None = None, *, bcrypt_rounds: int = 12) -> int:
+def main(argv: list[str] | None = None, *, bcrypt_rounds: int | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run_create(args, bcrypt_rounds=bcrypt_rounds)

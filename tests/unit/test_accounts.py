@@ -132,6 +132,19 @@ def test_created_accounts_log_in_through_native_authenticator(db) -> None:
     assert user is not None and [r.name for r in user.roles] == ["user"]
 
 
+def test_hash_cost_follows_who_chose_the_password(db) -> None:
+    # Admin-chosen passwords keep NativeAuthenticator's cost 12; generated ones (~60 random
+    # bits) get cost 10, which makes each workshop login 4x cheaper. Both still log in.
+    result = acc.create_accounts(db, acc.parse_csv("ana,chosen-password\nbo\n").rows)
+    assert UserInfo.find(db, "ana").password.startswith(b"$2b$12$")
+    assert UserInfo.find(db, "bo").password.startswith(b"$2b$10$")
+    assert login(db, "ana", "chosen-password") == "ana"
+    assert login(db, "bo", result.created[1].password) == "bo"
+    # An explicit cost applies to every new account.
+    acc.create_accounts(db, acc.parse_csv("cy\n").rows, bcrypt_rounds=FAST)
+    assert UserInfo.find(db, "cy").password.startswith(b"$2b$04$")
+
+
 def test_existing_accounts_are_never_overwritten(db) -> None:
     first = acc.create_accounts(db, acc.parse_csv("ana\n").rows, bcrypt_rounds=FAST)
     old_hash = UserInfo.find(db, "ana").password
@@ -324,7 +337,7 @@ def test_module_entry_point_end_to_end(db_url: str, tmp_path: Path) -> None:
     rows = list(csv.DictReader(csv_file.open()))
     db = acc.open_hub_db(db_url)
     try:
-        assert UserInfo.find(db, "ws01").password.startswith(b"$2b$12$")  # NativeAuthenticator's cost
+        assert UserInfo.find(db, "ws01").password.startswith(b"$2b$10$")  # generated: GENERATED_PASSWORD_ROUNDS
         assert [login(db, r["username"], r["password"]) for r in rows] == ["ws01", "ws02"]
     finally:
         db.close()

@@ -45,7 +45,7 @@ class Settings:
     shm_size: str = "1g"
     pids_limit: int = 1024
     cull_timeout: int = 3600
-    concurrent_spawn_limit: int = 10
+    concurrent_spawn_limit: int = 20
     active_server_limit: int = 0
     spawn_timeout: int = 120
     ssl_cert: str = ""
@@ -139,7 +139,7 @@ class Settings:
             shm_size=get("GLUONLAB_SHM_SIZE", "1g"),
             pids_limit=number("GLUONLAB_PIDS_LIMIT", "1024", minimum=64),
             cull_timeout=number("GLUONLAB_CULL_TIMEOUT", "3600", minimum=60),
-            concurrent_spawn_limit=number("GLUONLAB_CONCURRENT_SPAWN_LIMIT", "10", minimum=1),
+            concurrent_spawn_limit=number("GLUONLAB_CONCURRENT_SPAWN_LIMIT", "20", minimum=1),
             active_server_limit=number("GLUONLAB_ACTIVE_SERVER_LIMIT", "0"),
             spawn_timeout=number("GLUONLAB_SPAWN_TIMEOUT", "120", minimum=10),
             ssl_cert=ssl_cert,

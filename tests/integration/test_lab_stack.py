@@ -128,6 +128,8 @@ def test_user_server_trains_a_gluon_model_and_keeps_files(stack, admin):
     assert containers[0].attrs["Config"]["User"] in ("1000", "jovyan")
     # Default GPU policy is none: a CPU-only server requests no devices.
     assert not containers[0].attrs["HostConfig"].get("DeviceRequests")
+    # Started with a raised CPU weight, back to Docker's 1024 once ready (unset reads 0).
+    assert containers[0].attrs["HostConfig"]["CpuShares"] == 1024
 
     # Tutorials were seeded into the home directory on first start.
     listing = admin.user_api("GET", "alice", "/contents/tutorials").json()

@@ -63,10 +63,6 @@ CONFIGS = {
     "default": {},
     # JupyterHub/DockerSpawner defaults for everything a workshop start depends on.
     "baseline": {"COMPOSE_FILE": "docker-compose.yml:bench/baseline/compose.override.yml"},
-    # The default configuration spawning a leaner image (bench/lean/Dockerfile).
-    "lean": {"COMPOSE_FILE": "docker-compose.yml:bench/lean/compose.override.yml"},
-    # Lean image + bcrypt off the hub's event loop (bench/tuned/): the proposed changes.
-    "tuned": {"COMPOSE_FILE": "docker-compose.yml:bench/tuned/compose.override.yml"},
 }
 CODE = {
     "import": (("import mxnet as mx\n"
@@ -469,14 +465,12 @@ def print_comparison(records: list[dict]) -> None:
         print(f"   {config:<9}{mode:<9} p95 {r['steps']['login_to_lab']['p95']} s, max {r['steps']['login_to_lab']['max']} s, "
               f"all executing {r['first_login_to_all_executing_s']} s, failures {r['failures']}")
     for mode in ("cold", "prestart"):
-        b = by.get(("baseline", mode))
-        for other in ("default", "lean", "tuned"):
-            d = by.get((other, mode))
-            if d and b and (d["failures"] or b["failures"]):
-                print(f"   {mode}: baseline/{other}: no ratio, failures {b['failures']} vs {d['failures']}")
-            elif d and b and d["steps"]["login_to_lab"]["p95"] and b["steps"]["login_to_lab"]["p95"]:
-                print(f"   {mode}: baseline/{other} p95 ratio = "
-                      f"{b['steps']['login_to_lab']['p95'] / d['steps']['login_to_lab']['p95']:.2f}")
+        b, d = by.get(("baseline", mode)), by.get(("default", mode))
+        if d and b and (d["failures"] or b["failures"]):
+            print(f"   {mode}: baseline/default: no ratio, failures {b['failures']} vs {d['failures']}")
+        elif d and b and d["steps"]["login_to_lab"]["p95"] and b["steps"]["login_to_lab"]["p95"]:
+            print(f"   {mode}: baseline/default p95 ratio = "
+                  f"{b['steps']['login_to_lab']['p95'] / d['steps']['login_to_lab']['p95']:.2f}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -507,12 +501,6 @@ def main(argv: list[str] | None = None) -> int:
     if bad or args.users < 1 or any("=" not in kv for kv in args.env):
         print(f"loadtest: bad option value(s): {bad or args.env or args.users}; see --help", file=sys.stderr)
         return 2
-    if "lean" in configs or "tuned" in configs:
-        build = subprocess.run(["docker", "build", "-q", "-t", "gluonlab-bench/notebook:lean", str(BENCH_DIR / "lean")],
-                               capture_output=True, text=True, check=False)
-        if build.returncode != 0:
-            print(f"loadtest: building the lean image failed:\n{build.stderr}", file=sys.stderr)
-            return 2
     records = []
     for mode in modes:
         for config in configs:

@@ -104,12 +104,21 @@ def http_server(tmp_path):
         proc.wait(timeout=10)
 
 
+def _default_interrupt_signals():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 class Tunnel:
     """tunnel.sh as a child process, with its stdout/stderr collected in the background."""
 
     def __init__(self, args):
+        # As from a terminal, where Ctrl-C reaches the script: a test run started in the
+        # background (CI wrappers, `cmd &`) inherits SIGINT/SIGQUIT ignored, and bash cannot trap
+        # a signal that was ignored when it started.
         self.proc = subprocess.Popen(["bash", str(TUNNEL)] + [str(a) for a in args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     preexec_fn=_default_interrupt_signals)
         self.out, self.err = [], []
         self._threads = [threading.Thread(target=self._pump, args=(s, buf), daemon=True)
                          for s, buf in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]

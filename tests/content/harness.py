@@ -105,3 +105,13 @@ def assert_conversion_agrees(rel, conv):
         rel + ': jupytext sees different code cells than notedown; put code only in ```python '
         'blocks and shell commands in ```shell or ```text blocks')
     assert conv['roundtrip_same_cells'], rel + ': .ipynb -> jupytext md -> notebook changed the code'
+
+
+# Every notebook's two checks, imported by each test_part*.py (pytest collects them there).
+def test_notebook_executes_and_check_passes(results, rel):
+    result = results[rel]
+    assert result['ok'], describe(result)
+
+
+def test_notedown_and_jupytext_agree(results, rel):
+    assert_conversion_agrees(rel, results[rel]['conversion'])

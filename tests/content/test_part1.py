@@ -8,6 +8,8 @@ the notebook, so it sees the notebook's variables: training notebooks must show 
 import pytest
 
 import harness
+# The two checks every notebook gets; `results` and `rel` come from conftest.py.
+from harness import test_notebook_executes_and_check_passes, test_notedown_and_jupytext_agree  # noqa: F401
 
 # Classification notebooks: 10 classes, so chance is 0.1; the generated data are learnable
 # enough that a working model is far above it after the few small-mode epochs.
@@ -112,18 +114,3 @@ assert sub.SalePrice.notna().all() and (sub.Id.values == test_data.Id.values).al
 
 pytestmark = [pytest.mark.docker, pytest.mark.content]
 
-
-@pytest.fixture(scope='module')
-def results():
-    return harness.run_notebooks(NOTEBOOKS)
-
-
-@pytest.mark.parametrize('rel', sorted(NOTEBOOKS))
-def test_notebook_executes_and_check_passes(results, rel):
-    result = results[rel]
-    assert result['ok'], harness.describe(result)
-
-
-@pytest.mark.parametrize('rel', sorted(NOTEBOOKS))
-def test_notedown_and_jupytext_agree(results, rel):
-    harness.assert_conversion_agrees(rel, results[rel]['conversion'])

@@ -10,6 +10,8 @@ fall back to the CPU and say so (the image is the CPU build: this proves the no-
 import pytest
 
 import harness
+# The two checks every notebook gets; `results` and `rel` come from conftest.py.
+from harness import test_notebook_executes_and_check_passes, test_notedown_and_jupytext_agree  # noqa: F401
 
 # Shared by the Fashion-MNIST classifiers: `history` comes from utils.train.
 LEARNS = '''
@@ -113,21 +115,6 @@ assert text.startswith('the time') and len(text) == 28
 
 pytestmark = [pytest.mark.docker, pytest.mark.content]
 
-
-@pytest.fixture(scope='module')
-def results():
-    return harness.run_notebooks(NOTEBOOKS)
-
-
-@pytest.mark.parametrize('rel', sorted(NOTEBOOKS))
-def test_notebook_executes_and_check_passes(results, rel):
-    result = results[rel]
-    assert result['ok'], harness.describe(result)
-
-
-@pytest.mark.parametrize('rel', sorted(NOTEBOOKS))
-def test_notedown_and_jupytext_agree(results, rel):
-    harness.assert_conversion_agrees(rel, results[rel]['conversion'])
 
 
 def test_gpu_notebook_explains_cpu_fallback(results):

@@ -154,6 +154,14 @@ class Tunnel:
             self.proc.wait()
 
 
+def fetch_then_ctrl_c(t, url, http_server):
+    """The served page comes through the tunnel; then Ctrl-C. Returns (rc, stdout, stderr)."""
+    body = urllib.request.urlopen(url, timeout=10).read().decode()
+    assert http_server["token"] in body
+    t.proc.send_signal(signal.SIGINT)
+    return t.finish()
+
+
 def base_args(sshd, key=None):
     return ["%s@127.0.0.1" % sshd["user"], "-p", sshd["port"], "-i", key or sshd["key"],
             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
@@ -166,10 +174,7 @@ def test_tunnel_carries_http_and_stops_on_sigint(sshd, http_server):
     try:
         url = t.wait_for_url()
         assert url == "http://127.0.0.1:%d/" % lport
-        body = urllib.request.urlopen(url, timeout=10).read().decode()
-        assert http_server["token"] in body
-        t.proc.send_signal(signal.SIGINT)
-        rc, out, err = t.finish()
+        rc, out, err = fetch_then_ctrl_c(t, url, http_server)
     finally:
         t.kill()
     assert rc == 0, err
@@ -239,10 +244,7 @@ def test_jump_host_through_a_config_file(sshd, http_server, tmp_path):
     try:
         url = t.wait_for_url()
         assert "through 127.0.0.1" in "".join(t.out)
-        body = urllib.request.urlopen(url.replace("/lab", "/"), timeout=10).read().decode()
-        assert http_server["token"] in body
-        t.proc.send_signal(signal.SIGINT)
-        rc, out, err = t.finish()
+        rc, out, err = fetch_then_ctrl_c(t, url.replace("/lab", "/"), http_server)
     finally:
         t.kill()
     assert rc == 0, err

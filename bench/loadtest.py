@@ -54,6 +54,7 @@ REPO_ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 sys.path.insert(0, str(BENCH_DIR))
 
+import cgroups
 from labclient import HubClient, LabStack
 from prestart import Hub, prestart
 
@@ -266,28 +267,16 @@ async def _execute(http: aiohttp.ClientSession, ws_url: str, auth: dict, code: s
 class CgroupSampler(threading.Thread):
     """Samples a container's CPU and memory from its cgroup every *interval* s.
 
-    Read from the host's cgroup files (v1 or v2): on this engine `docker stats` reports zeros
-    (no systemd), and reading a file costs nothing next to the API's 1 s stats stream.
+    Read from the host's cgroup files (bench/cgroups.py).
     """
 
     def __init__(self, container_id: str, interval: float = 0.5):
         super().__init__(daemon=True)
         self.interval = interval
         self.stop_event = threading.Event()
-        v1 = Path("/sys/fs/cgroup/cpuacct/docker") / container_id
-        v2 = Path("/sys/fs/cgroup/system.slice") / f"docker-{container_id}.scope"
-        if v1.exists():
-            self.cpu = lambda: int((v1 / "cpuacct.usage").read_text()) / 1e9
-            mem = Path("/sys/fs/cgroup/memory/docker") / container_id / "memory.usage_in_bytes"
-            self.mem = lambda: int(mem.read_text())
-        elif v2.exists():
-            def cpu_v2():
-                for line in (v2 / "cpu.stat").read_text().splitlines():
-                    if line.startswith("usage_usec"):
-                        return int(line.split()[1]) / 1e6
-                return 0.0
-            self.cpu = cpu_v2
-            self.mem = lambda: int((v2 / "memory.current").read_text())
+        if cgroups.cpu_seconds(container_id) is not None:
+            self.cpu = lambda: cgroups.cpu_seconds(container_id)
+            self.mem = lambda: cgroups.memory_bytes(container_id)
         else:
             self.cpu = self.mem = None
         self.cpu_start = self.cpu() if self.cpu else 0.0
@@ -302,7 +291,9 @@ class CgroupSampler(threading.Thread):
         while not self.stop_event.wait(self.interval):
             try:
                 now, cpu, mem = time.monotonic(), self.cpu(), self.mem()
-            except OSError:  # container gone
+            except OSError:  # container gone while reading
+                return
+            if cpu is None or mem is None:  # container gone
                 return
             self.cpu_peak_percent = max(self.cpu_peak_percent, 100 * (cpu - last_cpu) / (now - last_t))
             self.mem_peak = max(self.mem_peak, mem)
@@ -429,12 +420,7 @@ def run_one(config: str, mode: str, args: argparse.Namespace) -> dict:
 
 
 def _containers_cpu(lab: LabStack) -> float:
-    total = 0.0
-    for container in lab.user_containers():
-        path = Path("/sys/fs/cgroup/cpuacct/docker") / container.id / "cpuacct.usage"
-        if path.exists():
-            total += int(path.read_text()) / 1e9
-    return total
+    return sum(cgroups.cpu_seconds(c.id) or 0.0 for c in lab.user_containers())
 
 
 # --- output --------------------------------------------------------------------------------------

@@ -23,16 +23,7 @@ from pathlib import Path
 
 import docker
 
-
-def cgroup_cpu_seconds(container_id: str) -> float:
-    v1 = Path("/sys/fs/cgroup/cpuacct/docker") / container_id / "cpuacct.usage"
-    if v1.exists():
-        return int(v1.read_text()) / 1e9
-    v2 = Path("/sys/fs/cgroup/system.slice") / f"docker-{container_id}.scope" / "cpu.stat"
-    for line in v2.read_text().splitlines():
-        if line.startswith("usage_usec"):
-            return int(line.split()[1]) / 1e6
-    raise RuntimeError(f"no CPU accounting found for container {container_id}")
+import cgroups  # bench/, next to this script
 
 
 def one_start(client: docker.DockerClient, image: str, timeout: float) -> dict:
@@ -55,7 +46,10 @@ def one_start(client: docker.DockerClient, image: str, timeout: float) -> dict:
                 if time.monotonic() - began > timeout:
                     raise RuntimeError(f"server did not answer within {timeout} s") from None
                 time.sleep(0.05)
-        return {"wall_s": round(time.monotonic() - began, 3), "cpu_s": round(cgroup_cpu_seconds(container.id), 3)}
+        wall, cpu = time.monotonic() - began, cgroups.cpu_seconds(container.id)
+        if cpu is None:
+            raise RuntimeError(f"no CPU accounting found for container {container.id}")
+        return {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3)}
     finally:
         container.remove(force=True)
 

@@ -13,7 +13,14 @@
    engine). A small pool lets the daemon overlap them; the Docker client is thread-safe and keeps
    a connection pool of 10.
 3. Starts competing with running code. While a server starts its container has 4x the default
-   CPU weight, so under a full CPU the attendees still waiting for their Lab come first.
+   CPU weight, so under a full CPU the attendees still waiting for their Lab come first. The
+   weight is part of the create call (one `docker update` per start less: 0.02 core-s of the
+   engine each) and set back to the default once the server listens.
+4. Docker health checks. The image's HEALTHCHECK suits `docker run`; under the hub nobody reads
+   it (JupyterHub polls its servers itself) and each check is an exec of Python in the container:
+   0.13-0.15 core-s of engine and container CPU (measured: bench/README.md). Every server spawned
+   at a workshop's start ran its first check 15 s in, all together, during the rush; 50 idle
+   servers checked every 15 s keep a quarter of a 2-core host busy. Spawned servers have none.
 """
 from __future__ import annotations
 
@@ -30,6 +37,8 @@ DOCKER_API_THREADS = 4
 #: ones' `import mxnet` (~2 core-s each) would otherwise slow every later start.
 STARTING_CPU_SHARES = 4096
 RUNNING_CPU_SHARES = 1024
+#: Docker's way to switch off an image's HEALTHCHECK for one container.
+NO_HEALTHCHECK = {"test": ["NONE"]}
 #: How often a starting server's port is tried.
 PORT_POLL_INTERVAL_S = 0.2
 #: How often the container is asked whether it still runs while its port stays closed.
@@ -75,10 +84,25 @@ async def wait_until_listening(
             return loop.time() - began
 
 
+def starting_create_kwargs(create_kwargs: dict) -> tuple[dict, bool]:
+    """DockerSpawner's `create_container` arguments with the starting CPU weight and no health
+    check (module doc, 3 and 4), and whether the weight is ours to reset once the server
+    listens. A weight or health check set in the hub's config is left as it is."""
+    result = dict(create_kwargs)
+    host_config = dict(result.get("host_config") or {})
+    boosted = "CpuShares" not in host_config
+    if boosted:
+        host_config["CpuShares"] = STARTING_CPU_SHARES
+    result["host_config"] = host_config
+    result.setdefault("healthcheck", NO_HEALTHCHECK)
+    return result, boosted
+
+
 class LabDockerSpawner(DockerSpawner):
     """DockerSpawner that reports a server ready as soon as its port opens (see module doc)."""
 
     _lab_executor: ThreadPoolExecutor | None = None
+    _starting_weight_set = False
 
     @property
     def executor(self) -> ThreadPoolExecutor:
@@ -87,15 +111,21 @@ class LabDockerSpawner(DockerSpawner):
             cls._lab_executor = ThreadPoolExecutor(DOCKER_API_THREADS, thread_name_prefix="docker-api")
         return cls._lab_executor
 
+    def docker(self, method: str, *args, **kwargs):
+        if method == "create_container":
+            kwargs, self._starting_weight_set = starting_create_kwargs(kwargs)
+        return super().docker(method, *args, **kwargs)
+
     async def start(self):
+        self._starting_weight_set = False  # set by the create call, if this start makes one
         ip, port = await super().start()
-        await self._set_cpu_weight(STARTING_CPU_SHARES)
         try:
             waited = await wait_until_listening(ip, port, timeout=self.http_timeout, exited=self.poll)
         except ServerExited as error:
             logs = await self._container_log_tail()
             raise ServerExited(f"{error}; last lines of its log:\n{logs}") from None
-        await self._set_cpu_weight(RUNNING_CPU_SHARES)
+        if self._starting_weight_set:
+            await self._set_cpu_weight(RUNNING_CPU_SHARES)
         self.log.info("Server for %s listens after %.1f s more", self.user.name, waited)
         return ip, port
 

@@ -5,8 +5,11 @@ restart. Timings go to test-artifacts/ for the issue notes."""
 from __future__ import annotations
 
 import json
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
+import docker
 import pytest
 import requests
 
@@ -33,6 +36,14 @@ w = net.weight.data().asnumpy().ravel()
 print('trained', round(float(w[0]), 1), round(float(w[1]), 1), round(float(net.bias.data().asscalar()), 1))
 print('final-loss', float(loss(net(X), y).mean().asscalar()))
 """
+
+
+def docker_events(container, action: str) -> int:
+    """How many *action* events the engine has recorded for *container* since it was created."""
+    created = datetime.fromisoformat(container.attrs["Created"][:19]).replace(tzinfo=timezone.utc)
+    events = docker.from_env().events(since=int(created.timestamp()) - 1, until=int(time.time()) + 1, decode=True,
+                                      filters={"container": container.id, "event": action})
+    return sum(1 for _ in events)
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +139,13 @@ def test_user_server_trains_a_gluon_model_and_keeps_files(stack, admin):
     assert containers[0].attrs["Config"]["User"] in ("1000", "jovyan")
     # Default GPU policy is none: a CPU-only server requests no devices.
     assert not containers[0].attrs["HostConfig"].get("DeviceRequests")
-    # Started with a raised CPU weight, back to Docker's 1024 once ready (unset reads 0).
+    # Created with a raised CPU weight, back to Docker's 1024 once ready (unset reads 0): one
+    # `docker update`, the reset. No Docker health check under the hub (the hub polls itself).
     assert containers[0].attrs["HostConfig"]["CpuShares"] == 1024
+    assert docker_events(containers[0], "update") == 1
+    assert containers[0].attrs["Config"]["Healthcheck"]["Test"] == ["NONE"]
+    # jupyterhub-singleuser ran through start-jupyter-server.py: collector back on once it listened.
+    assert "garbage collector on (the server's event loop runs)" in containers[0].logs().decode()
 
     # Tutorials were seeded into the home directory on first start.
     listing = admin.user_api("GET", "alice", "/contents/tutorials").json()

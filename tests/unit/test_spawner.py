@@ -8,7 +8,14 @@ import time
 
 import pytest
 
-from gluonlab_hub.spawner import DOCKER_API_THREADS, LabDockerSpawner, ServerExited, wait_until_listening
+from gluonlab_hub.spawner import (
+    DOCKER_API_THREADS,
+    STARTING_CPU_SHARES,
+    LabDockerSpawner,
+    ServerExited,
+    starting_create_kwargs,
+    wait_until_listening,
+)
 
 
 def free_port() -> int:
@@ -61,3 +68,20 @@ def test_docker_calls_share_one_pool_of_several_threads() -> None:
     first, second = LabDockerSpawner(), LabDockerSpawner()
     assert first.executor is second.executor
     assert first.executor._max_workers == DOCKER_API_THREADS > 1
+
+
+def test_a_container_is_created_with_the_starting_weight_and_no_health_check() -> None:
+    from_dockerspawner = {"image": "gluonlab/notebook:cpu", "name": "gluonlab-alice",
+                          "host_config": {"Memory": 2 << 30, "CapDrop": ["ALL"]}}
+    created, boosted = starting_create_kwargs(from_dockerspawner)
+    assert created["host_config"] == {"Memory": 2 << 30, "CapDrop": ["ALL"], "CpuShares": STARTING_CPU_SHARES}
+    assert created["healthcheck"] == {"test": ["NONE"]}
+    assert boosted and created["image"] == "gluonlab/notebook:cpu"
+    assert "CpuShares" not in from_dockerspawner["host_config"]  # DockerSpawner's dict is not changed
+
+
+def test_a_weight_or_health_check_from_the_config_is_kept_and_never_reset() -> None:
+    configured = {"host_config": {"CpuShares": 512}, "healthcheck": {"test": ["CMD", "true"], "interval": 60_000_000_000}}
+    created, boosted = starting_create_kwargs(configured)
+    assert created["host_config"]["CpuShares"] == 512 and not boosted
+    assert created["healthcheck"] == configured["healthcheck"]

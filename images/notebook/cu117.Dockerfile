@@ -47,7 +47,8 @@ RUN /opt/gluonlab/build/install-jupyter.sh python3 /tmp/requirements.txt
 # Jupyter settings for everyone: Chinese UI, cell timing on, no news pings.
 COPY images/notebook/rootfs/overrides.json /opt/venv/share/jupyter/lab/settings/overrides.json
 COPY images/notebook/rootfs/jupyter_server_config.py /opt/venv/etc/jupyter/jupyter_server_config.py
-COPY images/notebook/rootfs/start-notebook.sh images/notebook/rootfs/healthcheck.py /usr/local/bin/
+COPY images/notebook/rootfs/start-notebook.sh images/notebook/rootfs/start-jupyter-server.py \
+     images/notebook/rootfs/healthcheck.py /usr/local/bin/
 COPY hub/gluonlab_hub/content_sync.py /opt/gluonlab/bin/content_sync.py
 # Self-check and helper scripts (doctor.sh); users run them from a JupyterLab terminal.
 COPY scripts/ /opt/gluonlab/scripts/

@@ -60,7 +60,8 @@ RUN if [ -z "$PIP_INDEX_URL" ]; then unset PIP_INDEX_URL; fi \
 
 COPY images/notebook/rootfs/overrides.json /opt/venv/share/jupyter/lab/settings/overrides.json
 COPY images/notebook/rootfs/jupyter_server_config.py /opt/venv/etc/jupyter/jupyter_server_config.py
-COPY images/notebook/rootfs/start-notebook.sh images/notebook/rootfs/healthcheck.py /usr/local/bin/
+COPY images/notebook/rootfs/start-notebook.sh images/notebook/rootfs/start-jupyter-server.py \
+     images/notebook/rootfs/healthcheck.py /usr/local/bin/
 COPY hub/gluonlab_hub/content_sync.py /opt/gluonlab/bin/content_sync.py
 COPY scripts/ /opt/gluonlab/scripts/
 COPY content/ /opt/gluonlab/content/

@@ -95,12 +95,21 @@ def test_server_starts_every_extension_without_errors(docker_client, notebook_im
     # lacks it (here: jupytext's contents manager, which opens the .md tutorials as notebooks).
     log = run(docker_client, notebook_image,
               "export HOME=$(mktemp -d); start-notebook.sh > /tmp/server.log 2>&1 & "
-              "for _ in $(seq 60); do grep -q 'is running at' /tmp/server.log && break; sleep 0.5; done; "
+              "for _ in $(seq 60); do grep -q 'garbage collector on' /tmp/server.log && break; sleep 0.5; done; "
               "kill %1; cat /tmp/server.log")
     assert "is running at" in log, log[-2000:]
+    # start-jupyter-server.py: collector off during the start, on once the event loop runs
+    # (not by its 120 s fallback timer), after the server announced itself.
+    switched = "garbage collector on (the server's event loop runs)"
+    assert switched in log and log.index("is running at") < log.index(switched), log[-2000:]
     for extension in ("jupyterlab", "jupyterlab_jupytext", "jupyter_server_terminals", "jupyter_resource_usage"):
         assert f"{extension} | extension was successfully loaded" in log, extension
     assert "failed loading" not in log and "Traceback" not in log, log[-3000:]
+
+
+def test_server_launcher_names_its_modes_on_bad_usage(docker_client, notebook_image):
+    out = run(docker_client, notebook_image, "start-jupyter-server.py notebook 2>&1; echo rc=$?")
+    assert "usage: " in out and "{singleuser|lab}" in out and out.strip().endswith("rc=2"), out
 
 
 def test_image_ships_tutorials_helper_scripts_and_content_version(docker_client, notebook_image):

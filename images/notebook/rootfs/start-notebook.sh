@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Entry point of the Gluon Lab notebook image (run by tini as PID 1's child).
 # 1. Seeds/updates the tutorials in the user's home (never overwriting the user's edits).
-# 2. Starts the Jupyter server: jupyterhub-singleuser under the hub, plain JupyterLab alone.
+# 2. Starts the Jupyter server: jupyterhub-singleuser under the hub, plain JupyterLab alone
+#    (both through start-jupyter-server.py).
 set -euo pipefail
 
 sync_tutorials() {
@@ -29,10 +30,14 @@ main() {
   fi
   sync_tutorials
   show_gpus
+  # start-jupyter-server.py: the same servers, with Python's garbage collector held back
+  # until they listen (a start costs ~0.1 core-s less; see that file). The server's own Python
+  # (/opt/venv) even where python3 on PATH is another one (the NGC variant's kernel Python).
   if [[ -n "${JUPYTERHUB_API_TOKEN:-}" ]]; then
-    exec jupyterhub-singleuser "$@"
+    exec /opt/venv/bin/python3 /usr/local/bin/start-jupyter-server.py singleuser "$@"
   fi
-  exec jupyter lab --ip=0.0.0.0 --port="${JUPYTER_PORT:-8888}" --no-browser "$@"
+  exec /opt/venv/bin/python3 /usr/local/bin/start-jupyter-server.py lab \
+    --ip=0.0.0.0 --port="${JUPYTER_PORT:-8888}" --no-browser "$@"
 }
 
 main "$@"

@@ -55,6 +55,7 @@ sys.path.insert(0, str(REPO_ROOT / "tests"))
 sys.path.insert(0, str(BENCH_DIR))
 
 import cgroups
+import hostcpu
 from labclient import HubClient, LabStack
 from prestart import Hub, prestart
 
@@ -77,6 +78,8 @@ CODE = {
               "    l.backward(); tr.step(256)\n"
               "print(round(float(net.bias.data().asscalar()), 1))\n"), "4.2"),
 }
+#: Seconds between the last logout and an idle measurement (kernels shut down, logs flushed).
+IDLE_SETTLE_S = 10
 PROXY_ERROR = re.compile(r"\[ConfigProxy\].*(error|503|502)|Proxy error|Failed to add route", re.IGNORECASE)
 
 
@@ -122,7 +125,8 @@ async def _check(response: aiohttp.ClientResponse, attendee: Attendee, ok: tuple
     return text
 
 
-async def run_attendee(base: str, attendee: Attendee, code: str, expect: str, timeout: float) -> None:
+async def run_attendee(base: str, attendee: Attendee, code: str, expect: str, timeout: float,
+                       on_lab=None) -> None:
     jar = aiohttp.CookieJar(unsafe=True)  # unsafe: cookies for an IP address (127.0.0.1)
     async with aiohttp.ClientSession(cookie_jar=jar, timeout=aiohttp.ClientTimeout(total=timeout)) as http:
         attendee.started_at = time.monotonic()
@@ -196,6 +200,8 @@ async def run_attendee(base: str, attendee: Attendee, code: str, expect: str, ti
 
             await _step(attendee, step, lab())
             attendee.times["login_to_lab"] = time.monotonic() - attendee.started_at
+            if on_lab:
+                await on_lab()
 
             step = "kernel"
 
@@ -362,13 +368,51 @@ def summarize(users: list[Attendee]) -> dict:
     }
 
 
-async def rush(base: str, users: list[Attendee], arrival_rate: float, code: str, expect: str, timeout: float):
+async def rush(base: str, users: list[Attendee], arrival_rate: float, code: str, expect: str, timeout: float,
+               cpu_split: "CpuSplit | None" = None):
+    labs_served = 0
+
+    async def on_lab():
+        nonlocal labs_served
+        labs_served += 1
+        if cpu_split and labs_served == len(users):  # the last attendee has JupyterLab
+            await asyncio.to_thread(cpu_split.take, "all_in_lab")
+
     async def arrive(i: int, user: Attendee):
         if arrival_rate > 0:
             await asyncio.sleep(i / arrival_rate)
-        await run_attendee(base, user, code, expect, timeout)
+        await run_attendee(base, user, code, expect, timeout, on_lab)
 
     await asyncio.gather(*(arrive(i, u) for i, u in enumerate(users)))
+
+
+class CpuSplit:
+    """Where the host's CPU went from the rush's start until every attendee had JupyterLab:
+    the hub container (hub + proxy), the user containers, the Docker engine, this load generator
+    (on a real workshop the browsers run on the attendees' laptops) and everything else."""
+
+    def __init__(self, lab: LabStack, hub_id: str):
+        self.lab, self.hub_id = lab, hub_id
+        self.marks: dict[str, dict[str, float]] = {}
+
+    def _counters(self) -> dict[str, float]:
+        return {"host": hostcpu.host_busy_seconds(),
+                "hub": cgroups.cpu_seconds(self.hub_id) or 0.0,
+                "user_containers": sum(cgroups.cpu_seconds(c.id) or 0.0 for c in self.lab.user_containers()),
+                "engine": hostcpu.engine_seconds(),
+                "load_generator": hostcpu.own_seconds()}
+
+    def take(self, mark: str) -> None:
+        self.marks[mark] = {"t": time.monotonic(), **self._counters()}
+
+    def report(self, start: str = "start", end: str = "all_in_lab") -> dict:
+        first, last = self.marks.get(start), self.marks.get(end)
+        if not (first and last):
+            return {}
+        used = {k: round(last[k] - first[k], 2) for k in last if k != "t"}
+        # User containers that did not exist at the start count from zero: what they used is theirs.
+        used["other"] = round(used["host"] - sum(v for k, v in used.items() if k != "host"), 2)
+        return {"seconds": round(last["t"] - first["t"], 2), "core_seconds": used}
 
 
 def run_one(config: str, mode: str, args: argparse.Namespace) -> dict:
@@ -400,8 +444,10 @@ def run_one(config: str, mode: str, args: argparse.Namespace) -> dict:
         log_lines_before = len(lab.logs().splitlines())
         sampler = CgroupSampler(hub_id)
         sampler.start()
+        cpu_split = CpuSplit(lab, hub_id)
+        cpu_split.take("start")
         began = time.monotonic()
-        asyncio.run(rush(lab.url, users, args.arrival_rate, code, expect, args.timeout))
+        asyncio.run(rush(lab.url, users, args.arrival_rate, code, expect, args.timeout, cpu_split))
         record["wall_s"] = round(time.monotonic() - began, 2)
         record.update(sampler.stop())
         record.update(summarize(users))
@@ -409,6 +455,17 @@ def run_one(config: str, mode: str, args: argparse.Namespace) -> dict:
         record["proxy_errors"] = sum(1 for line in new_log if PROXY_ERROR.search(line))
         record["hub_throttle_warnings"] = sum(1 for line in new_log if "pending spawns, throttling" in line)
         record["user_containers_cpu_s"] = round(_containers_cpu(lab), 1)
+        record["cpu_until_all_in_lab"] = cpu_split.report()
+        if args.idle_seconds > 0:
+            # Everyone logged out, servers still up: what running servers cost while nobody
+            # types (the hub's polls, Docker's upkeep, the servers' own timers).
+            time.sleep(IDLE_SETTLE_S)
+            cpu_split.take("idle_start")
+            time.sleep(args.idle_seconds)
+            cpu_split.take("idle_end")
+            idle = cpu_split.report("idle_start", "idle_end")
+            idle["servers"] = len(lab.user_containers())
+            record["cpu_idle"] = idle
     except Exception as error:  # noqa: BLE001  (one broken run is recorded; the others still run)
         record["error"] = f"{type(error).__name__}: {error}"
         print(f"   run failed: {record['error']}", flush=True)
@@ -438,6 +495,16 @@ def print_table(record: dict) -> None:
           f"proxy errors {record['proxy_errors']}; client 5xx {record['client_http_5xx']}")
     print(f"   hub: CPU peak {record['hub_cpu_peak_percent']}% ({record['hub_cpu_seconds']} core-s), "
           f"memory peak {record['hub_mem_peak_mib']} MiB; user containers {record['user_containers_cpu_s']} core-s")
+    if split := record.get("cpu_until_all_in_lab"):
+        parts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in split["core_seconds"].items() if k != "host")
+        print(f"   CPU until all {record['users']} in JupyterLab ({split['seconds']} s): "
+              f"{split['core_seconds']['host']} core-s on the host = {parts}")
+    if idle := record.get("cpu_idle"):
+        c, n = idle["core_seconds"], max(idle["servers"], 1)
+        print(f"   idle: {idle['servers']} servers running, nobody working, {idle['seconds']} s: host "
+              f"{100 * c['host'] / idle['seconds']:.1f}% of a core ({100 * c['host'] / idle['seconds'] / n:.2f}% per server); "
+              f"engine {100 * c['engine'] / idle['seconds']:.1f}%, hub {100 * c['hub'] / idle['seconds']:.1f}%, "
+              f"user containers {100 * c['user_containers'] / idle['seconds']:.1f}%")
     for message in record["spawn_limit_messages"]:
         print(f"   queued attendees saw: {message!r}")
     for error in record["errors"]:
@@ -474,6 +541,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", default="attendee", help="username prefix (default attendee)")
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                    help="extra hub setting for every run, e.g. GLUONLAB_CONCURRENT_SPAWN_LIMIT=4")
+    p.add_argument("--idle-seconds", type=float, default=0,
+                   help="after the rush, measure the CPU of the idle running servers for this long (default 0: skip)")
     p.add_argument("--json", type=Path, help="write results here (default bench/results/<time>-n<N>.json)")
     p.add_argument("--keep", action="store_true", help="leave the stacks running (debugging)")
     return p

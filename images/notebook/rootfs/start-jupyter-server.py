@@ -6,8 +6,8 @@
 
 Why: a server start imports ~1,000 modules (JupyterHub's singleuser chain, Jupyter Server,
 JupyterLab, the extensions) and builds ~150,000-250,000 objects that live as long as the
-server. CPython's collector runs every 700 new objects and keeps re-scanning them: about 0.14 of
-a 0.78 core-s start in this image (bench/README.md). At a workshop's start 20 servers start on
+server. CPython's collector runs every 700 new objects and keeps re-scanning them: about 0.1 of
+a 0.75 core-s start in this image (bench/README.md). At a workshop's start 20 servers start on
 two cores, so that is time every attendee waits.
 
 How: the collector is off until the server's event loop runs (the server is listening), then

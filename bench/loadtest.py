@@ -398,7 +398,8 @@ class CpuSplit:
     def _counters(self) -> dict[str, float]:
         return {"host": hostcpu.host_busy_seconds(),
                 "hub": cgroups.cpu_seconds(self.hub_id) or 0.0,
-                "user_containers": sum(cgroups.cpu_seconds(c.id) or 0.0 for c in self.lab.user_containers()),
+                # Containers that did not exist at the start count from zero: what they used is theirs.
+                "user_containers": _containers_cpu(self.lab),
                 "engine": hostcpu.engine_seconds(),
                 "load_generator": hostcpu.own_seconds()}
 
@@ -410,7 +411,6 @@ class CpuSplit:
         if not (first and last):
             return {}
         used = {k: round(last[k] - first[k], 2) for k in last if k != "t"}
-        # User containers that did not exist at the start count from zero: what they used is theirs.
         used["other"] = round(used["host"] - sum(v for k, v in used.items() if k != "host"), 2)
         return {"seconds": round(last["t"] - first["t"], 2), "core_seconds": used}
 

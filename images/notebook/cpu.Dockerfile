@@ -56,6 +56,8 @@ COPY hub/gluonlab_hub/content_sync.py /opt/gluonlab/bin/content_sync.py
 COPY scripts/ /opt/gluonlab/scripts/
 # Tutorials last: they change most often.
 COPY content/ /opt/gluonlab/content/
+# Small patches to pinned packages, applied by finalize.sh (each patch file says why).
+COPY images/notebook/patches/ /opt/gluonlab/build/patches/
 COPY images/notebook/build/finalize.sh images/notebook/build/convert-tutorials.py /opt/gluonlab/build/
 RUN /opt/gluonlab/build/finalize.sh
 

@@ -102,9 +102,48 @@ def test_server_starts_every_extension_without_errors(docker_client, notebook_im
     # (not by its 120 s fallback timer), after the server announced itself.
     switched = "garbage collector on (the server's event loop runs)"
     assert switched in log and log.index("is running at") < log.index(switched), log[-2000:]
+    # Standalone JupyterLab never imports JupyterHub's scopes: nothing was deferred, nothing used.
+    assert "start-jupyter-server: deferred modules not loaded: none" in log, log[-2000:]
+    assert "loaded on first use" not in log, log[-2000:]
     for extension in ("jupyterlab", "jupyterlab_jupytext", "jupyter_server_terminals", "jupyter_resource_usage"):
         assert f"{extension} | extension was successfully loaded" in log, extension
     assert "failed loading" not in log and "Traceback" not in log, log[-3000:]
+
+
+HUB_MODULES_CHECK = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("launcher", "/usr/local/bin/start-jupyter-server.py")
+launcher = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(launcher)
+sys.meta_path.insert(0, launcher.DeferredImports())
+import jupyterhub.singleuser
+report = {"deferred": launcher.not_loaded(),
+          "loaded": sorted(m for m in ("sqlalchemy", "alembic", "jupyterhub.handlers") if m in sys.modules)}
+import jupyterhub.log, jupyterhub.orm, jupyterhub.roles
+report["orm_table"] = jupyterhub.orm.User.__tablename__  # first use: the module runs now
+report["default_roles"] = [role["name"] for role in jupyterhub.roles.get_default_roles()]
+report["deferred_after_use"] = launcher.not_loaded()
+import jupyterhub.handlers.pages as pages
+report["health_check"] = [jupyterhub.log._is_health_check(object.__new__(pages.HealthCheckHandler)),
+                          jupyterhub.log._is_health_check(object.__new__(pages.HomeHandler))]
+print(json.dumps(report))
+"""
+
+
+def test_single_user_server_imports_leave_the_hubs_database_out(docker_client, notebook_image):
+    # images/notebook/patches/ + start-jupyter-server.py's deferred modules: importing
+    # jupyterhub-singleuser loads neither SQLAlchemy, Alembic nor the Hub's handlers, and the
+    # Hub's ORM and roles stay lazy until something uses them, which then works as usual.
+    out = run(docker_client, notebook_image, f"python3 - 2>&1 <<'EOF'\n{HUB_MODULES_CHECK}\nEOF")
+    lines = out.strip().splitlines()
+    report = json.loads(lines[-1])
+    assert report["deferred"] == ["jupyterhub.orm", "jupyterhub.roles"], out
+    assert report["loaded"] == [], out
+    assert report["orm_table"] == "users" and "admin" in report["default_roles"], out
+    assert report["deferred_after_use"] == [], out
+    assert "start-jupyter-server: deferred module jupyterhub.orm loaded on first use" in lines, out
+    # The patched log_request still recognises the Hub's health check once the Hub loaded it.
+    assert report["health_check"] == [True, False], out
 
 
 def test_server_launcher_names_its_modes_on_bad_usage(docker_client, notebook_image):

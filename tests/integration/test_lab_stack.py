@@ -152,6 +152,12 @@ def test_user_server_trains_a_gluon_model_and_keeps_files(stack, admin):
     names = {item["name"] for item in listing["content"]}
     assert "utils.py" in names, names
 
+    # Token checks, a kernel and the contents API ran without the Hub's ORM and roles, which
+    # start-jupyter-server.py deferred (never loaded, so never paid for).
+    server_log = containers[0].logs().decode()
+    assert "deferred modules not loaded: jupyterhub.orm, jupyterhub.roles" in server_log, server_log[-2000:]
+    assert "loaded on first use" not in server_log, server_log[-2000:]
+
     # A file written in the home directory survives stopping and restarting the server.
     note = {"type": "file", "format": "text", "content": "我的笔记 survives restarts\n"}
     assert admin.user_api("PUT", "alice", "/contents/notes.txt", json=note).status_code in (200, 201)

@@ -157,6 +157,14 @@ def test_attendee_works_through_the_first_tutorial_in_a_real_browser(stack, brow
         terminals = context.request.get(f"{stack.url}/user/{USER}/api/terminals")
         assert terminals.ok and len(terminals.json()) >= 1, terminals.text()
 
+        step("server never loaded the hub's database modules")
+        # A browser session (OAuth login, notebook, kernel, terminal) in the single-user server
+        # without the Hub's ORM and roles (deferred by start-jupyter-server.py).
+        server_log = "".join(c.logs().decode() for c in stack.user_containers()
+                             if c.labels.get("gluonlab.user") == USER)
+        assert "deferred modules not loaded: jupyterhub.orm, jupyterhub.roles" in server_log, server_log[-2000:]
+        assert "loaded on first use" not in server_log, server_log[-2000:]
+
         step("log out")
         page.locator(".lm-MenuBar-itemLabel", has_text="文件").first.click()
         # JupyterHub's "Log Out" item (command hub:logout), whatever the translation says.

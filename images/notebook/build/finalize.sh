@@ -1,6 +1,7 @@
 #!/bin/sh
-# Last build step of every notebook image: the lab user, the tutorials' content version, and
-# (optionally) the data sets pre-cached so a room of attendees does not download at once.
+# Last build step of every notebook image: the lab user, our patches to installed packages, the
+# tutorials' content version, and (optionally) the data sets pre-cached so a room of attendees
+# does not download at once.
 # Usage: finalize.sh   (reads NB_USER, NB_UID, PRECACHE_DATA, MXNET_GLUON_REPO)
 set -eu
 # uid 1000 matches docker-stacks, so home volumes move between images.
@@ -18,6 +19,17 @@ if [ -n "${PS1:-}" ] && [ -z "${GLUONLAB_BANNER_SHOWN:-}" ]; then
 fi
 BANNER
 fi
+
+# Our patches to installed packages (images/notebook/patches/: each says why). git apply is
+# all-or-nothing and refuses a patch that no longer matches, so an upgrade cannot half-apply
+# one. The patched modules are byte-compiled again: PYTHONDONTWRITEBYTECODE would otherwise
+# make every server start compile them from source.
+site_packages=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+for patch_file in /opt/gluonlab/build/patches/*.patch; do
+  [ -e "$patch_file" ] || continue
+  (cd "$site_packages" && git apply --verbose "$patch_file")
+  git apply --numstat "$patch_file" | cut -f3 | sed "s#^#$site_packages/#" | xargs -r /opt/venv/bin/python -m compileall -q
+done
 
 cd /opt/gluonlab/content
 # A notebook (.ipynb) next to each markdown tutorial, so a double-click opens a notebook.

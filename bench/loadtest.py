@@ -3,7 +3,9 @@
 
 Each simulated attendee does what a browser does at a workshop's start:
 
-  login     GET /hub/login (the _xsrf cookie), POST the login form
+  login     GET /hub/login (the _xsrf cookie), POST the login form; from here on the attendee is
+            its cookies, as in a browser: hub API calls carry the hub's _xsrf token, calls to
+            the user's server that server's own (no API tokens)
   spawn     GET /hub/spawn/<user> (a 429 "Too many users ... Try again in N seconds" from the
             hub's concurrent_spawn_limit is honoured: the attendee waits Retry-After and retries,
             counted as a spawn-limit rejection, not a failure), then follow the spawn's progress
@@ -48,6 +50,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+import yarl
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -140,15 +143,11 @@ async def run_attendee(base: str, attendee: Attendee, code: str, expect: str, ti
                                      data={"username": attendee.name, "password": attendee.password,
                                            "_xsrf": xsrf}) as r:
                     await _check(r, attendee, (302,), "login")
-                # A token for the API calls below (the browser uses its cookie + _xsrf instead).
-                async with http.post(f"{base}/hub/api/users/{attendee.name}/tokens",
-                                     json={"note": "bench", "expires_in": 3600},
-                                     headers={"X-XSRFToken": _cookie(jar, "_xsrf")}) as r:
-                    await _check(r, attendee, (200, 201), "token")
-                    return (await r.json())["token"]
 
-            token = await _step(attendee, step, login())
-            auth = {"Authorization": f"token {token}"}
+            await _step(attendee, step, login())
+            # The hub's XSRF token, which its pages put into their API calls (the spawn page's
+            # progress stream passes it as ?_xsrf=, an EventSource cannot set headers).
+            hub_xsrf = {"_xsrf": _cookie(jar, "_xsrf", f"{base}/hub/")}
 
             step = "spawn"
 
@@ -170,7 +169,8 @@ async def run_attendee(base: str, attendee: Attendee, code: str, expect: str, ti
                             raise StepFailed(f"spawn: HTTP {r.status} {text[:160]!r}")
                         break
                 # Follow the progress stream the spawn-pending page listens to.
-                async with http.get(f"{base}/hub/api/users/{attendee.name}/server/progress", headers=auth) as r:
+                async with http.get(f"{base}/hub/api/users/{attendee.name}/server/progress",
+                                    params=hub_xsrf) as r:
                     if r.status != 200:
                         await _check(r, attendee, (200,), "progress")
                     async for raw in r.content:
@@ -183,7 +183,7 @@ async def run_attendee(base: str, attendee: Attendee, code: str, expect: str, ti
                         if event.get("ready"):
                             return
                 # The stream ends at once when the server is already up (pre-started).
-                async with http.get(f"{base}/hub/api/users/{attendee.name}", headers=auth) as r:
+                async with http.get(f"{base}/hub/api/users/{attendee.name}", params=hub_xsrf) as r:
                     model = await r.json()
                 if not (model.get("servers") or {}).get("", {}).get("ready"):
                     raise StepFailed("spawn: progress stream ended but the server is not ready")
@@ -207,6 +207,9 @@ async def run_attendee(base: str, attendee: Attendee, code: str, expect: str, ti
 
             async def kernel():
                 api = f"{base}/user/{attendee.name}/api"
+                # The user's server set its own _xsrf cookie with the Lab page; JupyterLab sends
+                # it as X-XSRFToken, its OAuth cookie does the rest.
+                auth = {"X-XSRFToken": _cookie(jar, "_xsrf", f"{base}/user/{attendee.name}/")}
                 async with http.post(f"{api}/kernels", json={"name": "python3"}, headers=auth) as r:
                     await _check(r, attendee, (201,), "kernel start")
                     kernel_id = (await r.json())["id"]
@@ -234,7 +237,12 @@ async def run_attendee(base: str, attendee: Attendee, code: str, expect: str, ti
             attendee.error = str(error) or type(error).__name__
 
 
-def _cookie(jar: aiohttp.CookieJar, name: str) -> str:
+def _cookie(jar: aiohttp.CookieJar, name: str, url: str | None = None) -> str:
+    """The cookie *name* a browser would send to *url* (any path when url is None): the hub and
+    each user's server set their own _xsrf, for their own paths."""
+    if url is not None:
+        morsel = jar.filter_cookies(yarl.URL(url)).get(name)
+        return morsel.value if morsel else ""
     for cookie in jar:
         if cookie.key == name:
             return cookie.value

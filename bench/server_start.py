@@ -7,7 +7,8 @@ cgroup. Run on an idle host; the CPU figure is the load-independent one.
     bench/.venv/bin/python bench/server_start.py --image gluonlab/notebook:cpu --runs 10 --json out.json
 
 The container runs the image's own start script (tutorial seeding included) in standalone
-`jupyter lab` mode: the same server, extensions and imports as under the hub, without the hub.
+`jupyter lab` mode: the same server and extensions as under the hub, without the hub and
+without JupyterHub's singleuser layer (its imports: 0.32 core-s more, bench/README.md).
 """
 from __future__ import annotations
 

@@ -34,8 +34,9 @@ c.JupyterHub.cleanup_servers = False
 # Workshop start: everyone spawns at once. Limit parallel spawns (CPU-bound server start) and
 # optionally the number of running servers; users beyond get a clear "try again" message.
 # Default 20 (GLUONLAB_CONCURRENT_SPAWN_LIMIT): a start costs ~1.3 core-s of the host (server
-# 0.9, Docker 0.25, hub 0.2), so 20 at once finish well inside the 120 s timeouts even on 2 cores. Measured there (N=20 cold burst): limit 10
-# made the second half wait for a retry, p95 login -> Lab 24.1 s; limit 20: 18.7 s.
+# 0.9, Docker 0.25, hub 0.2), so 20 at once finish well inside the 120 s timeouts even on 2
+# cores. Measured there (N=20 cold burst): limit 10 made the second half wait for a retry, p95
+# login -> Lab 24.1 s; limit 20: 18.7 s.
 c.JupyterHub.concurrent_spawn_limit = settings.concurrent_spawn_limit
 c.JupyterHub.active_server_limit = settings.active_server_limit
 # Throttled attendees are told "Try again in 10 seconds" instead of JupyterHub's 30-60 s: a

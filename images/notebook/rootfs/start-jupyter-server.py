@@ -23,7 +23,7 @@ imports SQLAlchemy and Alembic. DEFERRED_MODULES become lazy modules (importlib.
 the import statement returns at once and the module runs the first time one of its attributes
 is used, exactly as if it were imported then. With the image's patch to jupyterhub.log, .utils
 and .scopes (images/notebook/patches/), which imported the rest of that chain, the single-user
-server's imports take 0.27 core-s instead of 0.49: SQLAlchemy, Alembic and the ORM do not load.
+server's imports take 0.32 core-s instead of 0.49: SQLAlchemy, Alembic and the ORM do not load.
 Only plain modules are deferred: a lazy package (SQLAlchemy itself) gets its submodules imported
 twice on Python 3.11 when the first use is a submodule import, which breaks it. A first use is
 logged, so a JupyterHub upgrade that needs them in the single-user server shows in its log;

@@ -31,8 +31,9 @@ main() {
   sync_tutorials
   show_gpus
   # start-jupyter-server.py: the same servers, with Python's garbage collector held back
-  # until they listen (a start costs ~0.1 core-s less; see that file). The server's own Python
-  # (/opt/venv) even where python3 on PATH is another one (the NGC variant's kernel Python).
+  # until they listen and the Hub's database modules not loaded (see that file). The
+  # server's own Python (/opt/venv) even where python3 on PATH is another one (the NGC
+  # variant's kernel Python).
   if [[ -n "${JUPYTERHUB_API_TOKEN:-}" ]]; then
     exec /opt/venv/bin/python3 /usr/local/bin/start-jupyter-server.py singleuser "$@"
   fi

@@ -12,7 +12,9 @@ usage() {
 Usage: scripts/lock-requirements.sh [--check] [--help]
 
 Regenerates images/*/requirements*.txt from the matching .in files with uv (pip-compile
-compatible). --check only verifies that every lock file is up to date (exit 1 if not).
+compatible). --check only verifies that every lock file still satisfies its .in file (exit 1
+if not): it resolves with the existing lock as uv's preference, so a release upstream made
+today changes nothing, while an edit to an .in file that the pins no longer satisfy does.
 TXT
 }
 
@@ -53,13 +55,19 @@ main() {
     if [[ -n "$keep_out" ]]; then extra=(--no-emit-package "$keep_out"); fi
     out="${in_file%.in}.txt"
     local target="$out"
-    if ((check)); then target=$(mktemp); fi
+    if ((check)); then
+      # uv prefers the versions already in its output file: start from the lock itself, so
+      # only a requirement the pins do not satisfy changes a line.
+      target=$(mktemp)
+      cp "$out" "$target"
+    fi
     UV_PYTHON_DOWNLOADS=never SSL_CERT_FILE="${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}" "$UV" pip compile --native-tls -q \
       --python-version "$python" --python-platform x86_64-manylinux_2_28 --no-header \
       "${extra[@]}" "$in_file" -o "$target"
     if ((check)); then
       if ! diff -q "$out" "$target" >/dev/null; then
-        echo "stale lock: $out (run scripts/lock-requirements.sh)" >&2
+        echo "stale lock: $out no longer satisfies $in_file (run scripts/lock-requirements.sh):" >&2
+        diff "$out" "$target" >&2 || true
         stale=1
       fi
       rm -f "$target"

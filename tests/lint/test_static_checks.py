@@ -3,6 +3,7 @@ the GPU variants' lock files, which CI cannot build (no GPU base images here) bu
 for the Python and platform each image really has (pip's dry run)."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -75,6 +76,23 @@ def test_bad_mirror_url_is_named_by_the_build_script():
 def test_lock_files_match_their_inputs():
     result = run(["scripts/lock-requirements.sh", "--check"], timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_lock_check_fails_when_an_input_is_no_longer_satisfied(tmp_path):
+    """The check is hermetic (existing pins preferred), yet still catches a lock left behind by
+    an edited .in file: here the hub asks for a six that its lock does not pin."""
+    copy = tmp_path / "repo"
+    shutil.copytree(REPO / "scripts", copy / "scripts")
+    shutil.copytree(REPO / "images", copy / "images", ignore=shutil.ignore_patterns("certs"))
+    hub_in = copy / "images" / "hub" / "requirements.in"
+    hub_in.write_text(hub_in.read_text() + "six==1.16.0\n")
+    result = subprocess.run(["bash", "scripts/lock-requirements.sh", "--check"], cwd=copy,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "stale lock: images/hub/requirements.txt no longer satisfies images/hub/requirements.in" in result.stderr
+    assert "> six==1.16.0" in result.stderr
+    # Only the edited input is reported: the other locks still satisfy theirs.
+    assert result.stderr.count("stale lock:") == 1
 
 
 @pytest.mark.parametrize("lock, python", [

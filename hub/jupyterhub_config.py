@@ -25,7 +25,7 @@ if settings.ssl_cert:
 c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"
 c.JupyterHub.hub_connect_url = f"http://{settings.hub_connect_host}:8081"
 # State on the hub volume: database, cookie secret and proxy token survive restarts.
-c.JupyterHub.db_url = f"sqlite:///{state}/jupyterhub.sqlite"
+c.JupyterHub.db_url = settings.db_url
 c.JupyterHub.cookie_secret = bytes.fromhex(ensure_secret_file(f"{state}/jupyterhub_cookie_secret"))
 c.ConfigurableHTTPProxy.auth_token = ensure_secret_file(f"{state}/proxy_auth_token")
 c.JupyterHub.pid_file = f"{state}/jupyterhub.pid"

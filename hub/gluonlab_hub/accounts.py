@@ -387,11 +387,11 @@ def _read_csv_file(path: Path) -> str:
 
 
 def default_db_url() -> str:
-    """``$GLUONLAB_HUB_DB_URL``, else the hub's database in ``$GLUONLAB_STATE_DIR`` (as the hub config uses)."""
-    url = os.environ.get("GLUONLAB_HUB_DB_URL")
-    if url:
-        return url
-    return f"sqlite:///{os.environ.get('GLUONLAB_STATE_DIR') or DEFAULT_STATE_DIR}/jupyterhub.sqlite"
+    """The hub's database as the hub itself finds it (Settings.db_url: ``$GLUONLAB_HUB_DB_URL``,
+    else SQLite in ``$GLUONLAB_STATE_DIR``)."""
+    from .settings import Settings
+
+    return Settings.from_env().db_url
 
 
 def build_parser() -> argparse.ArgumentParser:

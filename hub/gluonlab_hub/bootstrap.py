@@ -30,7 +30,7 @@ def ensure_first_admin(settings: Settings, password: str | None = None) -> bool:
     state.mkdir(parents=True, exist_ok=True)
     os.chmod(state, 0o700)
     # Same call JupyterHub makes at start: creates and stamps a new database, checks an old one.
-    db = orm.new_session_factory(f"sqlite:///{state}/jupyterhub.sqlite")()
+    db = orm.new_session_factory(settings.db_url)()
     try:
         admin = settings.admin_users[0]
         if UserInfo.find(db, admin) is not None:

@@ -35,6 +35,8 @@ class Settings:
     instance: str = "gluonlab"
     hub_connect_host: str = "hub"
     state_dir: str = "/srv/jupyterhub/state"
+    # Empty: the SQLite database in state_dir (see db_url).
+    hub_db_url: str = ""
     admin_users: tuple[str, ...] = ("admin",)
     gpu_policy: str = "none"
     gpus: str = ""
@@ -63,6 +65,11 @@ class Settings:
             found.append(f"GLUONLAB_CULL_TIMEOUT={self.cull_timeout} is below 330 s: servers of users who are "
                          "reading but not typing may be culled")
         return found
+
+    @property
+    def db_url(self) -> str:
+        """The hub's database: GLUONLAB_HUB_DB_URL, else SQLite in the state folder."""
+        return self.hub_db_url or f"sqlite:///{self.state_dir}/jupyterhub.sqlite"
 
     @property
     def network(self) -> str:
@@ -129,6 +136,7 @@ class Settings:
             instance=instance,
             hub_connect_host=get("GLUONLAB_HUB_HOST", "hub"),
             state_dir=get("GLUONLAB_STATE_DIR", "/srv/jupyterhub/state"),
+            hub_db_url=get("GLUONLAB_HUB_DB_URL", ""),
             admin_users=admins,
             gpu_policy=policy,
             gpus=gpus,

@@ -408,7 +408,7 @@ def _fix(error: dict[str, Any], facts: dict[str, Any], ctx: dict[str, Any]) -> s
 
 # --- Generated documentation -----------------------------------------------------------------
 ROOT = Path(__file__).resolve().parents[2]
-REGENERATE = "PYTHONPATH=hub python3 -m gluonlab_hub.settings --write-docs"
+REGENERATE = "PYTHONPATH=hub .venv/bin/python -m gluonlab_hub.settings --write-docs"
 README_BEGIN = f"<!-- settings table: generated from hub/gluonlab_hub/settings.py by `{REGENERATE}` -->"
 README_END = "<!-- end of settings table -->"
 

@@ -1,6 +1,5 @@
-# Gluon Lab JupyterHub configuration: thin on purpose. Values come from environment variables
-# (see .env.example; validated by gluonlab_hub.settings), logic from the gluonlab_hub package.
-import os
+# Gluon Lab JupyterHub configuration: thin on purpose. Values come from the settings schema
+# (gluonlab_hub.settings: environment variables, validated once), logic from the gluonlab_hub package.
 import sys
 
 from gluonlab_hub.admin_view import make_gpu_handlers
@@ -87,7 +86,6 @@ c.Spawner.post_stop_hook = hooks["post_stop_hook"]
 c.Spawner.default_url = "/lab"
 c.Spawner.start_timeout = settings.spawn_timeout
 c.Spawner.http_timeout = settings.spawn_timeout
-c.Spawner.environment = {"GLUONLAB_NOTEBOOK_VARIANT": settings.notebook_variant}
 
 # Admin view of who holds which GPU: /hub/gluonlab/gpus (page), /hub/api/gluonlab/gpus (JSON).
 c.JupyterHub.extra_handlers = make_gpu_handlers(lab_hooks)
@@ -108,4 +106,4 @@ c.JupyterHub.load_roles = [
     }
 ]
 
-c.JupyterHub.log_level = os.environ.get("GLUONLAB_LOG_LEVEL", "INFO")
+c.JupyterHub.log_level = settings.log_level

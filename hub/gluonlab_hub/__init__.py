@@ -1,6 +1,6 @@
 """Hub-side logic of Gluon Lab, one module per concern.
 
-- settings: configuration from environment variables, validated with clear errors
+- settings: the settings schema (each setting once: type, default, help; docs generated from it)
 - secret_files: cookie secret / proxy token files created once, mode 600
 - gpus: GPU discovery and per-user allocation
 - spawn: DockerSpawner wiring (limits, hardening, GPU requests, labels)

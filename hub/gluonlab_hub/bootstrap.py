@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     state = settings.state_dir
     ensure_secret_file(f"{state}/jupyterhub_cookie_secret")
     ensure_secret_file(f"{state}/proxy_auth_token")
-    ensure_first_admin(settings, os.environ.get("GLUONLAB_ADMIN_PASSWORD") or None)
+    ensure_first_admin(settings, settings.admin_password.get_secret_value() or None)
     os.execvp(argv[0], argv)
     return 127  # not reached
 

@@ -3,11 +3,18 @@ overrides: the values docker-compose.yml reads must follow the inventory."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 
+import yaml
 from conftest import REPO_ROOT, run_tool, tail
 
+if str(REPO_ROOT / "hub") not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT / "hub"))
+from gluonlab_hub import settings as schema  # noqa: E402
+
 PLAYBOOK = REPO_ROOT / "tests" / "ansible" / "fixtures" / "render-hub-env.yml"
+ROLE = REPO_ROOT / "ansible" / "roles" / "gluonlab_hub"
 
 
 def render(tmp_path, **extra_vars) -> dict[str, str]:
@@ -41,3 +48,48 @@ def test_https_opens_port_443_and_points_at_the_mounted_certificate(tmp_path):
     assert env["GLUONLAB_GPUS"] == "" and env["GLUONLAB_ADMIN_USERS"] == "alice,bob"
     assert env["PIP_INDEX_URL"] == "https://pypi.example/simple"
     assert env["GLUONLAB_SPAWN_TIMEOUT"] == "300"
+
+
+# --- The role against the settings schema (no Ansible run needed) ------------------------------
+def role_env_lines() -> dict[str, str]:
+    """Setting name -> the role variable that feeds it, for every NAME= line env.j2 writes."""
+    lines = {}
+    for line in (ROLE / "templates" / "env.j2").read_text().splitlines():
+        match = re.match(r"^([A-Z][A-Z0-9_]*)=(.*)$", line)
+        if match:
+            feeds = re.search(r"\bgluonlab_hub_\w+", match.group(2))
+            lines[match.group(1)] = feeds.group(0) if feeds else ""
+    return lines
+
+
+def test_every_setting_the_role_writes_is_in_the_schema():
+    written = role_env_lines()
+    assert len(written) >= 25
+    unknown = set(written) - set(schema.SETTINGS)
+    assert not unknown, f"env.j2 writes settings the schema does not define: {unknown}"
+    # What docker compose itself and the image builds read must follow the inventory too.
+    missing = {n for n in schema.names(schema.BUILD) + schema.names(schema.COMPOSE)
+               if n not in written and n != "GLUONLAB_HUB_CPU_SHARES"}
+    assert not missing, f"env.j2 does not write {missing}"
+
+
+def test_argument_specs_document_every_knob_with_the_schemas_choices():
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    options = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+    assert set(options) == set(defaults), "argument_specs.yml and defaults/main.yml list different knobs"
+    for name, spec in options.items():
+        assert spec.get("description") and spec.get("type"), name
+    for setting, variable in role_env_lines().items():
+        facts = schema.meta(setting)
+        if not variable or variable not in options:
+            continue
+        if facts["choices"] == ("0", "1") and options[variable]["type"] == "bool":
+            continue  # a yes/no knob that env.j2 writes as 0/1
+        if facts["choices"]:
+            assert options[variable].get("choices") == list(facts["choices"]), (
+                f"{variable} (for {setting}): choices {options[variable].get('choices')}, schema {facts['choices']}")
+            default = defaults[variable]
+            # The role's default may differ from a laptop's (a GPU server), not leave the choices.
+            assert "{{" in str(default) or default in facts["choices"], variable
+        if facts["secret"]:
+            assert options[variable].get("no_log") is True, f"{variable} holds {setting}: mark it no_log"

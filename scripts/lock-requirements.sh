@@ -15,6 +15,8 @@ Regenerates images/*/requirements*.txt from the matching .in files with uv (pip-
 compatible). --check only verifies that every lock file still satisfies its .in file (exit 1
 if not): it resolves with the existing lock as uv's preference, so a release upstream made
 today changes nothing, while an edit to an .in file that the pins no longer satisfy does.
+
+Environment: GLUONLAB_WORK_DIR  host scratch folder for uv's venv (default /var/tmp/gluonlab)
 TXT
 }
 
@@ -30,7 +32,7 @@ readonly LOCKS=(
 )
 
 ensure_uv() {
-  local venv="${GLUONLAB_SCRATCH_DIR:-/var/tmp/gluonlab}/uv-venv"
+  local venv="${GLUONLAB_WORK_DIR:-/var/tmp/gluonlab}/uv-venv"
   if [[ ! -x "$venv/bin/uv" ]]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q "uv==$UV_VERSION"

@@ -57,7 +57,7 @@ OTHER_NAMES = {
     "GLUONLAB_DOCTOR_LANG": "scripts/doctor.sh: message language",
     "GLUONLAB_DOCTOR_RUNNER": "scripts/doctor.sh: internal",
     "GLUONLAB_HOST_CA": "scripts/build-images.sh: trust the host's CA bundle",
-    "GLUONLAB_SCRATCH_DIR": "host scripts: logs, rootfs and tool caches",
+    "GLUONLAB_WORK_DIR": "host scripts: logs, rootfs and tool venvs",
     "GLUONLAB_LOCAL_BASE": "scripts/setup-docker-host.sh and the Ansible tests: local base image",
     "GLUONLAB_IMAGES_CHANGED": "Ansible role: marker printed by the image build task",
     "GLUONLAB_HOST_CA_BUNDLE": "Ansible tests: CA bundle for the test hosts",

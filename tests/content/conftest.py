@@ -1,5 +1,5 @@
 """Lets the content tests import the harness modules that sit next to them, and gives every
-test_part*.py module its notebook run (`results`) and one test per notebook (`rel`)."""
+test_chapterNN_*.py module its notebook run (`results`) and one test per notebook (`rel`)."""
 import os
 import sys
 

@@ -107,7 +107,7 @@ def assert_conversion_agrees(rel, conv):
     assert conv['roundtrip_same_cells'], rel + ': .ipynb -> jupytext md -> notebook changed the code'
 
 
-# Every notebook's two checks, imported by each test_part*.py (pytest collects them there).
+# Every notebook's two checks, imported by each test_chapter*.py (pytest collects them there).
 def test_notebook_executes_and_check_passes(results, rel):
     result = results[rel]
     assert result['ok'], describe(result)

@@ -1,6 +1,6 @@
 """Every section notebook under content/chapter*/ must be executed by some content test.
 
-Each tests/content/test_part*.py declares NOTEBOOKS = {path relative to content/: check code};
+Each tests/content/test_chapterNN_*.py declares NOTEBOOKS = {path relative to content/: check code};
 a section file that no module lists (a new notebook nobody wired in) fails here.
 No Docker needed: this only reads files.
 """
@@ -15,20 +15,24 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def declared_notebooks():
     declared = {}
-    for path in sorted(glob.glob(os.path.join(HERE, 'test_part*.py'))):
+    for path in sorted(glob.glob(os.path.join(HERE, 'test_chapter*.py'))):
         spec = importlib.util.spec_from_file_location('_coverage_' + os.path.basename(path)[:-3], path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         for rel in module.NOTEBOOKS:
             declared[rel] = os.path.basename(path)
+            # One module per chapter: the notebooks of chapter0N_x are in test_chapter0N_x.py.
+            chapter = rel.split('/')[0]
+            assert os.path.basename(path) == 'test_%s.py' % chapter, (
+                '%s lists %s: move it to tests/content/test_%s.py' % (os.path.basename(path), rel, chapter))
     return declared
 
 
 def test_every_section_is_executed():
     declared = declared_notebooks()
     missing = [rel for rel in harness.section_files() if rel not in declared]
-    assert not missing, ('section notebooks not executed by any tests/content/test_part*.py '
-                         '(add them to its NOTEBOOKS with a check): %s' % missing)
+    assert not missing, ('section notebooks not executed by any tests/content/test_chapter*.py '
+                         '(add them to their chapter module\'s NOTEBOOKS with a check): %s' % missing)
 
 
 def test_declared_notebooks_exist():
@@ -39,7 +43,7 @@ def test_declared_notebooks_exist():
 
 
 
-def test_part1_chapters_are_complete():
+def test_chapters_1_to_3_are_complete():
     # The sections issue 3 promises; guards against a file being renamed or dropped.
     sections = set(harness.section_files())
     expected = {

@@ -1,25 +1,16 @@
-"""Tutorials part 2 (chapters 4-6): every section executes in the notebook image and learns.
+"""Chapter 4 (Gluon basics): every section executes in the notebook image.
 
-All notebooks below run in ONE container (see harness.py) on generated data with
-GLUONLAB_SMALL=1. Each check runs as an extra cell in the notebook's kernel after the
-notebook, so it reads the notebook's own variables: training notebooks must show learning
-(loss falls, accuracy above the 0.1 chance level of 10 classes, perplexity falls), the
-serialization notebook must reload a model with identical outputs, and the GPU notebook must
-fall back to the CPU and say so (the image is the CPU build: this proves the no-GPU path only).
+All its notebooks run in ONE container (see harness.py) on generated data with
+GLUONLAB_SMALL=1. The check code of a notebook runs as an extra cell in the same kernel after
+the notebook, so it sees the notebook's variables: the serialization notebook must
+reload a model with identical outputs, and the GPU notebook must fall back to the CPU and say
+so (the image is the CPU build: this proves the no-GPU path only).
 """
 import pytest
 
 import harness
 # The two checks every notebook gets; `results` and `rel` come from conftest.py.
 from harness import test_notebook_executes_and_check_passes, test_notedown_and_jupytext_agree  # noqa: F401
-
-# Shared by the Fashion-MNIST classifiers: `history` comes from utils.train.
-LEARNS = '''
-assert len(history['loss']) == num_epochs
-assert history['loss'][-1] < history['loss'][0], history['loss']
-assert history['train_acc'][-1] > 0.3, history['train_acc']
-assert history['test_acc'][-1] > 0.3, history['test_acc']
-'''
 
 NOTEBOOKS = {
     'chapter04_gluon_basics/model_construction.md': '''
@@ -76,45 +67,9 @@ assert result.context == ctx
 assert out.context == ctx and net[0].weight.data().context == ctx
 assert out.shape == (4, 1)
 ''',
-    'chapter05_cnn/conv_scratch.md': LEARNS + '''
-assert corr2d(nd.array([[0, 1, 2], [3, 4, 5], [6, 7, 8]]), nd.array([[0, 1], [2, 3]])).asnumpy().tolist() == [[19, 25], [37, 43]]
-assert (K_learned.reshape((2,)) - nd.array([1, -1])).abs().max().asscalar() < 0.3, K_learned
-assert same.shape == (1, 1, 8, 8) and strided.shape == (1, 1, 4, 4)
-''',
-    'chapter05_cnn/conv_gluon.md': LEARNS,
-    'chapter05_cnn/batch_norm_scratch.md': LEARNS + '''
-assert Y.mean(axis=(0, 2, 3)).abs().max().asscalar() < 1e-4
-assert abs(((Y - Y.mean(axis=(0, 2, 3), keepdims=True)) ** 2).mean().asscalar() - 1) < 1e-2
-# the moving statistics were updated during training (they start at 0 and 1)
-assert net[1].moving_mean.abs().sum().asscalar() > 0
-''',
-    'chapter05_cnn/batch_norm_gluon.md': LEARNS + '''
-assert (train_mode - predict_mode).abs().max().asscalar() > 1e-3
-assert (alone - predict_mode[:1]).abs().max().asscalar() < 1e-4
-''',
-    'chapter05_cnn/alexnet.md': LEARNS + '''
-import utils
-assert resize == (68 if utils.SMALL else 96)
-''',
-    'chapter05_cnn/vgg.md': LEARNS + '''
-assert X.shape == (1, 10)
-assert len([b for b in net if b.name.startswith('sequential')]) == 5
-assert sum(n for n, _ in conv_arch) == 8, 'VGG-11: 8 conv layers'
-''',
-    'chapter06_rnn/rnn_scratch.md': '''
-assert len(perplexities) == num_epochs
-assert perplexities[-1] < perplexities[0], perplexities
-# the untrained model is near the uniform baseline (vocab size); training must beat it clearly
-assert perplexities[-1] < 0.5 * vocab_size, (perplexities[-1], vocab_size)
-assert len(outputs) == 5 and outputs[0].shape == (2, vocab_size)
-text = predict_rnn('the time', 20, rnn, params, init_rnn_state, num_hiddens, vocab_size,
-                   ctx, idx_to_char, char_to_idx)
-assert text.startswith('the time') and len(text) == 28
-''',
 }
 
 pytestmark = [pytest.mark.docker, pytest.mark.content]
-
 
 
 def test_gpu_notebook_explains_cpu_fallback(results):

@@ -2,9 +2,11 @@
 
 A check is a function decorated with @check(...) in one of the checks/ modules. It reads what
 earlier checks found from ctx.facts and returns one result (ctx.passed / ctx.warn / ctx.fail),
-or ctx.not_applicable() when there is nothing to check here. Checks run in registration order;
-one whose `needs` are not all present is not called and is listed as skipped, with the reason
-in messages.py under "skip.<name>". --help, --skip and the JSON report come from REGISTRY.
+or calls ctx.not_applicable() when there is nothing to check here. Checks run in registration
+order; one whose `needs` are not all present is not called and is listed as skipped, with the
+reason in messages.py under "skip.<name>". `uses` names facts a check reads when present
+(it works without them); `provides` the facts it may set. --help, --skip and the JSON report
+come from REGISTRY.
 """
 
 
@@ -38,11 +40,12 @@ INITIAL_FACTS = ("where", "host_enabled", "hub_url")
 
 
 class Check(object):
-    def __init__(self, name, group, func, needs, provides, help_text):
+    def __init__(self, name, group, func, needs, uses, provides, help_text):
         self.name = name
         self.group = group
         self.func = func
         self.needs = tuple(needs)
+        self.uses = tuple(uses)
         self.provides = tuple(provides)
         self.help = help_text
 
@@ -68,17 +71,19 @@ class Registry(object):
 REGISTRY = Registry()
 
 
-def check(name, group, needs=(), provides=(), help=""):  # noqa: A002 (reads as the docs)
+def check(name, group, needs=(), uses=(), provides=(), help="", registry=None):  # noqa: A002
     """Register the decorated function as the check `name` (see the module docstring)."""
     def register(func):
-        REGISTRY.add(Check(name, group, func, needs, provides, help))
+        (registry or REGISTRY).add(Check(name, group, func, needs, uses, provides, help))
         return func
     return register
 
 
 class Facts(object):
     """What the checks found, by name. A running check may set only what it declares in
-    `provides`; public facts also appear under "facts" in the JSON report."""
+    `provides` and read only that, its `needs`, its `uses` and the INITIAL_FACTS (a doctor
+    bug otherwise, exit 2), so the declarations stay true. Public facts also appear under
+    "facts" in the JSON report."""
 
     def __init__(self):
         self._values = {}
@@ -94,6 +99,9 @@ class Facts(object):
             self._public.append(name)
 
     def get(self, name, default=None):
+        w = self._writer
+        if w is not None and name not in w.needs + w.uses + w.provides + INITIAL_FACTS:
+            raise AssertionError("check %s reads fact %r but does not declare it in needs or uses" % (w.name, name))
         return self._values.get(name, default)
 
     def has(self, name):
@@ -132,7 +140,8 @@ class Context(object):
     @property
     def py(self):
         """How remedy lines name the checked Python (absolute path: copy-paste safe)."""
-        return self.facts.get("python_cmd") or "python3"
+        # Every check names the checked Python in its remedies: read without a declaration.
+        return self.facts._values.get("python_cmd") or "python3"
 
     @staticmethod
     def passed(found):

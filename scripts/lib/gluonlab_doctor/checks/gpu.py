@@ -20,11 +20,12 @@ def install_line(ctx):
 
 
 def no_gpu_remedy(ctx):
-    key = "gpu.no_gpu.remedy.container" if ctx.facts.get("where") == "container" else "gpu.no_gpu.remedy"
-    return [ctx.t(key)]
+    if ctx.facts.get("where") == "container":
+        return [ctx.t("gpu.no_gpu.remedy.container")]
+    return [ctx.t("gpu.no_gpu.remedy")]
 
 
-@check("gpu", group="gpu", provides=("gpus", "driver_cuda", "driver"),
+@check("gpu", group="gpu", uses=("mxnet_build",), provides=("gpus", "driver_cuda", "driver"),
        help="nvidia-smi works; GPUs (index, name, memory, architecture), driver, CUDA.\n"
             "No GPU is a WARN (\"no GPU\"), not a FAIL, unless a GPU build of mxnet is installed")
 def gpu(ctx):
@@ -65,7 +66,7 @@ def gpu(ctx):
                         cuda=b["cuda_version"] if b else "?"))
 
 
-@check("gpu-driver", group="gpu", needs=("gpus", "mxnet_cuda"),
+@check("gpu-driver", group="gpu", needs=("gpus", "driver", "mxnet_cuda", "mxnet_build"),
        help="the driver supports the CUDA version of the installed mxnet-cuXXX wheel")
 def gpu_driver(ctx):
     t, py, facts = ctx.t, ctx.py, ctx.facts
@@ -93,7 +94,7 @@ def gpu_driver(ctx):
     return ctx.warn(found, None, t("gpu_driver.unknown.diagnosis"), [upgrade])
 
 
-@check("gpu-arch", group="gpu", needs=("gpus", "mxnet_archs"),
+@check("gpu-arch", group="gpu", needs=("gpus", "mxnet_archs", "mxnet_build"),
        help="the GPU architecture is compiled into that wheel (Hopper + cu117 -> WARN: ngc variant)")
 def gpu_arch(ctx):
     t = ctx.t
@@ -122,7 +123,7 @@ def gpu_arch(ctx):
                     [t("hint.cu80"), t("gpu_arch.older.remedy.cpu", install=install_line(ctx))])
 
 
-@check("gpu-mxnet", group="gpu", needs=("gpus", "mxnet_probe"),
+@check("gpu-mxnet", group="gpu", needs=("gpus", "mxnet_probe", "mxnet_build"),
        help="mx.nd.zeros(ctx=mx.gpu(0)) works (or: a GPU is idle because mxnet is the CPU build)")
 def gpu_mxnet(ctx):
     t, facts = ctx.t, ctx.facts

@@ -30,7 +30,7 @@ def docker(ctx):
     return ctx.passed(t("docker.ok.found", version=out.strip().splitlines()[-1]))
 
 
-@check("docker-gpus", group="host", needs=("docker_cmd",),
+@check("docker-gpus", group="host", needs=("docker_cmd",), uses=("gpus",),
        help="(hosts with GPUs, or --gpu-image) `docker run --gpus all` gives the container GPUs")
 def docker_gpus(ctx):
     t, a = ctx.t, ctx.args

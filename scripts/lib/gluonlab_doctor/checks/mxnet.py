@@ -114,7 +114,7 @@ def import_failed(ctx, data, dists):
                     t(diag_key, dists=", ".join(sorted(dists)) or "mxnet-cu*"), [t(k, **kw) for k in rem_keys])
 
 
-@check("mxnet-compute", group="mxnet", needs=("mxnet_usable", "mxnet_probe"),
+@check("mxnet-compute", group="mxnet", needs=("mxnet_usable", "mxnet_probe", "mxnet_build"),
        help="a tiny NDArray computation on the CPU")
 def mxnet_compute(ctx):
     t, data = ctx.t, ctx.facts.get("mxnet_probe")

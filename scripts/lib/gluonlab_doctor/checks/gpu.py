@@ -4,6 +4,7 @@ import shutil
 from .. import parse as P
 from ..registry import check
 from ..system import first_line, last_line, run
+from .mxnet import install_line
 
 # nvidia-smi failures by parse.classify_smi_failure's cause key: diagnosis key, remedy keys.
 SMI_CAUSES = {
@@ -13,10 +14,6 @@ SMI_CAUSES = {
     "permissions": ("gpu.smi.permissions", ("cmd.gpu.ls_dev", "gpu.smi.permissions.remedy")),
     "other": ("gpu.smi.other", ("cmd.gpu.smi_q",)),
 }
-
-
-def install_line(ctx):
-    return ctx.t("cmd.mxnet.install", py=ctx.py)
 
 
 def no_gpu_remedy(ctx):

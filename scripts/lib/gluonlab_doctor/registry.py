@@ -132,7 +132,6 @@ class Context(object):
         self.args = args
         self.facts = facts
         self.msg = msg
-        self.lang = msg.lang
 
     def t(self, key, **kw):
         return self.msg.text(key, **kw)

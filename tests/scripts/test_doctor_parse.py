@@ -1,4 +1,4 @@
-"""Unit tests of scripts/lib/doctor_parse.py on the real H100 outputs (tests/fixtures/gpu-host-h100)."""
+"""Unit tests of scripts/lib/gluonlab_doctor/parse.py (and system.jupyter_python) on the real H100 outputs (tests/fixtures/gpu-host-h100)."""
 import sys
 from pathlib import Path
 
@@ -6,7 +6,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts" / "lib"))
-import doctor_parse as P  # noqa: E402
+from gluonlab_doctor import parse as P  # noqa: E402
+from gluonlab_doctor import system  # noqa: E402
 
 FIX = REPO / "tests" / "fixtures" / "gpu-host-h100"
 
@@ -170,7 +171,6 @@ def test_classify_docker_error(text, want):
 
 
 def test_jupyter_python_reads_the_launchers_shebang(tmp_path, monkeypatch):
-    import doctor
     interp = tmp_path / "server-venv" / "bin" / "python3"
     interp.parent.mkdir(parents=True)
     interp.write_text("")
@@ -180,8 +180,8 @@ def test_jupyter_python_reads_the_launchers_shebang(tmp_path, monkeypatch):
     launcher.write_text("#!%s\nimport sys\n" % interp)
     launcher.chmod(0o755)
     monkeypatch.setenv("PATH", str(launcher.parent))
-    assert doctor.jupyter_python() == str(interp)
+    assert system.jupyter_python() == str(interp)
     launcher.write_text("#!/usr/bin/env python3\n")  # cannot tell: fall back to python3
-    assert doctor.jupyter_python() is None
+    assert system.jupyter_python() is None
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert doctor.jupyter_python() is None
+    assert system.jupyter_python() is None

@@ -1,7 +1,8 @@
 """Runs inside the Python being checked and prints what it finds as one JSON line.
 
-scripts/doctor.sh starts this with the *user's* interpreter, one part per process, so a
-crashing import (a segfault in libmxnet, a missing libcuda) cannot take the doctor down.
+system.probe() starts this file as a script with the *user's* interpreter, one part per
+process, so a crashing import (a segfault in libmxnet, a missing libcuda) cannot take the
+doctor down. It imports nothing from the package: the checked Python may be any version.
 Syntax stays Python 2.7-compatible so that even a far too old Python gets a clear report.
 """
 from __future__ import print_function

@@ -1,4 +1,4 @@
-"""Pure parsing and compatibility tables for scripts/doctor.sh (no I/O, unit-tested).
+"""Pure parsing and compatibility tables for the doctor's checks (no I/O, unit-tested).
 
 Kept free of third-party imports and of syntax newer than Python 3.6, because the doctor
 must run on whatever Python a user has on a broken laptop.

@@ -1,4 +1,4 @@
-"""Workshop accounts (hub/gluonlab_hub/accounts.py) against a real temporary hub database.
+"""Workshop accounts (hub/gluonlab_hub/accounts/) against a real temporary hub database.
 
 The database is created with JupyterHub's own ORM, and logins are checked with the real
 NativeAuthenticator reading that database, so hashing and authorization are what the hub uses.
@@ -13,39 +13,31 @@ import os
 import stat
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
+import gluonlab_hub.accounts as acc
 import pytest
-from gluonlab_hub import accounts as acc
-from jupyterhub import orm, roles
+from gluonlab_hub.accounts import cli, handout, passwords, store
+from gluonlab_hub.accounts import rows as input_rows
+from hubdb import FAST, login, make_hub_db
+from jupyterhub import orm
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.orm import UserInfo
 
-FAST = 4  # bcrypt rounds for tests; the CLI default (12) is what NativeAuthenticator uses
+HUB = Path(acc.__file__).parents[2]
 
 
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
-    """A hub database as a first hub start leaves it: schema plus the default roles."""
-    url = f"sqlite:///{tmp_path / 'jupyterhub.sqlite'}"
-    db = orm.new_session_factory(url)()
-    for role in roles.get_default_roles():
-        roles.create_role(db, role)
-    db.commit()
-    db.close()
-    return url
+    return make_hub_db(tmp_path / "jupyterhub.sqlite")
 
 
 @pytest.fixture
 def db(db_url: str):
-    session = acc.open_hub_db(db_url)
+    session = store.open_hub_db(db_url)
     yield session
     session.close()
-
-
-def login(db, username: str, password: str, **config) -> str | None:
-    auth = NativeAuthenticator(db=db, **config)
-    return asyncio.run(auth.authenticate(None, {"username": username, "password": password}))
 
 
 # --------------------------------------------------------------------------- parsing
@@ -67,7 +59,7 @@ def test_parse_reports_bad_rows_by_line_and_keeps_good_ones() -> None:
             "ivan," + "x" * 73,  # 11 longer than bcrypt takes
         ]
     )
-    parsed = acc.parse_csv(text + "\n")
+    parsed = input_rows.parse_csv(text + "\n")
     assert [(r.line, r.username, r.password, r.name) for r in parsed.rows] == [
         (1, "alice", None, ""),
         (2, "bob", None, "Bob Smith"),
@@ -86,25 +78,25 @@ def test_parse_reports_bad_rows_by_line_and_keeps_good_ones() -> None:
 
 
 def test_parse_header_sets_column_order_and_count() -> None:
-    parsed = acc.parse_csv("username,name,password\nana,Ana Lima,s3cret-pass\nbo,Bo\n")
+    parsed = input_rows.parse_csv("username,name,password\nana,Ana Lima,s3cret-pass\nbo,Bo\n")
     assert [(r.username, r.name, r.password) for r in parsed.rows] == [("ana", "Ana Lima", "s3cret-pass")]
     assert [str(p) for p in parsed.problems] == ["line 3: has 2 columns, the header has 3 (username,name,password)"]
-    with pytest.raises(acc.AccountsError, match="line 1: header"):
-        acc.parse_csv("username,email\nana,a@x\n")
+    with pytest.raises(input_rows.AccountsError, match="line 1: header"):
+        input_rows.parse_csv("username,email\nana,a@x\n")
 
 
 def test_count_rows() -> None:
-    rows = acc.rows_from_count(3, "Student")
+    rows = input_rows.rows_from_count(3, "Student")
     assert [r.username for r in rows] == ["student01", "student02", "student03"]
-    assert acc.rows_from_count(100, "s")[-1].username == "s100"
-    with pytest.raises(acc.AccountsError, match="--prefix"):
-        acc.rows_from_count(3, "bad prefix")
-    with pytest.raises(acc.AccountsError, match="between 1"):
-        acc.rows_from_count(0, "s")
+    assert input_rows.rows_from_count(100, "s")[-1].username == "s100"
+    with pytest.raises(input_rows.AccountsError, match="--prefix"):
+        input_rows.rows_from_count(3, "bad prefix")
+    with pytest.raises(input_rows.AccountsError, match="between 1"):
+        input_rows.rows_from_count(0, "s")
 
 
 def test_generated_passwords_are_readable_and_unique() -> None:
-    pws = {acc.generate_password() for _ in range(500)}
+    pws = {passwords.generate_password() for _ in range(500)}
     assert len(pws) == 500
     for pw in pws:
         assert len(pw) == 14 and pw.count("-") == 2
@@ -115,8 +107,8 @@ def test_generated_passwords_are_readable_and_unique() -> None:
 
 
 def test_created_accounts_log_in_through_native_authenticator(db) -> None:
-    rows = acc.parse_csv("ana,chosen-password\nbo\n").rows
-    result = acc.create_accounts(db, rows, bcrypt_rounds=FAST)
+    rows = input_rows.parse_csv("ana,chosen-password\nbo\n").rows
+    result = store.create_accounts(db, rows, bcrypt_rounds=FAST)
     assert [a.username for a in result.created] == ["ana", "bo"] and result.skipped == []
     bo_pw = result.created[1].password
 
@@ -135,20 +127,20 @@ def test_created_accounts_log_in_through_native_authenticator(db) -> None:
 def test_hash_cost_follows_who_chose_the_password(db) -> None:
     # Admin-chosen passwords keep NativeAuthenticator's cost 12; generated ones (~60 random
     # bits) get cost 10, which makes each workshop login 4x cheaper. Both still log in.
-    result = acc.create_accounts(db, acc.parse_csv("ana,chosen-password\nbo\n").rows)
+    result = store.create_accounts(db, input_rows.parse_csv("ana,chosen-password\nbo\n").rows)
     assert UserInfo.find(db, "ana").password.startswith(b"$2b$12$")
     assert UserInfo.find(db, "bo").password.startswith(b"$2b$10$")
     assert login(db, "ana", "chosen-password") == "ana"
     assert login(db, "bo", result.created[1].password) == "bo"
     # An explicit cost applies to every new account.
-    acc.create_accounts(db, acc.parse_csv("cy\n").rows, bcrypt_rounds=FAST)
+    store.create_accounts(db, input_rows.parse_csv("cy\n").rows, bcrypt_rounds=FAST)
     assert UserInfo.find(db, "cy").password.startswith(b"$2b$04$")
 
 
 def test_existing_accounts_are_never_overwritten(db) -> None:
-    first = acc.create_accounts(db, acc.parse_csv("ana\n").rows, bcrypt_rounds=FAST)
+    first = store.create_accounts(db, input_rows.parse_csv("ana\n").rows, bcrypt_rounds=FAST)
     old_hash = UserInfo.find(db, "ana").password
-    again = acc.create_accounts(db, acc.parse_csv("ana,another-password\ncy\n").rows, bcrypt_rounds=FAST)
+    again = store.create_accounts(db, input_rows.parse_csv("ana,another-password\ncy\n").rows, bcrypt_rounds=FAST)
     assert [a.username for a in again.created] == ["cy"]
     assert [str(p) for p in again.skipped] == ["line 1: ana already exists; left unchanged"]
     assert UserInfo.find(db, "ana").password == old_hash
@@ -159,13 +151,13 @@ def test_hub_user_without_password_gets_one(db) -> None:
     # e.g. an admin named in c.Authenticator.admin_users: the hub made the user, nobody set a password
     db.add(orm.User(name="teacher", admin=True))
     db.commit()
-    [account] = acc.create_accounts(db, [acc.AccountRow(1, "teacher")], bcrypt_rounds=FAST).created
+    [account] = store.create_accounts(db, [input_rows.AccountRow(1, "teacher")], bcrypt_rounds=FAST).created
     assert login(db, "teacher", account.password) == "teacher"
     assert sorted(r.name for r in orm.User.find(db, "teacher").roles) == ["admin", "user"]
 
 
 def test_failed_logins_are_rate_limited(db) -> None:
-    [account] = acc.create_accounts(db, [acc.AccountRow(1, "ana")], bcrypt_rounds=FAST).created
+    [account] = store.create_accounts(db, [input_rows.AccountRow(1, "ana")], bcrypt_rounds=FAST).created
     auth = NativeAuthenticator(db=db, allowed_failed_logins=3, seconds_before_next_try=600)
 
     def attempt(pw: str) -> str | None:
@@ -177,8 +169,8 @@ def test_failed_logins_are_rate_limited(db) -> None:
 
 
 def test_missing_database_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(acc.AccountsError, match="start the hub once"):
-        acc.open_hub_db(f"sqlite:///{tmp_path / 'nope.sqlite'}")
+    with pytest.raises(input_rows.AccountsError, match="start the hub once"):
+        store.open_hub_db(f"sqlite:///{tmp_path / 'nope.sqlite'}")
     assert not (tmp_path / "nope.sqlite").exists()
 
 
@@ -186,9 +178,9 @@ def test_missing_database_is_refused(tmp_path: Path) -> None:
 
 
 def test_handout_is_private_and_escaped(tmp_path: Path) -> None:
-    accounts = [acc.Account("ana", "abcd-efgh-jkmn", "<b>Ana</b> & co"), acc.Account("bo", "pqrs-tuvw-xyz2")]
-    html_path, csv_path = acc.write_handout(tmp_path / "out", "https://lab.example.org/", accounts, stamp="t")
-    html_path2, _ = acc.write_handout(tmp_path / "out", "https://lab.example.org/", accounts, stamp="t")
+    accounts = [store.Account("ana", "abcd-efgh-jkmn", "<b>Ana</b> & co"), store.Account("bo", "pqrs-tuvw-xyz2")]
+    html_path, csv_path = handout.write_handout(tmp_path / "out", "https://lab.example.org/", accounts, stamp="t")
+    html_path2, _ = handout.write_handout(tmp_path / "out", "https://lab.example.org/", accounts, stamp="t")
     assert html_path2 != html_path  # a second run never overwrites the first handout
     for p in (html_path, csv_path):
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
@@ -210,7 +202,7 @@ def test_handout_is_private_and_escaped(tmp_path: Path) -> None:
 
 
 def run_cli(args: list[str]) -> int:
-    return acc.main(args, bcrypt_rounds=FAST)
+    return cli.main(args, bcrypt_rounds=FAST)
 
 
 def test_cli_csv_partial_success(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -227,7 +219,7 @@ def test_cli_csv_partial_success(db_url: str, tmp_path: Path, capsys: pytest.Cap
     [csv_file] = out.glob("*.csv")
     rows = list(csv.DictReader(csv_file.open()))
     assert [r["username"] for r in rows] == ["ana", "bo"]
-    db = acc.open_hub_db(db_url)
+    db = store.open_hub_db(db_url)
     try:
         assert login(db, "ana", rows[0]["password"]) == "ana"
     finally:
@@ -282,7 +274,7 @@ def test_cli_bad_usage_exits_2_and_creates_nothing(
     assert run_cli(["create", *extra]) == 2
     assert needle in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
-    db = acc.open_hub_db(db_url)
+    db = store.open_hub_db(db_url)
     try:
         assert UserInfo.all_users(db) == []
     finally:
@@ -291,7 +283,7 @@ def test_cli_bad_usage_exits_2_and_creates_nothing(
 
 def test_cli_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
-        acc.main(["create", "--hub-url", "https://x", "--out", "o"])  # neither --csv nor --count
+        cli.main(["create", "--hub-url", "https://x", "--out", "o"])  # neither --csv nor --count
     assert exc.value.code == 2
     assert "--csv" in capsys.readouterr().err
 
@@ -299,16 +291,16 @@ def test_cli_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_default_db_url_follows_the_hub_state_dir(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GLUONLAB_HUB_DB_URL", raising=False)
     monkeypatch.delenv("GLUONLAB_STATE_DIR", raising=False)
-    assert acc.default_db_url() == "sqlite:////srv/jupyterhub/state/jupyterhub.sqlite"
+    assert cli.default_db_url() == "sqlite:////srv/jupyterhub/state/jupyterhub.sqlite"
     monkeypatch.setenv("GLUONLAB_STATE_DIR", "/data/hub")
-    assert acc.default_db_url() == "sqlite:////data/hub/jupyterhub.sqlite"
+    assert cli.default_db_url() == "sqlite:////data/hub/jupyterhub.sqlite"
     monkeypatch.setenv("GLUONLAB_HUB_DB_URL", "sqlite:////x.sqlite")
-    assert acc.default_db_url() == "sqlite:////x.sqlite"
+    assert cli.default_db_url() == "sqlite:////x.sqlite"
 
 
 def test_module_entry_point_end_to_end(db_url: str, tmp_path: Path) -> None:
     """`python -m gluonlab_hub.accounts` as the hub container runs it (real bcrypt cost)."""
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(acc.__file__).parents[1]), "GLUONLAB_HUB_DB_URL": db_url}
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(HUB), "GLUONLAB_HUB_DB_URL": db_url}
     out = tmp_path / "handout"
     proc = subprocess.run(
         [
@@ -335,10 +327,42 @@ def test_module_entry_point_end_to_end(db_url: str, tmp_path: Path) -> None:
     assert "created 2 account(s)" in proc.stdout
     [csv_file] = out.glob("*.csv")
     rows = list(csv.DictReader(csv_file.open()))
-    db = acc.open_hub_db(db_url)
+    db = store.open_hub_db(db_url)
     try:
         assert UserInfo.find(db, "ws01").password.startswith(b"$2b$10$")  # generated: GENERATED_PASSWORD_ROUNDS
         assert [login(db, r["username"], r["password"]) for r in rows] == ["ws01", "ws02"]
     finally:
         db.close()
     assert rows[0]["password"] not in proc.stdout + proc.stderr  # passwords only go to the handout
+
+
+def test_bad_unrelated_setting_is_a_clear_error_not_a_traceback(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GLUONLAB_GPU_POLICY", "bogus")
+    monkeypatch.setenv("GLUONLAB_HUB_DB_URL", db_url)
+    args = ["create", "--count", "1", "--hub-url", "https://lab.test", "--out", str(tmp_path / "o")]
+    cli.build_parser()  # the parser never reads settings
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["create", "--help"])
+    assert exc.value.code == 0 and "--db-url" in capsys.readouterr().out
+    assert run_cli(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gluonlab-accounts: cannot find the hub database: configuration error: ")
+    assert "GLUONLAB_GPU_POLICY" in err and "bogus" in err
+    assert "pass --db-url" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+    # An explicit --db-url needs no settings at all.
+    assert run_cli([*args, "--db-url", db_url]) == 0
+    assert "created 1 account(s)" in capsys.readouterr().out
+
+
+def test_console_script_and_package_api() -> None:
+    """hub/pyproject.toml's gluonlab-accounts and the names other modules import still resolve."""
+    scripts = tomllib.loads((HUB / "pyproject.toml").read_text())["project"]["scripts"]
+    module, _, func = scripts["gluonlab-accounts"].partition(":")
+    assert getattr(__import__(module, fromlist=[func]), func) is cli.main is acc.main
+    from gluonlab_hub.accounts import AccountRow, create_accounts, generate_password  # bootstrap.py's import
+
+    assert (AccountRow, create_accounts, generate_password) == (
+        input_rows.AccountRow, store.create_accounts, passwords.generate_password)

@@ -1,0 +1,130 @@
+"""``gluonlab-accounts create``: the admin's command (see the package doc for usage and exit codes)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from .handout import write_handout
+from .rows import AccountsError, ParsedRows, parse_csv, rows_from_count
+from .store import CreateResult, create_accounts, open_hub_db
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+
+
+def _read_csv_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")  # -sig: spreadsheets often add a BOM
+    except FileNotFoundError:
+        raise AccountsError(f"CSV file {path} not found") from None
+    except UnicodeDecodeError as exc:
+        raise AccountsError(f"CSV file {path} is not UTF-8 (byte {exc.start}); save it as UTF-8 CSV") from None
+    except OSError as exc:
+        raise AccountsError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def default_db_url() -> str:
+    """The hub's database as the hub itself finds it (Settings.db_url: ``$GLUONLAB_HUB_DB_URL``,
+    else SQLite in ``$GLUONLAB_STATE_DIR``)."""
+    from ..settings import Settings
+
+    return Settings.from_env().db_url
+
+
+def _resolve_db_url(given: str | None) -> str:
+    if given:
+        return given
+    try:
+        return default_db_url()
+    except ValueError as exc:  # SettingsError (and a schema library's validation error) are ValueErrors
+        raise AccountsError(f"cannot find the hub database: configuration error: {exc} (or pass --db-url)") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gluonlab-accounts", description="Create workshop accounts and a printable handout."
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("create", help="create accounts from a CSV or a count")
+    src = c.add_mutually_exclusive_group(required=True)
+    src.add_argument("--csv", type=Path, help="CSV with username[,password][,name]; header optional")
+    src.add_argument("--count", type=int, help="create PREFIX01..PREFIXnn")
+    c.add_argument("--prefix", default="student", help="username prefix for --count (default: student)")
+    c.add_argument("--start", type=int, default=1, help="first number for --count (default: 1)")
+    c.add_argument("--hub-url", required=True, help="the URL attendees open, printed on each card")
+    c.add_argument("--out", required=True, type=Path, help="folder for the handout (HTML and CSV, mode 600)")
+    # Resolved after parsing: a bad unrelated setting must not break --help or an explicit --db-url.
+    c.add_argument(
+        "--db-url",
+        help="hub database URL (default: the hub's own: $GLUONLAB_HUB_DB_URL, else "
+        "jupyterhub.sqlite in $GLUONLAB_STATE_DIR)",
+    )
+    return p
+
+
+def _duplicates_warning(duplicates: dict[str, list[int]]) -> str:
+    users = ", ".join(f"{name} (ids {', '.join(map(str, ids))})" for name, ids in duplicates.items())
+    return (
+        f"warning: the hub database holds more than one account row for {users}, as overlapping runs "
+        "of an older gluonlab-accounts left them. NativeAuthenticator checks only the oldest "
+        "row (lowest id), so only the handout that created it has a working password. Nothing was "
+        "changed; once the newer rows are deleted from users_info, the next run adds a unique index "
+        "on users_info.username."
+    )
+
+
+def _report(result: CreateResult, parsed: ParsedRows, args: argparse.Namespace) -> int:
+    if result.duplicates:
+        print(f"gluonlab-accounts: {_duplicates_warning(result.duplicates)}", file=sys.stderr)
+    problems = sorted(parsed.problems + result.skipped, key=lambda p: p.line)
+    for problem in problems:
+        print(f"gluonlab-accounts: {problem}", file=sys.stderr)
+    if result.created:
+        try:
+            html_path, csv_path = write_handout(args.out, args.hub_url, result.created)
+        except Exception as exc:  # OSError, or a template problem: the passwords must not be lost
+            print(f"gluonlab-accounts: could not write the handout ({exc}); the new accounts are:", file=sys.stderr)
+            for a in result.created:
+                print(f"{a.username},{a.password}", file=sys.stderr)
+            return EXIT_PARTIAL
+        print(f"gluonlab-accounts: created {len(result.created)} account(s); handout: {html_path} and {csv_path}")
+    else:
+        print("gluonlab-accounts: no account created")
+    if problems:
+        print(f"gluonlab-accounts: {len(problems)} row(s) not created (see above)")
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def run_create(args: argparse.Namespace, *, bcrypt_rounds: int | None = None) -> int:
+    if not re.match(r"https?://[^\s/]+", args.hub_url):
+        raise AccountsError(f"--hub-url {args.hub_url!r} must start with http:// or https:// and name a host")
+    if args.csv is not None:
+        parsed = parse_csv(_read_csv_file(args.csv))
+    else:
+        parsed = ParsedRows(rows=rows_from_count(args.count, args.prefix, args.start))
+    if args.out.exists() and not args.out.is_dir():
+        raise AccountsError(f"--out {args.out} is not a folder")
+
+    db = open_hub_db(_resolve_db_url(args.db_url))
+    try:
+        try:
+            result = create_accounts(db, parsed.rows, bcrypt_rounds=bcrypt_rounds)
+        except AccountsError:
+            raise
+        except Exception as exc:
+            raise AccountsError(f"database error, nothing was created: {exc}") from exc
+    finally:
+        db.close()
+    return _report(result, parsed, args)
+
+
+def main(argv: list[str] | None = None, *, bcrypt_rounds: int | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run_create(args, bcrypt_rounds=bcrypt_rounds)
+    except AccountsError as exc:
+        print(f"gluonlab-accounts: {exc}", file=sys.stderr)
+        return EXIT_USAGE

@@ -121,10 +121,18 @@ def test_a_user_cannot_reach_another_users_server_or_admin_api(exclusive_lab):
     assert other_server.status_code == 403
     assert hub.api("GET", "/users/alice", token=bob_token).status_code in (403, 404)
     assert hub.api("POST", "/users/mallory", token=bob_token).status_code == 403
-    # The GPU page and API need the custom scope only the admins' role carries.
-    for path in ("/hub/api/gluonlab/gpus", "/hub/gluonlab/gpus"):
-        answer = requests.get(f"{lab.url}{path}", headers={"Authorization": f"token {bob_token}"}, timeout=10)
-        assert answer.status_code == 403 and "custom:gluonlab:gpus:read" in answer.text, (path, answer.text[:300])
+    # The GPU API and page need the custom scope only the admins' role carries: bob's token
+    # and bob logged in as a browser (pages take the login cookie, not tokens) get 403.
+    answer = requests.get(f"{lab.url}/hub/api/gluonlab/gpus", headers={"Authorization": f"token {bob_token}"},
+                          timeout=10)
+    assert answer.status_code == 403 and "custom:gluonlab:gpus:read" in answer.json()["message"]
+    lab.compose("exec", "-T", "hub", "sh", "-c", "printf 'username,password\\nbob,bob-pass-word\\n' > /tmp/bob.csv")
+    lab.compose("exec", "-T", "hub", "gluonlab-accounts", "create", "--csv", "/tmp/bob.csv", "--hub-url", lab.url,
+                "--out", "/tmp/bob-handout")  # bob had no password yet: now he can log in
+    browser = HubClient(lab.url)
+    assert browser.login("bob", "bob-pass-word").status_code == 302
+    page = browser.session.get(f"{lab.url}/hub/gluonlab/gpus", timeout=10, allow_redirects=False)
+    assert page.status_code == 403 and "custom:gluonlab:gpus:read" in page.text, page.text[-2000:]
     anonymous = requests.get(f"{lab.url}/hub/gluonlab/gpus", timeout=10, allow_redirects=False)
     assert anonymous.status_code == 302 and "/hub/login" in anonymous.headers["Location"]
     # Their own server answers them.

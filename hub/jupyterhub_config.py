@@ -2,12 +2,14 @@
 # (gluonlab_hub.settings: environment variables, validated once), logic from the gluonlab_hub package.
 import sys
 
-from gluonlab_hub.admin_view import make_gpu_handlers
+from prometheus_client import REGISTRY
+
+from gluonlab_hub import admin_view
 from gluonlab_hub.auth import ThreadedNativeAuthenticator
+from gluonlab_hub.gpus import AssignmentCollector, GpuSetupError
 from gluonlab_hub.secret_files import ensure_secret_file
 from gluonlab_hub.settings import Settings
-from gluonlab_hub.spawn import LabSpawnerHooks, spawner_callables
-from gluonlab_hub.spawner import LabDockerSpawner
+from gluonlab_hub.spawner import LabDockerSpawner, hub_gpu_allocator
 
 c = get_config()  # noqa: F821  (injected by JupyterHub)
 settings = Settings.from_env()
@@ -63,10 +65,18 @@ c.Authenticator.admin_users = set(settings.admin_users)
 c.Authenticator.allow_all = True
 
 # --- User servers ---------------------------------------------------------------------------
-lab_hooks = LabSpawnerHooks(settings)
-hooks = spawner_callables(lab_hooks)
-# DockerSpawner that reports a server ready as soon as its port opens (gluonlab_hub/spawner.py).
+# The GPU pool is built now, so a bad GPU setting stops the hub here, not at an attendee's login.
+try:
+    gpu_allocator = hub_gpu_allocator(settings)
+except GpuSetupError as error:
+    sys.exit(f"gluonlab: configuration error: {error}")
+# gluonlab_gpu_assigned{user,gpu} on /hub/metrics, read from the pool at each scrape.
+REGISTRY.register(AssignmentCollector(gpu_allocator))
+# DockerSpawner with GPU pinning, hardening and a quick readiness wait (gluonlab_hub/spawner.py).
 c.JupyterHub.spawner_class = LabDockerSpawner
+c.LabDockerSpawner.gpu_allocator = gpu_allocator
+c.LabDockerSpawner.pids_limit = settings.pids_limit
+c.LabDockerSpawner.shm_size = settings.shm_size
 c.DockerSpawner.image = settings.notebook_image
 c.DockerSpawner.allowed_images = [settings.notebook_image]
 c.DockerSpawner.network_name = settings.network
@@ -78,17 +88,15 @@ c.DockerSpawner.notebook_dir = "/home/jovyan"
 c.DockerSpawner.volumes = {settings.home_volume_template: "/home/jovyan"}
 c.DockerSpawner.mem_limit = settings.mem_limit
 c.DockerSpawner.cpu_limit = settings.cpu_limit
-# Hardening, limits, GPU device requests and the labels GPU state is rebuilt from.
-c.DockerSpawner.extra_host_config = hooks["extra_host_config"]
-c.DockerSpawner.extra_create_kwargs = hooks["extra_create_kwargs"]
-c.Spawner.pre_spawn_hook = hooks["pre_spawn_hook"]
-c.Spawner.post_stop_hook = hooks["post_stop_hook"]
 c.Spawner.default_url = "/lab"
 c.Spawner.start_timeout = settings.spawn_timeout
 c.Spawner.http_timeout = settings.spawn_timeout
 
-# Admin view of who holds which GPU: /hub/gluonlab/gpus (page), /hub/api/gluonlab/gpus (JSON).
-c.JupyterHub.extra_handlers = make_gpu_handlers(lab_hooks)
+# Admin view of who holds which GPU: /hub/gluonlab/gpus (page), /hub/api/gluonlab/gpus (JSON),
+# for holders of the custom scope (granted to the admins by the role below).
+c.JupyterHub.extra_handlers = admin_view.gpu_handlers(gpu_allocator)
+c.JupyterHub.template_paths = [admin_view.TEMPLATE_DIR]
+c.JupyterHub.custom_scopes = admin_view.CUSTOM_SCOPES
 
 # --- Idle culling -----------------------------------------------------------------------------
 # Stops servers idle for GLUONLAB_CULL_TIMEOUT seconds; their GPUs return to the pool.
@@ -103,7 +111,8 @@ c.JupyterHub.load_roles = [
         "name": "idle-culler",
         "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
         "services": ["idle-culler"],
-    }
+    },
+    admin_view.gpu_viewer_role(settings.admin_users),
 ]
 
 c.JupyterHub.log_level = settings.log_level

@@ -2,8 +2,11 @@
 
 - settings: the settings schema (each setting once: type, default, help; docs generated from it)
 - secret_files: cookie secret / proxy token files created once, mode 600
-- gpus: GPU discovery and per-user allocation
-- spawn: DockerSpawner wiring (limits, hardening, GPU requests, labels)
+- gpus: GPU discovery, per-user allocation and the GPU metric
+- spawner: the one spawner class (GPU pinning, hardening, quick readiness) and the GPU pool
+  built at hub start
+- admin_view: the admins' GPU page and API (templates/gpus.html)
+- auth: NativeAuthenticator with the password check off the event loop
 - accounts: workshop attendee accounts and handouts
 - content_sync: tutorial seeding inside the notebook container (stdlib only)
 - bootstrap: run before JupyterHub starts (secrets, first admin account)

@@ -1,31 +1,47 @@
 """Admin page and API listing which user holds which GPU.
 
-- /hub/gluonlab/gpus: HTML page for a logged-in admin (linked from the docs and the README)
-- /hub/api/gluonlab/gpus: JSON for an admin's API token
-Non-admins get 403. The data is the allocator's live state, which is rebuilt from running
-containers after a hub restart.
+- /hub/gluonlab/gpus: HTML page (templates/gpus.html, extends JupyterHub's page.html)
+- /hub/api/gluonlab/gpus: JSON, for a token
+Both need the custom scope ``custom:gluonlab:gpus:read``. JupyterHub's ``admin`` role cannot
+be given more scopes (roles.py refuses to override it), so the config grants the scope to the
+admins named in GLUONLAB_ADMIN_USERS through their own role (:func:`gpu_viewer_role`). The data
+is the allocator's live state, which is rebuilt from running containers after a hub restart.
 """
 from __future__ import annotations
 
-import html
 import json
-from typing import Any
+from pathlib import Path
+from typing import Iterable
 
 from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.handlers import BaseHandler
+from jupyterhub.scopes import define_custom_scopes, needs_scope
 from tornado import web
 
+from .gpus import GpuAllocator
 
-def _require_admin(handler: Any) -> None:
-    user = handler.current_user
-    if user is None:
-        raise web.HTTPError(403, "log in as an admin")
-    if not getattr(user, "admin", False):
-        raise web.HTTPError(403, "only admins can see GPU assignments")
+GPU_READ_SCOPE = "custom:gluonlab:gpus:read"
+#: For c.JupyterHub.custom_scopes.
+CUSTOM_SCOPES = {GPU_READ_SCOPE: {"description": "See which user's server holds which GPU."}}
+#: For c.JupyterHub.template_paths: gpus.html lives here.
+TEMPLATE_DIR = str(Path(__file__).resolve().parent / "templates")
+
+# needs_scope rejects scopes it does not know when it decorates, and JupyterHub defines the
+# configured custom scopes only later, at start; defining the same definition twice is allowed.
+define_custom_scopes(CUSTOM_SCOPES)
 
 
-def assignments_model(hooks: Any) -> dict:
-    allocator = hooks.allocator
+def gpu_viewer_role(admin_users: Iterable[str]) -> dict:
+    """The role (for c.JupyterHub.load_roles) that lets *admin_users* see GPU assignments."""
+    return {
+        "name": "gluonlab-gpu-viewer",
+        "description": "Sees the GPU assignments page and API",
+        "scopes": [GPU_READ_SCOPE],
+        "users": sorted(admin_users),
+    }
+
+
+def assignments_model(allocator: GpuAllocator) -> dict:
     holders = allocator.holders()
     return {
         "policy": allocator.policy,
@@ -36,34 +52,29 @@ def assignments_model(hooks: Any) -> dict:
     }
 
 
-def make_gpu_handlers(hooks: Any) -> list[tuple[str, type]]:
-    """Handlers bound to *hooks* (a LabSpawnerHooks), for c.JupyterHub.extra_handlers.
-    Classes survive traitlets' deep copy of config values by reference, so the allocator is
-    shared, not copied."""
+class GpuAssignmentsAPIHandler(APIHandler):
+    def initialize(self, allocator: GpuAllocator) -> None:
+        self.allocator = allocator
 
-    class GpuAssignmentsAPIHandler(APIHandler):
-        async def get(self):
-            _require_admin(self)
-            self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps(assignments_model(hooks)))
+    @needs_scope(GPU_READ_SCOPE)
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(assignments_model(self.allocator)))
 
-    class GpuAssignmentsHandler(BaseHandler):
-        @web.authenticated
-        async def get(self):
-            _require_admin(self)
-            model = assignments_model(hooks)
-            rows = "".join(
-                f"<tr><td>{html.escape(g['id'])}</td><td>{html.escape(g['description'])}</td>"
-                f"<td>{html.escape(', '.join(g['users']) or '—')}</td></tr>"
-                for g in model["gpus"]
-            ) or "<tr><td colspan=3>No GPUs: this hub runs CPU-only servers (GLUONLAB_GPU_POLICY=none)</td></tr>"
-            self.set_header("Content-Type", "text/html; charset=utf-8")
-            self.finish(
-                "<!doctype html><meta charset=utf-8><title>GPU assignments</title>"
-                "<h1>GPU 分配 / GPU assignments</h1>"
-                f"<p>policy: {html.escape(model['policy'])}, users per GPU: {model['users_per_gpu']}</p>"
-                f"<table border=1 cellpadding=4><tr><th>GPU</th><th>device</th><th>users</th></tr>{rows}</table>"
-                "<p><a href='../admin'>Admin</a></p>"
-            )
 
-    return [(r"/api/gluonlab/gpus", GpuAssignmentsAPIHandler), (r"/gluonlab/gpus", GpuAssignmentsHandler)]
+class GpuAssignmentsHandler(BaseHandler):
+    def initialize(self, allocator: GpuAllocator) -> None:
+        self.allocator = allocator
+
+    @web.authenticated
+    @needs_scope(GPU_READ_SCOPE)
+    async def get(self) -> None:
+        self.finish(await self.render_template("gpus.html", model=assignments_model(self.allocator)))
+
+
+def gpu_handlers(allocator: GpuAllocator) -> list[tuple[str, type, dict]]:
+    """Handlers for c.JupyterHub.extra_handlers; the allocator survives the config's deep copy
+    as itself (GpuAllocator.__deepcopy__)."""
+    kwargs = {"allocator": allocator}
+    return [(r"/api/gluonlab/gpus", GpuAssignmentsAPIHandler, kwargs),
+            (r"/gluonlab/gpus", GpuAssignmentsHandler, kwargs)]

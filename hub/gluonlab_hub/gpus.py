@@ -10,7 +10,9 @@ A workshop runs many users on one GPU host. Docker's ``--gpus 1`` (``count=1``) 
 * allocates GPUs to users under three policies (exclusive, shared, none);
 * rebuilds its state from the running containers' labels, so after a hub restart nothing
   is double-assigned: the containers are the source of truth, the allocator only caches
-  them plus the spawns that have not created their container yet.
+  them plus the spawns that have not created their container yet;
+* exposes who holds which GPU as the Prometheus metric ``gluonlab_gpu_assigned``, read from
+  the allocator at scrape time (:class:`AssignmentCollector`).
 
 The allocator is thread-safe: JupyterHub may run several spawns concurrently.
 """
@@ -26,6 +28,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,10 @@ class GpuSpecError(GpuError, ValueError):
 
 class GpuDiscoveryError(GpuError):
     """GPUs could not be discovered through Docker."""
+
+
+class GpuSetupError(GpuError):
+    """The hub's GPU settings cannot be used; the message names the setting and what to fix."""
 
 
 class GpusExhausted(GpuError):
@@ -198,9 +207,8 @@ def device_requests(ids: Iterable[str]) -> list[dict[str, Any]]:
 
     Never ``count=1``: that means "any one GPU" and Docker then hands every user GPU 0.
     Returns ``[]`` for no ids (a CPU-only container). The requests are the keyword arguments of
-    ``docker.types.DeviceRequest``, which docker-py's HostConfig accepts as they are; plain
-    dicts also survive DockerSpawner re-rendering ``extra_host_config`` (a DeviceRequest object
-    would come out as a CamelCase dict that docker-py cannot read back).
+    ``docker.types.DeviceRequest``, which docker-py's ``HostConfig`` (``device_requests=``)
+    accepts as they are.
     """
     id_list = [str(i) for i in ids]
     if not id_list:
@@ -376,6 +384,11 @@ class GpuAllocator:
         self._lock = threading.Lock()
         self._holdings: dict[str, _Holding] = {}
 
+    def __deepcopy__(self, memo: dict) -> "GpuAllocator":
+        # One pool per hub: traitlets deep-copies config values into every spawner, and each
+        # copy must be this same allocator, not a fork of its state.
+        return self
+
     # -- queries
 
     def assignments(self) -> dict[str, list[str]]:
@@ -474,3 +487,23 @@ class GpuAllocator:
         labels = [LABEL_USER] + ([f"{LABEL_INSTANCE}={instance}"] if instance else [])
         containers = docker_client.containers.list(filters={"label": labels})
         return self.rebuild(containers)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+class AssignmentCollector(Collector):
+    """``gluonlab_gpu_assigned{user,gpu} 1`` for each GPU a user's server holds, read from
+    the allocator at every scrape (JupyterHub serves the default registry at /hub/metrics)."""
+
+    def __init__(self, allocator: GpuAllocator) -> None:
+        self.allocator = allocator
+
+    def collect(self):
+        family = GaugeMetricFamily(
+            "gluonlab_gpu_assigned", "GPUs held by users' servers (1 = held)", labels=["user", "gpu"]
+        )
+        for user, ids in self.allocator.assignments().items():
+            for gpu in ids:
+                family.add_metric([user, gpu], 1)
+        yield family

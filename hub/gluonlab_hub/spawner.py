@@ -1,4 +1,21 @@
-"""DockerSpawner with the two start-time delays a login rush exposes taken out.
+"""The one spawner of Gluon Lab: DockerSpawner with GPU pinning, hardening, and the start-time
+delays a login rush exposes taken out.
+
+GPUs. The hub's one :class:`~gluonlab_hub.gpus.GpuAllocator` is built when the hub starts
+(:func:`hub_gpu_allocator`: a bad GPU setting stops the hub, not an attendee's login) and given
+to the spawner as its ``gpu_allocator`` trait. ``start()`` takes the user's GPUs (or refuses with
+a message for the attendee), the container is created with them requested by explicit id and
+labelled with them (the allocator rebuilds its state from those labels after a hub restart),
+and ``stop()`` or a failed start gives them back.
+
+Hardening. Every user container gets (CIS Docker benchmark items 5.x): no capabilities (Jupyter
+runs as uid 1000 and needs none, 5.3), no-new-privileges (setuid binaries cannot raise
+privileges, 5.25), a pids limit against fork bombs (5.28), not privileged; memory/CPU limits come
+from DockerSpawner itself. shm_size: Gluon DataLoader workers share batches through /dev/shm
+(Docker's 64 MB is too small for num_workers > 0). No host paths, no Docker socket: only the
+home volume is mounted.
+
+Start-time delays:
 
 1. Noticing a ready server late. After `Spawner.start()` returns, JupyterHub polls the server
    with exponential backoff and full jitter (`jupyterhub.utils.exponential_backoff`: waits drawn
@@ -25,10 +42,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import docker
 from dockerspawner import DockerSpawner
+from traitlets import Instance, Integer, Unicode, default
+
+from . import gpus as gpu_mod
+from .gpus import GpuAllocator
+
+log = logging.getLogger("gluonlab.spawner")
 
 #: Threads for Docker API calls, shared by all spawns (DockerSpawner's default is 1).
 DOCKER_API_THREADS = 4
@@ -98,11 +124,76 @@ def starting_create_kwargs(create_kwargs: dict) -> tuple[dict, bool]:
     return result, boosted
 
 
+def hardened_host_config(pids_limit: int, shm_size: str, gpu_ids: list[str]) -> dict[str, Any]:
+    """The host config every user container gets on top of DockerSpawner's (module doc,
+    Hardening), with ``gpu_ids`` requested by explicit id, in the engine API's form: it goes
+    into the create call as it is, next to what docker-py made of DockerSpawner's settings."""
+    config: dict[str, Any] = {
+        "CapDrop": ["ALL"],
+        "SecurityOpt": ["no-new-privileges:true"],
+        "PidsLimit": pids_limit,
+        "ShmSize": docker.utils.parse_bytes(shm_size),
+        "Privileged": False,
+    }
+    if gpu_ids:
+        config["DeviceRequests"] = [docker.types.DeviceRequest(**r) for r in gpu_mod.device_requests(gpu_ids)]
+    return config
+
+
+def hub_gpu_allocator(settings: Any, docker_client: Any = None) -> GpuAllocator:
+    """The hub's GPU pool, built once when the hub starts (from the config file).
+
+    Discovers the GPUs of ``settings.gpus`` (``auto`` runs nvidia-smi in a throwaway container:
+    blocking is fine here, nothing is served yet) and rebuilds who holds which from the running
+    containers' labels, so a hub restart double-assigns nothing. ``settings`` is the hub's
+    Settings (gpu_policy, gpus, users_per_gpu, gpu_when_exhausted, notebook_image, instance).
+    Raises :class:`~gluonlab_hub.gpus.GpuSetupError` naming the setting to fix.
+    """
+    policy = settings.gpu_policy
+    if policy == "none":
+        return GpuAllocator([], policy="none")
+    where = f"GLUONLAB_GPUS={settings.gpus!r} (GLUONLAB_GPU_POLICY={policy})"
+    try:
+        listed = gpu_mod.parse_gpu_spec(settings.gpus)  # a typo fails here, before any Docker call
+        client = docker_client or docker.from_env()
+        found = listed if listed != "auto" else gpu_mod.discover_gpus("auto", client, settings.notebook_image)
+        allocator = GpuAllocator(found, policy=policy, users_per_gpu=settings.users_per_gpu,
+                                 when_exhausted=settings.gpu_when_exhausted)
+        rebuilt = allocator.rebuild_from_docker(client, instance=settings.instance)
+    except gpu_mod.GpuSpecError as error:
+        raise gpu_mod.GpuSetupError(f"{where} is not valid: {error}") from error
+    except gpu_mod.GpuDiscoveryError as error:
+        raise gpu_mod.GpuSetupError(
+            f"{where}: GPU discovery failed: {error} For a CPU-only hub set GLUONLAB_GPU_POLICY=none."
+        ) from error
+    except docker.errors.DockerException as error:
+        raise gpu_mod.GpuSetupError(
+            f"{where}: the hub needs the Docker engine to find GPUs and who holds them: {error}"
+        ) from error
+    log.info("GPUs: %s; rebuilt from running servers: %s",
+             ", ".join(g.describe() for g in found), rebuilt or "nobody holds a GPU")
+    return allocator
+
+
 class LabDockerSpawner(DockerSpawner):
-    """DockerSpawner that reports a server ready as soon as its port opens (see module doc)."""
+    """DockerSpawner with GPU pinning and hardening that reports a server ready as soon as its
+    port opens (see module doc)."""
+
+    gpu_allocator = Instance(
+        GpuAllocator,
+        help="The hub's GPU pool, shared by every spawner (hub_gpu_allocator builds it at hub start).",
+    ).tag(config=True)
+    pids_limit = Integer(1024, help="Most processes a user container may run.").tag(config=True)
+    shm_size = Unicode("1g", help="Size of a user container's /dev/shm, e.g. 1g.").tag(config=True)
+
+    @default("gpu_allocator")
+    def _cpu_only(self) -> GpuAllocator:
+        return GpuAllocator([], policy="none")
 
     _lab_executor: ThreadPoolExecutor | None = None
     _starting_weight_set = False
+    #: Device ids the latest start() took ([] = CPU only), before its container existed.
+    gpu_ids: list[str] = []
 
     @property
     def executor(self) -> ThreadPoolExecutor:
@@ -111,12 +202,50 @@ class LabDockerSpawner(DockerSpawner):
             cls._lab_executor = ThreadPoolExecutor(DOCKER_API_THREADS, thread_name_prefix="docker-api")
         return cls._lab_executor
 
+    # -- what the container gets
+
+    def get_env(self) -> dict[str, str]:
+        env = super().get_env()
+        env.update(gpu_mod.container_environment(self.gpu_ids, self.gpu_allocator.gpus))
+        return env
+
+    def lab_create_kwargs(self, create_kwargs: dict) -> tuple[dict, bool]:
+        """DockerSpawner's `create_container` arguments with ours added: starting CPU weight and
+        no health check (starting_create_kwargs), hardening and GPUs (hardened_host_config), and
+        the labels the allocator rebuilds from (prefix = the lab instance)."""
+        result, boosted = starting_create_kwargs(create_kwargs)
+        result["host_config"].update(hardened_host_config(self.pids_limit, self.shm_size, self.gpu_ids))
+        labels = gpu_mod.container_labels(self.user.name, self.gpu_ids, instance=self.prefix)
+        result["labels"] = {**(result.get("labels") or {}), **labels}
+        return result, boosted
+
     def docker(self, method: str, *args, **kwargs):
         if method == "create_container":
-            kwargs, self._starting_weight_set = starting_create_kwargs(kwargs)
+            kwargs, self._starting_weight_set = self.lab_create_kwargs(kwargs)
         return super().docker(method, *args, **kwargs)
 
+    # -- lifecycle
+
     async def start(self):
+        # GpusExhausted's message (refuse policy) is what the attendee sees on the spawn page.
+        self.gpu_ids = self.gpu_allocator.allocate(self.user.name)
+        try:
+            return await self._start_and_wait()
+        except BaseException:  # a failed, timed-out or cancelled start holds no GPU
+            self.gpu_allocator.release(self.user.name)
+            raise
+
+    async def stop(self, now: bool = False) -> None:
+        try:
+            await super().stop(now=now)
+        finally:
+            # The server is gone for JupyterHub even when Docker complained (as with the
+            # post-stop hook this replaces); a container still running keeps its label, and
+            # the next hub start counts it again.
+            self.gpu_allocator.release(self.user.name)
+            self.gpu_ids = []
+
+    async def _start_and_wait(self) -> tuple[str, int]:
         self._starting_weight_set = False  # set by the create call, if this start makes one
         ip, port = await super().start()
         try:

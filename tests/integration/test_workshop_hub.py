@@ -90,7 +90,9 @@ def test_exclusive_policy_pins_one_gpu_per_user_then_refuses(exclusive_lab):
     assert 'gluonlab_gpu_assigned{gpu="0",user="alice"} 1.0' in metrics
     assert 'gluonlab_gpu_assigned{gpu="1",user="bob"} 1.0' in metrics
     page = hub.session.get(f"{lab.url}/hub/gluonlab/gpus", timeout=10)
-    assert page.status_code == 200 and "alice" in page.text and "GPU" in page.text
+    assert page.status_code == 200 and 'id="jupyterhub-logo"' in page.text  # JupyterHub's page.html
+    rows = page.text.split('id="gluonlab-gpus"')[1].split("</table>")[0]
+    assert "<td>alice</td>" in rows and "<td>bob</td>" in rows and "<code>exclusive</code>" in page.text
     assert view["assignments"] == {"alice": ["0"], "bob": ["1"]}
 
 
@@ -119,8 +121,20 @@ def test_a_user_cannot_reach_another_users_server_or_admin_api(exclusive_lab):
     assert other_server.status_code == 403
     assert hub.api("GET", "/users/alice", token=bob_token).status_code in (403, 404)
     assert hub.api("POST", "/users/mallory", token=bob_token).status_code == 403
-    assert requests.get(f"{lab.url}/hub/api/gluonlab/gpus", headers={"Authorization": f"token {bob_token}"},
-                        timeout=10).status_code == 403
+    # The GPU API and page need the custom scope only the admins' role carries: bob's token
+    # and bob logged in as a browser (pages take the login cookie, not tokens) get 403.
+    answer = requests.get(f"{lab.url}/hub/api/gluonlab/gpus", headers={"Authorization": f"token {bob_token}"},
+                          timeout=10)
+    assert answer.status_code == 403 and "custom:gluonlab:gpus:read" in answer.json()["message"]
+    lab.compose("exec", "-T", "hub", "sh", "-c", "printf 'username,password\\nbob,bob-pass-word\\n' > /tmp/bob.csv")
+    lab.compose("exec", "-T", "hub", "gluonlab-accounts", "create", "--csv", "/tmp/bob.csv", "--hub-url", lab.url,
+                "--out", "/tmp/bob-handout")  # bob had no password yet: now he can log in
+    browser = HubClient(lab.url)
+    assert browser.login("bob", "bob-pass-word").status_code == 302
+    page = browser.session.get(f"{lab.url}/hub/gluonlab/gpus", timeout=10, allow_redirects=False)
+    assert page.status_code == 403 and "custom:gluonlab:gpus:read" in page.text, page.text[-2000:]
+    anonymous = requests.get(f"{lab.url}/hub/gluonlab/gpus", timeout=10, allow_redirects=False)
+    assert anonymous.status_code == 302 and "/hub/login" in anonymous.headers["Location"]
     # Their own server answers them.
     assert requests.get(f"{lab.url}/user/bob/api/status", headers={"Authorization": f"token {bob_token}"},
                         timeout=10).status_code == 200
@@ -136,6 +150,10 @@ def test_hub_restart_keeps_servers_and_gpu_assignments(exclusive_lab):
                                                headers={"Authorization": f"token {hub.token}"}, timeout=10).ok,
                    60, what=f"{name}'s server through the proxy after the hub restart")
     assert gpu_view(hub)["assignments"] == {"alice": ["0"], "bob": ["1"]}
+    # The rebuilt pool is what the metric reports: it is read at scrape time.
+    metrics = requests.get(f"{lab.url}/hub/metrics", headers={"Authorization": f"token {hub.token}"}, timeout=10).text
+    assert 'gluonlab_gpu_assigned{gpu="0",user="alice"} 1.0' in metrics
+    assert 'gluonlab_gpu_assigned{gpu="1",user="bob"} 1.0' in metrics
 
 
 def test_stopping_a_server_releases_its_gpu(exclusive_lab):
@@ -143,6 +161,8 @@ def test_stopping_a_server_releases_its_gpu(exclusive_lab):
     note = {"type": "file", "format": "text", "content": "carol was here\n"}
     hub.stop_server("alice")
     assert "alice" not in gpu_view(hub)["assignments"]
+    metrics = requests.get(f"{lab.url}/hub/metrics", headers={"Authorization": f"token {hub.token}"}, timeout=10).text
+    assert 'user="alice"' not in metrics and 'gluonlab_gpu_assigned{gpu="1",user="bob"} 1.0' in metrics
     hub.start_server("carol")
     assert container_of(lab, "carol").labels["gluonlab.gpus"] == "0"
     assert hub.user_api("PUT", "carol", "/contents/work.txt", json=note).status_code in (200, 201)

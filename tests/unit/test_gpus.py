@@ -1,23 +1,21 @@
-"""GPU discovery parsing and the per-user allocator (hub/gluonlab_hub/gpus.py).
+"""GPU discovery parsing, the per-user allocator and its metric (hub/gluonlab_hub/gpus.py).
 
-Unit tests need no Docker. The one ``docker``-marked test runs discovery on the real engine
-with the stub nvidia-container-runtime-hook: it proves the GPU request path and the parsing
-of what the container printed, not access to a real GPU.
+No Docker engine here: docker-py is used only for its types. Discovery and GPU requests on the
+real engine are in tests/integration/test_gpu_requests.py.
 """
 
 from __future__ import annotations
 
-import io
-import tarfile
+import copy
 import threading
 import time
-import uuid as uuidlib
 from pathlib import Path
 from types import SimpleNamespace
 
 import docker
 import pytest
 from gluonlab_hub import gpus as g
+from prometheus_client import CollectorRegistry, generate_latest
 
 H100_UUID = "GPU-2b18b8c7-7792-5f89-e0b9-8e2040f7172d"
 
@@ -251,95 +249,32 @@ def test_concurrent_exclusive_spawns_never_double_assign() -> None:
     assert sum(r == "refused" for r in results.values()) == 56
 
 
-# --------------------------------------------------------- discovery on real Docker
+def test_a_deep_copy_is_the_same_pool() -> None:
+    # traitlets deep-copies config values into each spawner: all must share one allocator.
+    alloc = g.GpuAllocator(synthetic_gpus(1))
+    copied = copy.deepcopy({"gpu_allocator": alloc})
+    assert copied["gpu_allocator"] is alloc
+    alloc.allocate("ana")
+    with pytest.raises(g.GpusExhausted):
+        copied["gpu_allocator"].allocate("bo")
 
 
-@pytest.mark.docker
-def test_discovery_through_real_docker_with_stub_hook(fixtures_dir: Path) -> None:
-    """Runs discovery's container with all GPUs requested on the real engine.
-
-    The stub hook accepts the GPU request but mounts no driver, so the image carries a fake
-    nvidia-smi that prints the H100 capture plus a second GPU: this checks the request path,
-    the container's NVIDIA_VISIBLE_DEVICES and the parsing, not a real GPU.
-    """
-    docker = pytest.importorskip("docker")
-    client = docker.from_env()
-    h100 = fixture_output(fixtures_dir / "gpu-host-h100" / "query-gpu-noheader.txt").strip()
-    second = "1, GPU-11111111-2222-3333-4444-555555555555, NVIDIA H100 80GB HBM3, 81559"
-    script = (
-        "#!/bin/sh\n"
-        '[ "$NVIDIA_VISIBLE_DEVICES" = all ] || { echo "no GPU request: $NVIDIA_VISIBLE_DEVICES" >&2; exit 9; }\n'
-        f"printf '%s\\n' '{h100}' '{second}'\n"
-    )
-    tag = f"gluonlab-hubtest/fake-smi:{uuidlib.uuid4().hex[:10]}"
-    ctx = io.BytesIO()
-    with tarfile.open(fileobj=ctx, mode="w") as tar:
-        for name, data, mode in [
-            ("Dockerfile", b"FROM gluonlab/debian-base:bookworm\nCOPY nvidia-smi /usr/local/bin/nvidia-smi\n", 0o644),
-            ("nvidia-smi", script.encode(), 0o755),
-        ]:
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), mode
-            tar.addfile(info, io.BytesIO(data))
-    ctx.seek(0)
-    client.images.build(fileobj=ctx, custom_context=True, tag=tag, rm=True)
-    try:
-        before = {c.id for c in client.containers.list(all=True, filters={"label": "gluonlab.role=gpu-discovery"})}
-        found = g.discover_gpus("auto", client, tag)
-        assert [(x.device_id, x.uuid) for x in found] == [
-            ("0", H100_UUID),
-            ("1", "GPU-11111111-2222-3333-4444-555555555555"),
-        ]
-        after = {c.id for c in client.containers.list(all=True, filters={"label": "gluonlab.role=gpu-discovery"})}
-        assert after == before  # the throwaway container is gone
-
-        # Without nvidia-smi in the image (and no real toolkit to mount it) discovery fails clearly.
-        with pytest.raises(g.GpuDiscoveryError, match="explicitly"):
-            g.discover_gpus("auto", client, "gluonlab/debian-base:bookworm")
-    finally:
-        client.images.remove(tag, force=True)
+# -------------------------------------------------------------------------- metric
 
 
-@pytest.mark.docker
-def test_rebuild_from_real_containers_with_gpu_requests() -> None:
-    """Containers made as the spawner makes them (labels + device_requests) on the real engine.
-
-    The stub hook accepts the GPU request without a GPU: this checks what Docker records
-    (DeviceRequests, NVIDIA_VISIBLE_DEVICES) and that a fresh allocator reads the labels back.
-    """
-    docker = pytest.importorskip("docker")
-    client = docker.from_env()
-    instance = f"gluonlab-hubtest-{uuidlib.uuid4().hex[:8]}"
-    gpus = synthetic_gpus(2)
-    first = g.GpuAllocator(gpus, policy="shared", users_per_gpu=2)
-    made = []
-    try:
-        for user in ("ana", "bo", "cy"):
-            ids = first.allocate(user)
-            made.append(
-                client.containers.run(
-                    "gluonlab/debian-base:bookworm",
-                    ["sleep", "120"],
-                    detach=True,
-                    name=f"{instance}-{user}",
-                    labels=g.container_labels(user, ids, instance),
-                    device_requests=g.device_requests(ids),
-                    network_disabled=True,
-                )
-            )
-        made[2].stop(timeout=0)  # cy's server stopped: its GPU is free again
-
-        for c, want in zip(made[:2], (["0"], ["1"]), strict=True):
-            c.reload()
-            [req] = c.attrs["HostConfig"]["DeviceRequests"]
-            assert req["DeviceIDs"] == want and req["Driver"] == "nvidia"
-            # Docker adds it to the main process's environment only (not to `docker exec`)
-            environ = c.exec_run(["cat", "/proc/1/environ"]).output.decode().split("\0")
-            assert f"NVIDIA_VISIBLE_DEVICES={want[0]}" in environ
-
-        after_restart = g.GpuAllocator(gpus, policy="shared", users_per_gpu=2)
-        assert after_restart.rebuild_from_docker(client, instance=instance) == {"ana": ["0"], "bo": ["1"]}
-        assert after_restart.allocate("dee") == ["0"]
-    finally:
-        for c in made:
-            c.remove(force=True)
+def test_metric_is_read_from_the_allocator_at_scrape_time() -> None:
+    alloc = g.GpuAllocator(synthetic_gpus(2), policy="exclusive")
+    registry = CollectorRegistry()
+    registry.register(g.AssignmentCollector(alloc))
+    assert "gluonlab_gpu_assigned{" not in generate_latest(registry).decode()
+    alloc.allocate("ana")
+    alloc.allocate("bo")
+    scraped = generate_latest(registry).decode()
+    assert "# TYPE gluonlab_gpu_assigned gauge" in scraped
+    assert 'gluonlab_gpu_assigned{gpu="0",user="ana"} 1.0' in scraped
+    assert 'gluonlab_gpu_assigned{gpu="1",user="bo"} 1.0' in scraped
+    alloc.release("ana")
+    alloc.rebuild([container("cy", "0"), container("bo", "1")])  # e.g. after a hub restart
+    scraped = generate_latest(registry).decode()
+    assert 'user="ana"' not in scraped
+    assert 'gluonlab_gpu_assigned{gpu="0",user="cy"} 1.0' in scraped

@@ -22,8 +22,15 @@ def test_marked():
 def test_fixture(docker_client):
     pass
 
-def test_sdk():
-    docker.from_env().ping()
+def test_sdk(tmp_path):
+    # A socket path that exists, as an engine's does: the guard must refuse before connecting.
+    socket = tmp_path / "docker.sock"
+    socket.touch()
+    docker.DockerClient(base_url=f"unix://{socket}").ping()
+
+def test_a_missing_socket_gets_the_sdks_own_error():
+    with pytest.raises(docker.errors.DockerException):
+        docker.DockerClient(base_url="unix:///nonexistent/docker.sock").ping()
 
 def test_sdk_objects_without_an_engine_are_fine():
     assert docker.types.HostConfig(version="1.41", mem_limit="1g")["Memory"] == 1 << 30
@@ -84,6 +91,7 @@ def test_fast_lane_runs_unit_lint_and_host_side_scripts_only(tmp_path):
         "unit/test_engine.py::test_marked": "ERROR",
         "unit/test_engine.py::test_fixture": "ERROR",
         "unit/test_engine.py::test_sdk": "FAILED",
+        "unit/test_engine.py::test_a_missing_socket_gets_the_sdks_own_error": "PASSED",
         "unit/test_engine.py::test_sdk_objects_without_an_engine_are_fine": "PASSED",
         "lint/test_static.py::test_plain": "PASSED",
         "lint/test_static.py::test_fixture": "ERROR",
@@ -100,6 +108,7 @@ def test_unit_tests_that_use_docker_fail_with_where_to_move_them(tmp_path):
     assert outcomes(out) == {"unit/test_engine.py::test_marked": "ERROR",
                              "unit/test_engine.py::test_fixture": "ERROR",
                              "unit/test_engine.py::test_sdk": "FAILED",
+                             "unit/test_engine.py::test_a_missing_socket_gets_the_sdks_own_error": "PASSED",
                              "unit/test_engine.py::test_sdk_objects_without_an_engine_are_fine": "PASSED",
                              }, out + proc.stderr
     move = "but tests/unit runs without Docker: move it to tests/integration"

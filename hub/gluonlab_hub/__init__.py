@@ -5,6 +5,5 @@
 - gpus: GPU discovery and per-user allocation
 - spawn: DockerSpawner wiring (limits, hardening, GPU requests, labels)
 - accounts: workshop attendee accounts and handouts
-- content_sync: tutorial seeding inside the notebook container (stdlib only)
 - bootstrap: run before JupyterHub starts (secrets, first admin account)
 """

@@ -69,7 +69,7 @@ def test_cu80_stage_sits_on_the_shared_tail(cu80_image):
 
 def test_cu80_has_its_own_lock_and_the_shared_jupyter_side(cu80_image):
     out = run(cu80_image, "pip list --format=json 2>/dev/null")
-    packages = {p["name"].lower(): p["version"] for p in json.loads(out)}
+    packages = {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(out)}
     assert packages["mxnet-cu80"] == "1.5.0" and "mxnet" not in packages
     assert packages["jupyterlab-nvdashboard"] == "0.15.0"
     assert packages["jupyterhub"].split(".")[0] == "5" and packages["jupyterlab"].split(".")[0] == "4"

@@ -142,3 +142,20 @@ def test_patch_applies_to_the_pinned_jupyterhub(patch: Path, tmp_path: Path) -> 
     compiled = subprocess.run([sys.executable, "-m", "py_compile", *map(str, files)], capture_output=True, text=True,
                               check=False)
     assert compiled.returncode == 0, compiled.stderr
+
+
+def test_every_variant_has_a_base_stage_a_base_arg_and_a_lock() -> None:
+    """What scripts/build-images.sh relies on: each final stage `FROM tail AS <v>` has a
+    `<v>-base` stage on the build arg <V>_BASE_IMAGE (NOTEBOOK_BASE_IMAGE replacing its public
+    default) and a lock file for /opt/venv. A variant added without one fails here, not in a
+    build."""
+    dockerfile = (NOTEBOOK / "Dockerfile").read_text()
+    variants = re.findall(r"^FROM tail AS ([a-z0-9]+)$", dockerfile, re.M)
+    assert variants[0] == "cpu" and len(variants) >= 4, variants
+    for variant in variants:
+        arg = f"{variant.upper()}_BASE_IMAGE"
+        assert re.search(rf"^ARG {arg}=\$\{{NOTEBOOK_BASE_IMAGE:-[^}}]+\}}$", dockerfile, re.M), arg
+        assert re.search(rf"^FROM \$\{{{arg}\}} AS {variant}-base$", dockerfile, re.M), variant
+        locks = [NOTEBOOK / f"requirements-{variant}{suffix}.txt" for suffix in ("", "-server")]
+        assert any(lock.is_file() for lock in locks), locks
+    assert re.search(r"^FROM \$\{NOTEBOOK_VARIANT\}-base AS tail$", dockerfile, re.M)

@@ -30,6 +30,9 @@ def docker(*args: str, timeout: int = 60, **kwargs) -> subprocess.CompletedProce
 
 @pytest.fixture(scope="module")
 def cu80_image(docker_client):
+    assert docker("image", "inspect", BASE).returncode == 0, (
+        f"base image {BASE} not found: run scripts/setup-docker-host.sh (builds gluonlab/debian-base:bookworm) "
+        "or set NOTEBOOK_BASE_IMAGE to a Debian bookworm image")
     tag = uuid.uuid4().hex[:10]
     cuda8, image = f"gluonlab-test/cuda8-stand-in:{tag}", f"gluonlab-test/notebook-cu80:{tag}"
     stand_in = (f"FROM {BASE}\n"

@@ -8,6 +8,5 @@
 - admin_view: the admins' GPU page and API (templates/gpus.html)
 - auth: NativeAuthenticator with the password check off the event loop
 - accounts: workshop attendee accounts and handouts
-- content_sync: tutorial seeding inside the notebook container (stdlib only)
 - bootstrap: run before JupyterHub starts (secrets, first admin account)
 """

@@ -1,10 +1,10 @@
-#!/bin/sh
-# Shared first build step of every Gluon Lab image (POSIX sh: runs before bash exists).
+#!/usr/bin/env bash
+# Shared first build step of every Gluon Lab image (every base image has bash).
 # 1. Points apt at a mirror when APT_MIRROR is set (one setting for users on slow links).
 # 2. Trusts extra CA certificates dropped into the image's certs/ folder, for builds behind a
 #    TLS-intercepting proxy; pip and npm then use the system bundle.
 # Usage: prepare-build.sh <certs-dir>
-set -eu
+set -euo pipefail
 
 certs_dir="${1:?usage: prepare-build.sh <certs-dir>}"
 

@@ -153,9 +153,15 @@ def test_server_launcher_names_its_modes_on_bad_usage(docker_client, notebook_im
 
 def test_image_ships_tutorials_helper_scripts_and_content_version(docker_client, notebook_image):
     out = run(docker_client, notebook_image,
-              "ls /opt/gluonlab/content; cat /opt/gluonlab/content/VERSION; test -x /opt/gluonlab/scripts/doctor.sh && echo doctor-ok")
+              "ls /opt/gluonlab/content; cat /opt/gluonlab/content/VERSION; test -x /opt/gluonlab/scripts/doctor.sh && echo doctor-ok; "
+              "/opt/gluonlab/build/content-version.sh /opt/gluonlab/content; ls /opt/gluonlab/scripts")
     assert "utils.py" in out and "datasets.py" in out
     assert "doctor-ok" in out
+    lines = out.split()
+    # VERSION is the hash of the shipped tree (content-version.sh, as at build time).
+    assert lines[lines.index("doctor-ok") - 1] == lines[lines.index("doctor-ok") + 1]
+    # From scripts/ only what attendees run: the doctor and its library (no host tools).
+    assert lines[-2:] == ["doctor.sh", "lib"]
 
 
 def test_start_script_seeds_tutorials_into_an_empty_home(docker_client, notebook_image, tmp_path):

@@ -1,4 +1,5 @@
-"""Tutorial sync into users' homes (hub/gluonlab_hub/content_sync.py), on real temp folders."""
+"""Tutorial sync into users' homes (images/notebook/rootfs/content_sync.py, which runs in the
+notebook container), on real temp folders."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from gluonlab_hub import content_sync as cs
+
+# A standalone script of the notebook image, not part of the hub package.
+ROOTFS = Path(__file__).resolve().parents[2] / "images" / "notebook" / "rootfs"
+if str(ROOTFS) not in sys.path:
+    sys.path.insert(0, str(ROOTFS))
+import content_sync as cs  # noqa: E402
 
 SCRIPT = Path(cs.__file__)
 

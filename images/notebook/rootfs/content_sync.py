@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Sync the tutorials shipped in the notebook image into the user's persistent home.
 
-Runs in the *notebook* container at start, before Jupyter, so it is standard library only.
+Runs in the *notebook* container at start (start-notebook.sh, before Jupyter), so it is standard
+library only; the image has it as /opt/gluonlab/bin/content_sync.py.
 
 Rules (``SRC`` = the image's content, carrying a ``VERSION`` file; ``DEST`` = ``~/tutorials``;
 the manifest ``DEST/.gluonlab-content.json`` records the version and each file's SHA-256 as

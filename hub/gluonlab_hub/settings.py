@@ -57,6 +57,9 @@ OTHER_NAMES = {
     "GLUONLAB_DOCTOR_LANG": "scripts/doctor.sh: message language",
     "GLUONLAB_DOCTOR_RUNNER": "scripts/doctor.sh: internal",
     "GLUONLAB_HOST_CA": "scripts/build-images.sh: trust the host's CA bundle",
+    "GLUONLAB_SERVER_PYTHON": "notebook image build: the Python the Jupyter server runs in",
+    "GLUONLAB_SERVER_PPA": "notebook image build: the PPA that Python comes from (ngc)",
+    "GLUONLAB_KERNEL_PYTHON": "notebook image build: the Python of the kernel (ngc: NGC's own)",
     "GLUONLAB_WORK_DIR": "host scripts: logs, rootfs and tool venvs",
     "GLUONLAB_LOCAL_BASE": "scripts/setup-docker-host.sh and the Ansible tests: local base image",
     "GLUONLAB_IMAGES_CHANGED": "Ansible role: marker printed by the image build task",
@@ -142,13 +145,18 @@ class Settings(BaseSettings):
     # --- Users' image ----------------------------------------------------------------------
     notebook_variant: Literal[VARIANTS] = setting(
         "NOTEBOOK_VARIANT", "cpu", "Users' image: cpu, cu117 (Volta..Ampere, driver >= 515), ngc (Hopper "
-        "H100/H200, CUDA 12) or cu80 (legacy: Kepler..Pascal).", group="image", read_by=(HUB, COMPOSE))
+        "H100/H200, CUDA 12) or cu80 (legacy: Kepler..Pascal): a final stage of images/notebook/Dockerfile.",
+        group="image", read_by=(HUB, COMPOSE, BUILD))
     notebook_image: str = setting(
         "GLUONLAB_NOTEBOOK_IMAGE", "", "Image the hub starts for each user.", group="image", read_by=(HUB,),
         doc_default="gluonlab/notebook:<NOTEBOOK_VARIANT>")
     notebook_base_image: str = setting(
         "NOTEBOOK_BASE_IMAGE", "", "Base image of the notebook image (e.g. gluonlab/debian-base:bookworm "
         "on a host without Docker Hub).", group="image", read_by=(BUILD,), unset_when_empty=True,
+        doc_default="the public image named in the Dockerfile")
+    cuda8_image: str = setting(
+        "CUDA8_IMAGE", "", "Where the cu80 variant copies the CUDA 8 / cuDNN 7 libraries from (CI passes a "
+        "stand-in).", group="image", read_by=(BUILD,), unset_when_empty=True,
         doc_default="the public image named in the Dockerfile")
     hub_base_image: str = setting(
         "HUB_BASE_IMAGE", "", "Base image of the hub image.", group="image", read_by=(BUILD,),

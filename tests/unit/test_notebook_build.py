@@ -159,3 +159,11 @@ def test_every_variant_has_a_base_stage_a_base_arg_and_a_lock() -> None:
         locks = [NOTEBOOK / f"requirements-{variant}{suffix}.txt" for suffix in ("", "-server")]
         assert any(lock.is_file() for lock in locks), locks
     assert re.search(r"^FROM \$\{NOTEBOOK_VARIANT\}-base AS tail$", dockerfile, re.M)
+
+
+def test_the_settings_schema_offers_exactly_the_dockerfiles_variants() -> None:
+    """NOTEBOOK_VARIANT's choices (hub settings) and the Dockerfile's final stages are one list."""
+    from gluonlab_hub.settings import VARIANTS
+
+    dockerfile = (REPO / "images" / "notebook" / "Dockerfile").read_text()
+    assert tuple(re.findall(r"^FROM tail AS ([a-z0-9]+)$", dockerfile, re.M)) == VARIANTS

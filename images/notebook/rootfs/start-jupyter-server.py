@@ -7,9 +7,9 @@ Hub's database modules, which the single-user server imports but never uses, not
 
 Why: a server start imports ~1,000 modules (JupyterHub's singleuser chain, Jupyter Server,
 JupyterLab, the extensions) and builds ~150,000-250,000 objects that live as long as the
-server. CPython's collector runs every 700 new objects and keeps re-scanning them: about 0.1 of
-a 0.75 core-s start in this image (bench/README.md). At a workshop's start 20 servers start on
-two cores, so that is time every attendee waits.
+server. CPython's collector runs every 700 new objects and keeps re-scanning them, a measured
+share of every start (bench/README.md, "What was changed, and why"). At a workshop's start 20
+servers start on two cores, so that is time every attendee waits.
 
 How: the collector is off until the server's event loop runs (the server is listening), then
 the objects made so far are frozen (`gc.freeze()`: never scanned again, which also makes every
@@ -23,7 +23,8 @@ imports SQLAlchemy and Alembic. DEFERRED_MODULES become lazy modules (importlib.
 the import statement returns at once and the module runs the first time one of its attributes
 is used, exactly as if it were imported then. With the image's patch to jupyterhub.log, .utils
 and .scopes (images/notebook/patches/), which imported the rest of that chain, the single-user
-server's imports take 0.32 core-s instead of 0.49: SQLAlchemy, Alembic and the ORM do not load.
+server's imports cost about a third less (bench/README.md): SQLAlchemy, Alembic and the ORM do
+not load.
 Only plain modules are deferred: a lazy package (SQLAlchemy itself) gets its submodules imported
 twice on Python 3.11 when the first use is a submodule import, which breaks it. A first use is
 logged, so a JupyterHub upgrade that needs them in the single-user server shows in its log;

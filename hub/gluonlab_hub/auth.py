@@ -78,9 +78,10 @@ class FailureLog:
         times = self._recent(key, time.monotonic() if now is None else now)
         return times is not None and len(times) >= self.limit
 
-    def record(self, key: str, now: float | None = None) -> None:
+    def record(self, key: str, now: float | None = None) -> float | None:
+        """Count one failure (or one attempt in progress); returns its stamp for ``forget``."""
         if self.limit <= 0:
-            return
+            return None
         now = time.monotonic() if now is None else now
         times = self._recent(key, now)
         if times is None:
@@ -89,6 +90,13 @@ class FailureLog:
         self._failures.move_to_end(key)
         while len(self._failures) > self.max_keys:
             self._failures.popitem(last=False)
+        return now
+
+    def forget(self, key: str, stamp: float | None) -> None:
+        """Take back one counted attempt (it succeeded)."""
+        times = self._failures.get(key)
+        if times is not None and stamp in times:
+            times.remove(stamp)
 
     def clear(self, key: str) -> None:
         self._failures.pop(key, None)
@@ -195,8 +203,10 @@ class ThreadedNativeAuthenticator(NativeAuthenticator):
         super().__init__(*args, **kwargs)
         self._pool = ThreadPoolExecutor(max_workers=self.bcrypt_workers, thread_name_prefix="gluonlab-bcrypt")
         self._pending = 0
-        self.address_failures = FailureLog(self.failed_logins_per_address, self.seconds_before_next_try)
-        self.username_failures = FailureLog(self.allowed_failed_logins, self.seconds_before_next_try)
+        # NativeAuthenticator's help says 600 s by default, but its trait defaults to 0.
+        window = self.seconds_before_next_try if self.seconds_before_next_try > 0 else 600
+        self.address_failures = FailureLog(self.failed_logins_per_address, window)
+        self.username_failures = FailureLog(self.allowed_failed_logins, window)
 
     # --- bcrypt, always in the pool ---------------------------------------------------------
     async def _in_pool(self, func, *args):
@@ -266,22 +276,28 @@ class ThreadedNativeAuthenticator(NativeAuthenticator):
             self.log.warning("Login refused for %r: too many failures for this name", name_key)
             raise LoginRefused(429, THROTTLED)
 
+        # Counted before the check, taken back on success: attempts still being checked count
+        # too, so a flood cannot fill the check queue before its first failures are known.
+        address_stamp = self.address_failures.record(address)
+        name_stamp = self.username_failures.record(name_key) if name_key is not None else None
         ok = False
         if name_key is not None and isinstance(password, str):
             user = self.get_user(name_key)
             # Unknown and unauthorized accounts fail without a bcrypt check (no 2FA here,
             # but keep NativeAuthenticator's rule if an account has it).
             if user is not None and user.is_authorized:
-                hashed = user.password
-                ok = await self.check_password(password, hashed)
+                try:
+                    ok = await self.check_password(password, user.password)
+                except LoginRefused:  # busy: not this client's failure
+                    self.address_failures.forget(address, address_stamp)
+                    self.username_failures.forget(name_key, name_stamp)
+                    raise
                 if ok and user.has_2fa:
                     ok = bool(user.is_valid_token(data.get("2fa")))
         if ok:
+            self.address_failures.forget(address, address_stamp)
             self.username_failures.clear(name_key)
             return name_key
-        self.address_failures.record(address)
-        if name_key is not None:
-            self.username_failures.record(name_key)
         return None
 
     def get_handlers(self, app):

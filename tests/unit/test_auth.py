@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from types import SimpleNamespace
 
 import bcrypt
@@ -276,3 +277,26 @@ def test_a_new_password_bcrypt_cannot_take_is_refused_with_a_reason(db):
 
 def test_throttled_message_tells_the_attendee_to_wait():
     assert "wait a minute" in THROTTLED and "一分钟" in THROTTLED
+
+
+def test_a_burst_from_one_address_cannot_queue_more_checks_than_its_limit(db, monkeypatch):
+    auth = ThreadedNativeAuthenticator(db=db, failed_logins_per_address=3, allowed_failed_logins=100,
+                                       bcrypt_workers=1, max_pending_checks=50)
+    checks = []
+    real_checkpw = bcrypt.checkpw
+
+    def counted_checkpw(*args):
+        checks.append(1)
+        time.sleep(0.05)
+        return real_checkpw(*args)
+
+    monkeypatch.setattr(bcrypt, "checkpw", counted_checkpw)
+
+    async def burst():
+        attacker = proxied("192.0.2.66")
+        return await asyncio.gather(*(auth.authenticate(attacker, {"username": "ana", "password": f"guess-{i}"})
+                                      for i in range(10)), return_exceptions=True)
+
+    results = asyncio.run(burst())
+    assert results.count(None) == 3 and len(checks) == 3
+    assert all(isinstance(r, LoginRefused) and r.status_code == 429 for r in results if r is not None)

@@ -16,7 +16,9 @@ with two accounts at bcrypt cost 12) starts in one container, then for --seconds
 - /hub/health is probed every 100 ms through the proxy from loopback (another client);
 - a correct login (GET the form, POST it) runs every 5 s from loopback.
 Printed: health p50/p95/max, correct-login max, and what the flood got back (status counts).
-Timeouts (10 s) count as 10 s. The load generator shares the container's CPU with the hub.
+Timeouts (10 s) count as 10 s. The load generator shares the container's CPU with the hub;
+the core-seconds spent by the hub + proxy, the load generator and the whole machine (other
+containers included) during the flood are printed too.
 """
 from __future__ import annotations
 
@@ -51,6 +53,7 @@ c.Authenticator.allow_all = True
 c.NativeAuthenticator.enable_signup = False
 c.NativeAuthenticator.allowed_failed_logins = 5
 c.NativeAuthenticator.seconds_before_next_try = 60
+c.JupyterHub.tornado_settings = {{"cookie_options": {{"samesite": "Lax"}}}}  # as hub/jupyterhub_config.py
 """
 AUTHENTICATORS = {
     "stock": "nativeauthenticator.NativeAuthenticator",
@@ -61,6 +64,37 @@ AUTHENTICATORS = {
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (the hub starts the proxy)."""
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    for child in [pid, *children(pid)]:
+        try:
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
+
+
+def busy_seconds() -> float:
+    """Whole-machine busy CPU (from /proc/stat, so other containers count too)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -161,6 +195,7 @@ def run_variant(name: str, rate: float, seconds: float) -> dict:
                     time.sleep(5)
                     logins.append(login(local, USER, PASSWORD))
 
+            hub_cpu, own_cpu, machine_cpu = cpu_seconds(hub.pid), sum(os.times()[:2]), busy_seconds()
             prober = threading.Thread(target=probe_health)
             loginer = threading.Thread(target=correct_logins)
             prober.start()
@@ -173,7 +208,12 @@ def run_variant(name: str, rate: float, seconds: float) -> dict:
                     time.sleep(max(0.0, start + i / rate - time.monotonic()))
                 prober.join()
                 loginer.join()
+            hub_cpu = cpu_seconds(hub.pid) - hub_cpu
+            own_cpu = sum(os.times()[:2]) - own_cpu
+            machine_cpu = busy_seconds() - machine_cpu
             return {
+                "cpu_core_s": {"hub_and_proxy": round(hub_cpu, 1), "load_generator": round(own_cpu, 1),
+                               "whole_machine": round(machine_cpu, 1)},
                 "variant": name, "rate": rate, "seconds": seconds, "flood_sent": i,
                 "flood_statuses": dict(sorted(statuses.items())),
                 "health_n": len(health), "health_p50_ms": round(percentile(health, 0.5) * 1000),
@@ -211,6 +251,7 @@ def outer(args: argparse.Namespace) -> None:
         print(f"{r['variant']:<10} {r['health_p50_ms']:>8} ms {r['health_p95_ms']:>8} ms {r['health_max_ms']:>8} ms "
               f"{r['correct_login_max_s']:>7} s  {r['flood_statuses']} of {r['flood_sent']}")
         print(f"{'':<10} correct logins: {r['correct_logins']}")
+        print(f"{'':<10} core-seconds during the flood: {r['cpu_core_s']}")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
 

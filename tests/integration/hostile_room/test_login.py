@@ -5,7 +5,6 @@ the bounds are generous and only where a bound is the behaviour."""
 from __future__ import annotations
 
 import csv
-import io
 import json
 import threading
 import time

@@ -52,17 +52,31 @@ c.JupyterHub.default_url = "/hub/home"
 c.JupyterHub.authenticate_prometheus = True
 
 # --- Accounts ------------------------------------------------------------------------------
-# NativeAuthenticator: bcrypt-hashed passwords in the hub database, no self signup, login
-# throttled after repeated failures. Admins create attendee accounts (gluonlab-accounts).
-c.JupyterHub.authenticator_class = ThreadedNativeAuthenticator  # bcrypt check off the event loop
+# NativeAuthenticator's accounts (bcrypt hashes in the hub database, created by gluonlab-accounts;
+# no signup), hardened for a hostile room (gluonlab_hub/auth.py, README "Threat model"): bcrypt
+# never on the event loop, failures throttled per username and per client address, only the
+# login and change-password pages routed, bad input a normal failure.
+c.JupyterHub.authenticator_class = ThreadedNativeAuthenticator
 c.NativeAuthenticator.enable_signup = False
 c.NativeAuthenticator.open_signup = False
+# Per username: 5 failures a minute, then refused without a check until the minute has passed.
 c.NativeAuthenticator.allowed_failed_logins = 5
 c.NativeAuthenticator.seconds_before_next_try = 60
+# Per client address: 30 failures a minute (a mistyping room on one NAT stays under it; a
+# flood gets 30 bcrypt checks a minute, about 12 % of one core at cost 12).
+c.ThreadedNativeAuthenticator.failed_logins_per_address = 30
 c.NativeAuthenticator.minimum_password_length = 8
 c.Authenticator.admin_users = set(settings.admin_users)
 # NativeAuthenticator decides who may log in (account exists, password right, authorized).
 c.Authenticator.allow_all = True
+# Hub cookies (login, XSRF) are not sent on cross-site POSTs or subresource requests; Lax,
+# not Strict, so a link from the handout or a chat still arrives logged in.
+c.JupyterHub.tornado_settings = {**c.JupyterHub.tornado_settings, "cookie_options": {"samesite": "Lax"}}
+# cookie_host_prefix_enabled stays off even with HTTPS: a __Host- cookie must have path=/,
+# so the browser would send the hub login cookie to every /user/<name>/ server, and an
+# attendee controls the server process in their own container (JupyterHub's docs advise it
+# only with per-user domains). The default hub cookie is scoped to /hub/.
+c.JupyterHub.cookie_host_prefix_enabled = False
 
 # --- User servers ---------------------------------------------------------------------------
 # The GPU pool is built now, so a bad GPU setting stops the hub here, not at an attendee's login.

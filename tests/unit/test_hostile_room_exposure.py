@@ -1,7 +1,8 @@
 """A hostile room, without Docker: what the hub refuses to expose and what secrets it keeps.
 
 Each test is named for the attack or mistake and the refusal. The same against a real compose
-stack: tests/integration/hostile_room/test_exposure.py.
+stack: tests/integration/hostile_room/test_exposure.py (pytest needs distinct file names, hence
+this one's).
 """
 from __future__ import annotations
 

@@ -115,6 +115,8 @@ def test_jupyterhub_and_its_children_do_not_inherit_the_bootstrap_password():
                    what="the hub's services")
         processes = environ_of_hub_processes(lab)
         assert any("jupyterhub" in cmd for cmd in processes) and any("configurable-http-proxy" in c for c in processes)
+        # The culler runs with its max-age option (0 = the culler's "no limit" by default).
+        assert any("jupyterhub_idle_culler" in c and "--max-age=0" in c for c in processes), list(processes)
         for cmd, env in processes.items():
             assert "GLUONLAB_ADMIN_PASSWORD" not in env, cmd
             assert lab.admin_password not in json.dumps(env), cmd

@@ -36,3 +36,15 @@ def test_role_refuses_to_open_the_hub_beyond_loopback_without_tls():
 def test_role_lets_loopback_https_or_an_explicit_tls_proxy_through(extra):
     result = check(**extra)
     assert result.returncode == 0, tail(result.stdout)
+
+
+@pytest.mark.parametrize("password", ["short-pw", "x" * 73, "Teacher-Number-One"])
+def test_role_refuses_a_first_admin_password_the_hub_would_refuse(password):
+    result = check(gluonlab_hub_admin_password=password, gluonlab_hub_admin_users=["teacher-number-one"])
+    assert result.returncode != 0
+    assert "must be 12 to 72 characters and not the first admin's username" in " ".join(result.stdout.split())
+    assert password not in result.stdout
+
+
+def test_role_accepts_a_good_first_admin_password():
+    assert check(gluonlab_hub_admin_password="a-good-long-password").returncode == 0

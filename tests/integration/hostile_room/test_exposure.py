@@ -8,17 +8,23 @@ the attack or mistake and the refusal (rules without Docker: tests/unit/test_hos
   GLUONLAB_ADMIN_PASSWORD_FILE it is not in the container's configuration either.
 - A CPU-only server gets NVIDIA_VISIBLE_DEVICES=void and no swap beyond its memory limit, and
   the user's own ~/.jupyter cannot change their server.
+- Exported homes are mode 0600 and never half-written under their final name.
 """
 from __future__ import annotations
 
 import json
+import os
+import stat
+import subprocess
+import tarfile
 import time
+import uuid
 
 import docker
 import pytest
 import requests
 
-from labclient import HubClient, LabStack, wait_until
+from labclient import REPO_ROOT, HubClient, LabStack, wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
@@ -167,8 +173,32 @@ def test_cpu_only_server_sees_no_gpus_even_with_nvidia_default_runtime_and_ignor
         assert "NVIDIA_VISIBLE_DEVICES=void" in environ
         host = container.attrs["HostConfig"]
         assert host["Memory"] == 1 << 30 and host["MemorySwap"] == host["Memory"]
-        response = hub.user_api("GET", "alice", "/api/status")
-        assert response.status_code == 200 and "X-Probe" not in response.headers
+        response = hub.user_api("GET", "alice", "/contents")
+        assert response.status_code == 200, (response.url, response.text[:300])
+        assert "X-Probe" not in response.headers, response.headers
         assert container.exec_run(["test", "-f", "/home/jovyan/.jupyter/jupyter_server_config.py"]).exit_code == 0
     finally:
         lab.down()
+
+
+def test_exported_homes_are_private_and_never_half_written(tmp_path):
+    """An attendee's work copied off the host is readable by the admin only; the archive is
+    written as .part and renamed (a crashed run's .part is replaced, never taken as done)."""
+    instance = f"gltest-{uuid.uuid4().hex[:8]}"
+    client = docker.from_env()
+    volume = client.volumes.create(f"{instance}-home-dana")
+    try:
+        client.containers.run(NOTEBOOK_IMAGE, ["sh", "-c", "echo dana was here > /home/jovyan/work.txt"],
+                              entrypoint=[], user="0", remove=True, network_mode="none",
+                              volumes={volume.name: {"bind": "/home/jovyan", "mode": "rw"}})
+        (tmp_path / "dana.tar.gz.part").write_text("left by a crashed run")
+        export = [str(REPO_ROOT / "scripts" / "export-homes.sh"), "--instance", instance, "--image", NOTEBOOK_IMAGE]
+        result = subprocess.run(export + [str(tmp_path)], capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        archive = tmp_path / "dana.tar.gz"
+        assert stat.S_IMODE(archive.stat().st_mode) == 0o600 and archive.stat().st_uid == os.getuid()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["dana.tar.gz"]
+        with tarfile.open(archive) as tar:
+            assert tar.extractfile("./work.txt").read() == b"dana was here\n"
+    finally:
+        volume.remove(force=True)

@@ -5,6 +5,7 @@ import sys
 from prometheus_client import REGISTRY
 
 from gluonlab_hub import admin_view
+from gluonlab_hub.accounts.rows import MAX_USERNAME_LEN, USERNAME_RE
 from gluonlab_hub.auth import ThreadedNativeAuthenticator
 from gluonlab_hub.gpus import AssignmentCollector, GpuSetupError
 from gluonlab_hub.secret_files import ensure_secret_file
@@ -67,6 +68,9 @@ c.NativeAuthenticator.seconds_before_next_try = 60
 c.ThreadedNativeAuthenticator.failed_logins_per_address = 30
 c.NativeAuthenticator.minimum_password_length = 8
 c.Authenticator.admin_users = set(settings.admin_users)
+# The admin UI and API accept only names the accounts tool would (same rule, whole name:
+# JupyterHub uses re.match, so the pattern is anchored here; \Z, since $ allows a final newline).
+c.Authenticator.username_pattern = rf"(?=.{{1,{MAX_USERNAME_LEN}}}\Z){USERNAME_RE.pattern}\Z"
 # NativeAuthenticator decides who may log in (account exists, password right, authorized).
 c.Authenticator.allow_all = True
 # Hub cookies (login, XSRF) are not sent on cross-site POSTs or subresource requests; Lax,
@@ -103,6 +107,9 @@ c.DockerSpawner.volumes = {settings.home_volume_template: "/home/jovyan"}
 c.DockerSpawner.mem_limit = settings.mem_limit
 c.DockerSpawner.cpu_limit = settings.cpu_limit
 c.Spawner.default_url = "/lab"
+# A user's ~/.jupyter (their own, writable home) must not change the server's settings, e.g.
+# switch off its authentication or open it to other origins.
+c.Spawner.disable_user_config = True
 c.Spawner.start_timeout = settings.spawn_timeout
 c.Spawner.http_timeout = settings.spawn_timeout
 
@@ -112,14 +119,24 @@ c.JupyterHub.extra_handlers = admin_view.gpu_handlers(gpu_allocator)
 c.JupyterHub.template_paths = [admin_view.TEMPLATE_DIR]
 c.JupyterHub.custom_scopes = admin_view.CUSTOM_SCOPES
 
-# --- Idle culling -----------------------------------------------------------------------------
-# Stops servers idle for GLUONLAB_CULL_TIMEOUT seconds; their GPUs return to the pool.
+# --- Idle culling, database backups ------------------------------------------------------------
+# Stops servers idle for GLUONLAB_CULL_TIMEOUT seconds (and, with GLUONLAB_CULL_MAX_AGE, those
+# older than that, busy or not); their GPUs return to the pool.
 c.JupyterHub.services = [
     {
         "name": "idle-culler",
-        "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={settings.cull_timeout}"],
+        "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={settings.cull_timeout}",
+                    f"--max-age={settings.cull_max_age}"],
     }
 ]
+# A daily copy of the SQLite database (accounts, password hashes, servers) next to it, on the
+# hub volume; restore: README "Exposure and secrets".
+if settings.backup_days and settings.db_url.startswith("sqlite:///"):
+    c.JupyterHub.services.append({
+        "name": "db-backup",
+        "command": [sys.executable, "-m", "gluonlab_hub.backup", "--db", settings.db_url.removeprefix("sqlite:///"),
+                    "--dir", f"{state}/backups", "--keep", str(settings.backup_days)],
+    })
 c.JupyterHub.load_roles = [
     {
         "name": "idle-culler",

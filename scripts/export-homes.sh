@@ -7,7 +7,8 @@ usage() {
   cat <<'TXT'
 Usage: scripts/export-homes.sh [--instance NAME] [--image IMAGE] OUT_DIR
 
-Writes OUT_DIR/<user>.tar.gz for each home volume <instance>-home-<user> on this Docker host.
+Writes OUT_DIR/<user>.tar.gz (mode 0600) for each home volume <instance>-home-<user> on this
+Docker host; each is written as <user>.tar.gz.part and renamed once complete.
   --instance NAME  the lab's GLUONLAB_INSTANCE (default: $GLUONLAB_INSTANCE or gluonlab)
   --image IMAGE    image used to read the volumes (default: gluonlab/notebook:cpu)
 Nothing is deleted; remove the volumes yourself afterwards (see README "After the workshop").
@@ -15,6 +16,19 @@ TXT
 }
 
 die() { printf 'export-homes: %s\n' "$*" >&2; exit 1; }
+
+export_one() {
+  # A home holds an attendee's work: only the admin may read the archive (0600, written by
+  # this shell, not by root in the container), and a half-written archive never carries the
+  # final name (a crash leaves <user>.tar.gz.part, removed on the next run).
+  local image="$1" volume="$2" dest="$3"
+  local part="$dest.part"
+  rm -f "$part"
+  (umask 077 && docker run --rm --network none --user 0 -v "$volume:/home/user:ro" --entrypoint tar "$image" \
+    -C /home/user -czf - . >"$part") || { rm -f "$part"; die "reading volume $volume failed"; }
+  chmod 600 "$part"
+  mv -f "$part" "$dest"
+}
 
 main() {
   local instance="${GLUONLAB_INSTANCE:-gluonlab}" image="gluonlab/notebook:cpu" out=""
@@ -40,8 +54,7 @@ main() {
       printf 'export-homes: %s.tar.gz exists, left as is\n' "$user" >&2
       continue
     fi
-    docker run --rm --network none --user 0 -v "$volume:/home/user:ro" -v "$out:/out" --entrypoint tar "$image" \
-      -C /home/user -czf "/out/$user.tar.gz" .
+    export_one "$image" "$volume" "$out/$user.tar.gz"
     count=$((count + 1))
   done < <(docker volume ls --quiet --filter "name=$prefix")
   printf 'export-homes: %d home(s) written to %s\n' "$count" "$out"

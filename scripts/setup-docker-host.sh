@@ -19,7 +19,7 @@ readonly ENGINE_PACKAGES=(docker.io debootstrap iptables chromium)
 
 usage() {
   cat <<'TXT'
-Usage: scripts/setup-docker-host.sh [--tools-only] [--no-base-image] [--help]
+Usage: scripts/setup-docker-host.sh [--tools-only] [--no-base-image] [--gpu-hook-stub] [--help]
 
 Installs and starts what the Gluon Lab tests need on a Debian host (run as root):
   - python3 with venv, git, shellcheck and OpenSSH (client and server) from Debian
@@ -29,14 +29,17 @@ Installs and starts what the Gluon Lab tests need on a Debian host (run as root)
   --tools-only stops here: that is all `scripts/test.sh --fast` needs. The full setup goes on:
   - docker.io (engine + containerd + runc), debootstrap, iptables and chromium from Debian
   - dockerd started in the background when no daemon answers (log: $GLUONLAB_WORK_DIR/dockerd.log)
-  - the stub nvidia-container-runtime-hook so `--gpus` requests can be tested without a GPU
-    (only when no real hook is installed; it proves the request path, not GPU access)
+  - with --gpu-hook-stub (CI only: .ci/run passes it), a stub nvidia-container-runtime-hook so
+    `--gpus` requests can be tested without a GPU (only when no real hook is installed; it
+    proves the request path, not GPU access). Never on a workshop host: a stub there would
+    make GPU requests "succeed" with no GPU behind them.
   - a local Debian bookworm base image ($GLUONLAB_LOCAL_BASE, default gluonlab/debian-base:bookworm)
     built with debootstrap, for hosts that cannot pull from a registry (not with --no-base-image)
 
 Environment:
   GLUONLAB_LOCAL_BASE   name:tag of the local base image
-  GLUONLAB_WORK_DIR     host scratch folder: logs, the tools venv, the rootfs (default /var/tmp/gluonlab)
+  GLUONLAB_WORK_DIR     host scratch folder: logs, the tools venv, the rootfs (default /var/tmp/gluonlab);
+                        refused when it exists and is a symlink or not owned by the user running this
 TXT
 }
 
@@ -76,6 +79,22 @@ cat >/dev/null
 exit 0
 HOOK
   chmod 755 /usr/local/bin/nvidia-container-runtime-hook
+}
+
+ensure_work_dir() {
+  # Root runs a venv's binaries and writes dockerd's log from here: a folder someone else
+  # owns (or a symlink) in a shared /var/tmp could have been planted to take those over.
+  if [[ -L "$WORK_DIR" ]]; then
+    log "GLUONLAB_WORK_DIR=$WORK_DIR is a symlink; refusing to use it (point GLUONLAB_WORK_DIR at a real folder)"
+    exit 2
+  fi
+  if [[ -e "$WORK_DIR" && ! -O "$WORK_DIR" ]]; then
+    log "GLUONLAB_WORK_DIR=$WORK_DIR is owned by $(stat -c %U "$WORK_DIR"), not by $(id -un); refusing to use it" \
+      "(remove it, or set GLUONLAB_WORK_DIR to a folder you own)"
+    exit 2
+  fi
+  mkdir -p "$WORK_DIR"
+  chmod go-w "$WORK_DIR"
 }
 
 docker_answers() { /usr/bin/docker info >/dev/null 2>&1 || docker info >/dev/null 2>&1; }
@@ -147,17 +166,19 @@ ensure_base_image() {
 }
 
 main() {
-  local want_base=1 tools_only=0
+  local want_base=1 tools_only=0 gpu_hook_stub=0
   while (($#)); do
     case "$1" in
       --help|-h) usage; exit 0 ;;
       --tools-only) tools_only=1 ;;
+      --gpu-hook-stub) gpu_hook_stub=1 ;;
       --no-base-image) want_base=0 ;;
       *) log "unknown option: $1 (see --help)"; exit 2 ;;
     esac
     shift
   done
   require_root
+  ensure_work_dir
   ensure_apt_packages "${TOOL_PACKAGES[@]}"
   ensure_python_tools
   if ((tools_only)); then
@@ -165,7 +186,7 @@ main() {
     return
   fi
   ensure_apt_packages "${ENGINE_PACKAGES[@]}"
-  ensure_gpu_hook_stub
+  if ((gpu_hook_stub)); then ensure_gpu_hook_stub; fi
   ensure_dockerd_running
   docker compose version >/dev/null
   if ((want_base)); then ensure_base_image; fi

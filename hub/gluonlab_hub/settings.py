@@ -121,19 +121,24 @@ class Settings(BaseSettings):
     # --- Where the hub listens -------------------------------------------------------------
     hub_bind: str = setting(
         "GLUONLAB_HUB_BIND", "127.0.0.1", "Host address the hub is published on: 127.0.0.1 keeps the lab "
-        "on this machine; to serve a room set 0.0.0.0 and HTTPS.", group="listen", read_by=(COMPOSE,),
-        allowed="an IP address")
+        "on this machine; to serve a room set 0.0.0.0 and HTTPS (GLUONLAB_SSL_CERT/KEY): the hub refuses "
+        "any other address over plain HTTP.", group="listen", read_by=(HUB, COMPOSE), allowed="an IP address")
     hub_port: int = setting("GLUONLAB_HUB_PORT", 8000, "Host port the hub is published on.",
                             group="listen", read_by=(COMPOSE,), ge=1, le=65535)
     cert_dir: str = setting(
-        "GLUONLAB_CERT_DIR", "./images/hub/certs", "Host folder mounted read-only at /srv/jupyterhub/certs "
-        "in the hub container: put the HTTPS certificate and key there.", group="listen", read_by=(COMPOSE,))
+        "GLUONLAB_CERT_DIR", "./certs", "Host folder mounted read-only at /srv/jupyterhub/certs "
+        "in the hub container: put the HTTPS certificate and key there (no image build reads it; "
+        "images/*/certs are only for build CA bundles).", group="listen", read_by=(COMPOSE,))
     ssl_cert: str = setting(
         "GLUONLAB_SSL_CERT", "", "HTTPS certificate, a path inside the hub container (e.g. "
         "/srv/jupyterhub/certs/fullchain.pem); set together with GLUONLAB_SSL_KEY. Empty: plain HTTP.",
         group="listen", read_by=(HUB,))
     ssl_key: str = setting("GLUONLAB_SSL_KEY", "", "HTTPS private key, a path inside the hub container.",
                            group="listen", read_by=(HUB,))
+    allow_insecure: Literal["0", "1"] = setting(
+        "GLUONLAB_ALLOW_INSECURE", "0", "1 = serve plain HTTP on a GLUONLAB_HUB_BIND beyond loopback, only "
+        "when a TLS-terminating proxy in front of the hub carries every attendee's traffic.", group="listen",
+        read_by=(HUB,))
     # One name for this lab's Docker objects (network, container prefix, home volumes), so two
     # labs (or a test run) on one engine never touch each other's containers or volumes.
     instance: str = setting(
@@ -183,7 +188,13 @@ class Settings(BaseSettings):
     admin_password: SecretStr = setting(
         "GLUONLAB_ADMIN_PASSWORD", SecretStr(""), "First admin's password at first start (later changes "
         "do not reset it). Empty: generated and stored in /srv/jupyterhub/state/admin-password in the hub "
-        "container.", group="accounts", read_by=(HUB,), secret=True)
+        "container. Stays in the container's configuration (docker inspect): prefer "
+        "GLUONLAB_ADMIN_PASSWORD_FILE.", group="accounts", read_by=(HUB,), secret=True)
+    admin_password_file: str = setting(
+        "GLUONLAB_ADMIN_PASSWORD_FILE", "", "File inside the hub container holding the first admin's "
+        "password (e.g. /srv/jupyterhub/certs/admin-password, from GLUONLAB_CERT_DIR); wins over "
+        "GLUONLAB_ADMIN_PASSWORD. Either way: at least 12 characters, at most 72 bytes, not the username.",
+        group="accounts", read_by=(HUB,))
 
     # --- GPUs ------------------------------------------------------------------------------
     gpu_policy: Literal[GPU_POLICIES] = setting(
@@ -212,6 +223,9 @@ class Settings(BaseSettings):
     cull_timeout: int = setting(
         "GLUONLAB_CULL_TIMEOUT", 3600, "Stop servers idle this many seconds (their GPUs return to the "
         "pool); keep it >= 330.", group="limits", read_by=(HUB,), ge=60)
+    cull_max_age: int = setting(
+        "GLUONLAB_CULL_MAX_AGE", 0, "Stop servers older than this many seconds even when busy (0 = never); "
+        "e.g. 43200 ends a day's forgotten servers.", group="limits", read_by=(HUB,), ge=0)
     concurrent_spawn_limit: int = setting(
         "GLUONLAB_CONCURRENT_SPAWN_LIMIT", 20, "Server starts in parallel (a start is CPU-bound); more "
         "users are asked to retry.", group="limits", read_by=(HUB,), ge=1)
@@ -233,6 +247,9 @@ class Settings(BaseSettings):
         "GLUONLAB_STATE_DIR", "/srv/jupyterhub/state", "Hub state folder inside the hub container "
         "(database, secrets, admin password); compose keeps the default on a volume.", group="hub",
         read_by=(HUB,))
+    backup_days: int = setting(
+        "GLUONLAB_BACKUP_DAYS", 7, "Daily copies of the hub's SQLite database kept in "
+        "<GLUONLAB_STATE_DIR>/backups (0 = no backups).", group="hub", read_by=(HUB,), ge=0)
     hub_db_url: str = setting(
         "GLUONLAB_HUB_DB_URL", "", "Hub database URL (SQLAlchemy).", group="hub", read_by=(HUB,),
         doc_default="SQLite in GLUONLAB_STATE_DIR")
@@ -288,6 +305,17 @@ class Settings(BaseSettings):
         if bool(self.ssl_cert) != bool(self.ssl_key):
             raise _invalid("set both the certificate and the key file, or neither",
                            name="GLUONLAB_SSL_CERT/GLUONLAB_SSL_KEY", value=self.ssl_cert or self.ssl_key)
+        return self
+
+    @model_validator(mode="after")
+    def _no_plain_http_beyond_loopback(self) -> "Settings":
+        # Passwords and session cookies would cross the room's Wi-Fi in clear text.
+        if not self.ssl_cert and not ipaddress.ip_address(self.hub_bind).is_loopback and self.allow_insecure != "1":
+            raise _invalid(
+                "the hub would be reachable from other machines over plain HTTP (passwords and cookies in "
+                "clear text): set GLUONLAB_SSL_CERT and GLUONLAB_SSL_KEY (files in GLUONLAB_CERT_DIR), or keep "
+                "GLUONLAB_HUB_BIND=127.0.0.1; only behind a TLS-terminating proxy set GLUONLAB_ALLOW_INSECURE=1",
+                name="GLUONLAB_HUB_BIND", value=self.hub_bind)
         return self
 
     # --- API -------------------------------------------------------------------------------

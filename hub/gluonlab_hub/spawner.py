@@ -11,7 +11,9 @@ and ``stop()`` or a failed start gives them back.
 Hardening. Every user container gets (CIS Docker benchmark items 5.x): no capabilities (Jupyter
 runs as uid 1000 and needs none, 5.3), no-new-privileges (setuid binaries cannot raise
 privileges, 5.25), a pids limit against fork bombs (5.28), not privileged; memory/CPU limits come
-from DockerSpawner itself. shm_size: Gluon DataLoader workers share batches through /dev/shm
+from DockerSpawner itself, and swap is capped at the memory limit (memory + swap = the limit: no
+swap beyond it). A server without GPUs gets NVIDIA_VISIBLE_DEVICES=void, so it sees none even on a
+host whose Docker default runtime is nvidia. shm_size: Gluon DataLoader workers share batches through /dev/shm
 (Docker's 64 MB is too small for num_workers > 0). No host paths, no Docker socket: only the
 home volume is mounted.
 
@@ -124,10 +126,21 @@ def starting_create_kwargs(create_kwargs: dict) -> tuple[dict, bool]:
     return result, boosted
 
 
-def hardened_host_config(pids_limit: int, shm_size: str, gpu_ids: list[str]) -> dict[str, Any]:
+def gpu_visibility_environment(gpu_ids: list[str]) -> dict[str, str]:
+    """``NVIDIA_VISIBLE_DEVICES=void`` for a server without GPUs (none asked for, or the CPU
+    fallback when every GPU is taken). The CUDA and NGC images set ``all``, and on a host whose
+    Docker default runtime is nvidia that alone would hand every GPU to a CPU-only server;
+    ``void`` makes the NVIDIA runtime expose none. With GPUs, Docker sets the variable from the
+    device request."""
+    return {} if gpu_ids else {"NVIDIA_VISIBLE_DEVICES": "void"}
+
+
+def hardened_host_config(pids_limit: int, shm_size: str, gpu_ids: list[str],
+                         mem_limit: int | None = None) -> dict[str, Any]:
     """The host config every user container gets on top of DockerSpawner's (module doc,
     Hardening), with ``gpu_ids`` requested by explicit id, in the engine API's form: it goes
-    into the create call as it is, next to what docker-py made of DockerSpawner's settings."""
+    into the create call as it is, next to what docker-py made of DockerSpawner's settings.
+    ``mem_limit`` (bytes) also caps memory + swap, so the limit cannot be doubled in swap."""
     config: dict[str, Any] = {
         "CapDrop": ["ALL"],
         "SecurityOpt": ["no-new-privileges:true"],
@@ -135,6 +148,8 @@ def hardened_host_config(pids_limit: int, shm_size: str, gpu_ids: list[str]) -> 
         "ShmSize": docker.utils.parse_bytes(shm_size),
         "Privileged": False,
     }
+    if mem_limit:
+        config["MemorySwap"] = mem_limit
     if gpu_ids:
         config["DeviceRequests"] = [docker.types.DeviceRequest(**r) for r in gpu_mod.device_requests(gpu_ids)]
     return config
@@ -207,6 +222,7 @@ class LabDockerSpawner(DockerSpawner):
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
         env.update(gpu_mod.container_environment(self.gpu_ids, self.gpu_allocator.gpus))
+        env.update(gpu_visibility_environment(self.gpu_ids))
         return env
 
     def lab_create_kwargs(self, create_kwargs: dict) -> tuple[dict, bool]:
@@ -214,7 +230,11 @@ class LabDockerSpawner(DockerSpawner):
         no health check (starting_create_kwargs), hardening and GPUs (hardened_host_config), and
         the labels the allocator rebuilds from (prefix = the lab instance)."""
         result, boosted = starting_create_kwargs(create_kwargs)
-        result["host_config"].update(hardened_host_config(self.pids_limit, self.shm_size, self.gpu_ids))
+        # Docker's default lets a container swap as much again as its memory limit; a swap
+        # limit set in the hub's config (extra_host_config memswap_limit) is kept.
+        memory = None if "MemorySwap" in result["host_config"] else result["host_config"].get("Memory")
+        result["host_config"].update(hardened_host_config(self.pids_limit, self.shm_size, self.gpu_ids,
+                                                          mem_limit=memory))
         labels = gpu_mod.container_labels(self.user.name, self.gpu_ids, instance=self.prefix)
         result["labels"] = {**(result.get("labels") or {}), **labels}
         return result, boosted

@@ -160,7 +160,7 @@ def test_hub_allocator_rebuilds_from_this_instances_containers(docker_client) ->
      "GLUONLAB_GPUS='auto' (GLUONLAB_GPU_POLICY=exclusive): GPU discovery failed"),
 ], ids=["bad-spec", "auto-without-gpus"])
 def test_hub_with_an_unusable_gpu_setting_stops_at_start(hub_image, env, mount_socket, needle) -> None:
-    command = ["docker", "run", "--rm", "-e", "GLUONLAB_GPU_POLICY=exclusive", "-e", "GLUONLAB_ADMIN_PASSWORD=not-used-1"]
+    command = ["docker", "run", "--rm", "-e", "GLUONLAB_GPU_POLICY=exclusive", "-e", "GLUONLAB_ADMIN_PASSWORD=not-used-password-1"]
     for name, value in env.items():
         command += ["-e", f"{name}={value}"]
     if mount_socket:

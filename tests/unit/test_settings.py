@@ -148,7 +148,9 @@ def test_every_setting_has_help_a_consumer_and_a_group():
         assert facts["help"] and "\n" not in facts["help"], env
         assert facts["read_by"] and set(facts["read_by"]) <= {schema.HUB, schema.COMPOSE, schema.BUILD}, env
         assert facts["group"] in schema.GROUPS, env
-    assert "GLUONLAB_HUB_BIND" in schema.names(schema.COMPOSE) and "GLUONLAB_HUB_BIND" not in schema.names(schema.HUB)
+    assert "GLUONLAB_HUB_PORT" in schema.names(schema.COMPOSE) and "GLUONLAB_HUB_PORT" not in schema.names(schema.HUB)
+    # The hub reads the address compose publishes it on, to refuse plain HTTP beyond loopback.
+    assert "GLUONLAB_HUB_BIND" in schema.names(schema.COMPOSE) and "GLUONLAB_HUB_BIND" in schema.names(schema.HUB)
     assert "PIP_INDEX_URL" in schema.names(schema.BUILD)
 
 

@@ -8,7 +8,7 @@ Modules:
   cli.py       options, --help (generated from the registry), exit codes
   registry.py  @check declarations (name, group, needs/provides facts), Facts, the runner
   checks/      one module per area: python_env (python, pip, numpy), conda, mxnet, gpu,
-               jupyter, host (docker, docker-gpus, disk), hub (the network check)
+               jupyter, host (docker, docker-gpus, disk, docker-runtime), hub (the network check)
   messages.py  every text, Chinese and English side by side, and the remedy commands
   report.py    the text and JSON report
   system.py    running commands and the probe with time limits

@@ -51,6 +51,7 @@ MESSAGES = {
     "skip.docker-gpus": ("这台主机没有 GPU (用 --gpu-image 指定镜像也可测试)",
                          "no GPU on this host (name an image with --gpu-image to test anyway)"),
     "skip.disk": ("Docker 引擎无法访问", "the Docker engine is not reachable"),
+    "skip.docker-runtime": ("Docker 引擎无法访问", "the Docker engine is not reachable"),
 
     # -- python ----------------------------------------------------------------------------
     "python.missing.found": ("PATH 中没有 python3 / python", "no python3 / python on PATH"),
@@ -351,6 +352,20 @@ MESSAGES = {
     "disk.full.remedy.move": ("或把 Docker 的 data-root 移到更大的磁盘 (/etc/docker/daemon.json)",
                               "or move Docker's data-root to a bigger disk (/etc/docker/daemon.json)"),
 
+    # -- docker-runtime --------------------------------------------------------------------
+    "docker_runtime.ok.found": ("Docker 默认运行时 (default runtime) 是 {runtime}", "Docker's default runtime is {runtime}"),
+    "docker_runtime.unknown.found": ("无法读取 Docker 默认运行时 (default runtime): {output}",
+                                     "cannot read Docker's default runtime: {output}"),
+    "docker_runtime.nvidia.found": ("Docker 默认运行时 (default runtime) 是 nvidia",
+                                    "Docker's default runtime is nvidia"),
+    "docker_runtime.nvidia.symptom": ("没有申请 GPU 的容器 (CUDA 镜像设置 NVIDIA_VISIBLE_DEVICES=all) 也能看到所有 GPU",
+                                      "containers that asked for no GPU (CUDA images set NVIDIA_VISIBLE_DEVICES=all) see every GPU"),
+    "docker_runtime.nvidia.diagnosis": ("hub 给纯 CPU 服务器设置 NVIDIA_VISIBLE_DEVICES=void，但此主机上其他容器不受保护；GPU 应只通过 --gpus 申请",
+                                        "the hub gives CPU-only servers NVIDIA_VISIBLE_DEVICES=void, but other containers on this "
+                                        "host are not protected; GPUs should come only from --gpus requests"),
+    "docker_runtime.nvidia.remedy": ("从 /etc/docker/daemon.json 删除 \"default-runtime\": \"nvidia\" (保留 runtimes 中的 nvidia)",
+                                     "remove \"default-runtime\": \"nvidia\" from /etc/docker/daemon.json (keep nvidia under runtimes)"),
+
     # -- hub -------------------------------------------------------------------------------
     "hub.http.symptom": ("浏览器打开 hub 报错", "the hub page shows an error"),
     "hub.http.diagnosis": ("有服务在应答，但不是 JupyterHub API (反向代理 reverse proxy 路径配置错误?)",
@@ -406,6 +421,7 @@ PLAIN = {
     "cmd.docker.start": "sudo systemctl start docker",
     "cmd.docker.journal": "sudo journalctl -u docker --since -10min",
     "cmd.docker.info": "docker info",
+    "cmd.docker.restart": "sudo systemctl restart docker",
     "cmd.docker.image_prune": "docker image prune",
     "cmd.docker.builder_prune": "docker builder prune",
     "cmd.compose.ps": "docker compose ps",

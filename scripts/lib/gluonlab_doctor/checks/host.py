@@ -1,4 +1,5 @@
-"""docker, docker-gpus, disk: what a GPU host needs to run the lab (--host, or where docker is)."""
+"""docker, docker-gpus, disk, docker-runtime: what a GPU host needs to run the lab (--host, or where
+docker is)."""
 import os
 import shutil
 
@@ -66,3 +67,20 @@ def disk(ctx):
         return ctx.fail(found, t("disk.full.symptom"), t("disk.full.diagnosis"),
                         [t("cmd.docker.image_prune"), t("cmd.docker.builder_prune"), t("disk.full.remedy.move")])
     return ctx.passed(found)
+
+
+@check("docker-runtime", group="host", needs=("docker_cmd",),
+       help="(hosts) Docker's default runtime is not nvidia (else CPU-only containers may see every GPU)")
+def docker_runtime(ctx):
+    t = ctx.t
+    rc, out = run([ctx.facts.get("docker_cmd"), "info", "--format", "{{.DefaultRuntime}}"], ctx.args.timeout)
+    runtime = last_line(out) if rc == 0 else ""
+    if not runtime:
+        return ctx.warn(t("docker_runtime.unknown.found", output=last_line(out)), None,
+                        t("docker_runtime.nvidia.diagnosis"), [t("cmd.docker.info")])
+    if runtime == "nvidia":
+        # The hub gives its CPU-only servers NVIDIA_VISIBLE_DEVICES=void; any other container
+        # started from a CUDA image (NVIDIA_VISIBLE_DEVICES=all) gets every GPU.
+        return ctx.warn(t("docker_runtime.nvidia.found"), t("docker_runtime.nvidia.symptom"),
+                        t("docker_runtime.nvidia.diagnosis"), [t("docker_runtime.nvidia.remedy"), t("cmd.docker.restart")])
+    return ctx.passed(t("docker_runtime.ok.found", runtime=runtime))

@@ -171,9 +171,12 @@ def ensure_jumps(ipt: Iptables, instance: str, bridge: str) -> bool:
             if _normal(rule) != _normal(wanted):
                 ipt.run("-D", *shlex.split(rule)[1:])
                 changed = True
-        rules = ipt.listing(parent) or []
-        first = rules[1] if len(rules) > 1 else ""
-        if _normal(first) != _normal(wanted):
+        # Ours must come before every rule that is not a lab's jump (other labs' jumps may come
+        # first: each matches its own bridge, so their order does not matter, and insisting on
+        # the first place would make two guards on one host swap places forever).
+        rules = [_normal(r) for r in (ipt.listing(parent) or [])[1:]]
+        before = rules[:rules.index(_normal(wanted))] if _normal(wanted) in rules else None
+        if before is None or any("--comment gluonlab:" not in r for r in before):
             ipt.run("-D", *shlex.split(wanted)[1:], check=False)
             ipt.run("-I", parent, "1", *shlex.split(wanted)[2:])
             changed = True

@@ -63,3 +63,39 @@ def test_jumps_are_tagged_with_the_instance_so_they_can_be_found_and_removed():
     jumps = netguard.jump_rules("gluonlab", BR)
     assert set(jumps) == {"DOCKER-USER", "INPUT"}
     assert all("--comment gluonlab:gluonlab" in r and f"-i {BR}" in r for r in jumps.values())
+
+
+class FakeIptables:
+    """The parent chains as lists of rule text: enough to check where ensure_jumps puts a jump."""
+
+    def __init__(self, chains: dict[str, list[str]]):
+        self.chains = chains
+
+    def listing(self, chain):
+        return [f"-N {chain}", *self.chains[chain]]
+
+    def run(self, op, chain, *rest, check=True):
+        rule = " ".join((f"-A {chain}", *(rest[1:] if op == "-I" else rest)))
+        if op == "-D" and rule in self.chains[chain]:
+            self.chains[chain].remove(rule)
+        elif op == "-I":
+            self.chains[chain].insert(int(rest[0]) - 1, rule)
+
+
+def test_two_labs_on_one_host_do_not_fight_over_the_first_place():
+    ipt = FakeIptables({"DOCKER-USER": ["-A DOCKER-USER -j RETURN"], "INPUT": ["-A INPUT -j ACCEPT"]})
+    assert netguard.ensure_jumps(ipt, "lab-a", "br-aaaaaaaaaaaa")
+    assert netguard.ensure_jumps(ipt, "lab-b", "br-bbbbbbbbbbbb")
+    # Both in place before Docker's RETURN; a second round changes nothing for either.
+    assert not netguard.ensure_jumps(ipt, "lab-a", "br-aaaaaaaaaaaa")
+    assert not netguard.ensure_jumps(ipt, "lab-b", "br-bbbbbbbbbbbb")
+    assert ipt.chains["DOCKER-USER"][-1] == "-A DOCKER-USER -j RETURN" and len(ipt.chains["DOCKER-USER"]) == 3
+
+
+def test_a_jump_for_an_old_bridge_is_replaced_and_a_foreign_rule_first_is_overtaken():
+    old = netguard.jump_rules("lab-a", "br-old000000000")["DOCKER-USER"]
+    ipt = FakeIptables({"DOCKER-USER": ["-A DOCKER-USER -j ACCEPT", old], "INPUT": ["-A INPUT -j ACCEPT"]})
+    assert netguard.ensure_jumps(ipt, "lab-a", "br-new000000000")
+    assert ipt.chains["DOCKER-USER"] == [netguard.jump_rules("lab-a", "br-new000000000")["DOCKER-USER"],
+                                         "-A DOCKER-USER -j ACCEPT"]
+    assert ipt.chains["INPUT"][0] == netguard.jump_rules("lab-a", "br-new000000000")["INPUT"]

@@ -201,6 +201,16 @@ def test_attendee_cannot_reach_link_local_or_cloud_metadata_addresses(stack, roo
     assert probe(room["a"], "169.254.169.254", 80) == "refused"
 
 
+def test_attendee_cannot_forge_the_hubs_address_with_raw_packets(room):
+    # The rules trust the hub's source address; forging it needs a raw socket (NET_RAW) or an
+    # address change (NET_ADMIN), and the attendee's container has no capabilities.
+    code = ("import socket\ntry:\n    socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)\n"
+            "    print('raw socket opened')\nexcept PermissionError:\n    print('denied')")
+    assert room["a"].exec_run(["python3", "-c", code]).output.decode().strip() == "denied"
+    result = room["a"].exec_run(["sh", "-c", "grep CapEff /proc/self/status"])
+    assert result.output.decode().split() == ["CapEff:", "0000000000000000"], result.output
+
+
 # --- What still works ---------------------------------------------------------------------
 def test_attendee_still_reaches_the_hub_api_and_the_proxy_but_not_the_proxys_api(room):
     code = ("import urllib.request as u; print(u.urlopen('http://hub:8081/hub/api/', timeout=5).status, "

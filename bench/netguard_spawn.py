@@ -15,18 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from labclient import HubClient, LabStack  # noqa: E402  (the tests' stack helpers)
-
-
-def remove_rules(instance: str) -> None:
-    subprocess.run(["docker", "run", "--rm", "--network", "host", "--cap-add", "NET_ADMIN", "--cap-add", "NET_RAW",
-                    "-e", f"GLUONLAB_INSTANCE={instance}", "gluonlab/hub:latest", "python3", "-m",
-                    "gluonlab_hub.netguard", "--remove"], capture_output=True, timeout=60)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,8 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                     times[name].append(round(seconds, 3))
     finally:
         for stack in stacks.values():
-            stack.down()
-            remove_rules(stack.instance)
+            stack.down()  # with the guard's host rules
     print(f"spawn request -> server ready, seconds ({args.runs} spawns each, alternated)")
     print(f"{'run':>4}  " + "  ".join(f"{name:>12}" for name in times))
     for run in range(args.runs):

@@ -14,7 +14,6 @@ after Docker rewrote its chains.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -93,11 +92,7 @@ def stack():
         print(lab.compose("logs", "--no-color", "netguard", check=False).stdout)
         raise
     finally:
-        lab.down()
-        # compose down leaves the host's rules (they outlive the guard on purpose): remove them.
-        subprocess.run(["docker", "run", "--rm", "--network", "host", "--cap-add", "NET_ADMIN", "--cap-add",
-                        "NET_RAW", "-e", f"GLUONLAB_INSTANCE={lab.instance}", HUB_IMAGE, "python3", "-m",
-                        "gluonlab_hub.netguard", "--remove"], capture_output=True, timeout=60)
+        lab.down()  # also removes the guard's host rules
 
 
 @pytest.fixture(scope="module")

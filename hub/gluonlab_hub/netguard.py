@@ -19,8 +19,8 @@ written in one ``iptables-restore --noflush`` transaction and only when it diffe
 the kernel has; it is checked every GLUONLAB_NETGUARD_INTERVAL seconds and at once on Docker
 events (hub restarted with a new address, dockerd restarted, network re-created).
 
-``python -m gluonlab_hub.netguard --remove`` deletes this instance's rules; ``--healthy`` is
-the container's health check (the last successful check is recent).
+``python -m gluonlab_hub.netguard --remove`` deletes this instance's rules. Each successful check
+writes the time to HEALTH_FILE, which the compose health check reads.
 """
 from __future__ import annotations
 
@@ -271,18 +271,10 @@ class Guard:
             self.wake.clear()
 
 
-def healthy(interval: float) -> bool:
-    try:
-        return time.time() - float(HEALTH_FILE.read_text()) < 3 * interval + 5
-    except (OSError, ValueError):
-        return False
-
-
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gluonlab_hub.netguard", description=__doc__.split("\n\n")[0])
     parser.add_argument("--remove", action="store_true", help="delete this instance's rules and exit")
     parser.add_argument("--once", action="store_true", help="check and write the rules once, then exit")
-    parser.add_argument("--healthy", action="store_true", help="exit 0 when the last check is recent")
     args = parser.parse_args(argv)
     from gluonlab_hub.settings import Settings, SettingsError
 
@@ -291,9 +283,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     except SettingsError as error:
         print(f"gluonlab netguard: configuration error:\n{error}", file=sys.stderr)
         return 2
-    interval = settings.netguard_interval
-    if args.healthy:
-        return 0 if healthy(interval) else 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s netguard %(levelname)s %(message)s")
     try:
         if args.remove:
@@ -306,7 +295,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     except GuardError as error:
         print(f"gluonlab netguard: {error}", file=sys.stderr)
         return 1
-    guard.run_forever(interval)
+    guard.run_forever(settings.netguard_interval)
     return 0
 
 

@@ -206,6 +206,14 @@ def test_attendee_cannot_forge_the_hubs_address_with_raw_packets(room):
     assert result.output.decode().split() == ["CapEff:", "0000000000000000"], result.output
 
 
+def test_attendee_has_no_ipv6_path_around_the_ipv4_rules(room):
+    # The guard's rules are IPv4; the lab network has no IPv6 and Docker turns it off in the
+    # container (no link-local address to reach bob by), which the attendee cannot undo.
+    result = room["a"].exec_run(["sh", "-c", "cat /proc/sys/net/ipv6/conf/all/disable_ipv6; cat /proc/net/if_inet6; "
+                                 "echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null || echo refused"])
+    assert result.output.decode().split() == ["1", "refused"], result.output
+
+
 # --- What still works ---------------------------------------------------------------------
 def test_attendee_still_reaches_the_hub_api_and_the_proxy_but_not_the_proxys_api(room):
     code = ("import urllib.request as u; print(u.urlopen('http://hub:8081/hub/api/', timeout=5).status, "

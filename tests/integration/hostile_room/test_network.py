@@ -210,7 +210,7 @@ def test_attendee_has_no_ipv6_path_around_the_ipv4_rules(room):
     # The guard's rules are IPv4; the lab network has no IPv6 and Docker turns it off in the
     # container (no link-local address to reach bob by), which the attendee cannot undo.
     result = room["a"].exec_run(["sh", "-c", "cat /proc/sys/net/ipv6/conf/all/disable_ipv6; cat /proc/net/if_inet6; "
-                                 "echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null || echo refused"])
+                                 "(echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6) 2>/dev/null || echo refused"])
     assert result.output.decode().split() == ["1", "refused"], result.output
 
 

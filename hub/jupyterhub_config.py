@@ -8,6 +8,7 @@ from gluonlab_hub import admin_view
 from gluonlab_hub.accounts.rows import MAX_USERNAME_LEN, USERNAME_RE
 from gluonlab_hub.auth import ThreadedNativeAuthenticator
 from gluonlab_hub.gpus import AssignmentCollector, GpuSetupError
+from gluonlab_hub.netguard import HUB_API_PORT, HUB_PROXY_PORT
 from gluonlab_hub.secret_files import ensure_secret_file
 from gluonlab_hub.settings import Settings
 from gluonlab_hub.spawner import LabDockerSpawner, hub_gpu_allocator
@@ -18,14 +19,15 @@ state = settings.state_dir
 
 # --- Hub and proxy -----------------------------------------------------------------------
 # The proxy listens on 8000 inside the container; compose publishes it on 127.0.0.1 only.
-c.JupyterHub.bind_url = "http://:8000"
+c.JupyterHub.bind_url = f"http://:{HUB_PROXY_PORT}"
 if settings.ssl_cert:
-    c.JupyterHub.bind_url = "https://:8000"
+    c.JupyterHub.bind_url = f"https://:{HUB_PROXY_PORT}"
     c.JupyterHub.ssl_cert = settings.ssl_cert
     c.JupyterHub.ssl_key = settings.ssl_key
-# Users' containers reach the hub API by the hub's name on the lab network.
-c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"
-c.JupyterHub.hub_connect_url = f"http://{settings.hub_connect_host}:8081"
+# Users' containers reach the hub API by the hub's name on the lab network; the netguard opens
+# exactly these two ports of the hub to them (README "Network isolation").
+c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{HUB_API_PORT}"
+c.JupyterHub.hub_connect_url = f"http://{settings.hub_connect_host}:{HUB_API_PORT}"
 # State on the hub volume: database, cookie secret and proxy token survive restarts.
 c.JupyterHub.db_url = settings.db_url
 c.JupyterHub.cookie_secret = bytes.fromhex(ensure_secret_file(f"{state}/jupyterhub_cookie_secret"))

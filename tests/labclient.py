@@ -98,6 +98,15 @@ class LabStack:
         self.compose("down", "-v", "--remove-orphans", check=False)
         for volume in client.volumes.list(filters={"name": f"{self.instance}-home-"}):
             volume.remove(force=True)
+        self.remove_firewall_rules()
+
+    def remove_firewall_rules(self) -> None:
+        """The netguard's host rules outlive `compose down` on purpose (README "Network
+        isolation"); a test stack takes its own away (from a host-network container, as the
+        guard writes them)."""
+        subprocess.run(["docker", "run", "--rm", "--network", "host", "--cap-drop", "ALL", "--cap-add", "NET_ADMIN",
+                        "--cap-add", "NET_RAW", "-e", f"GLUONLAB_INSTANCE={self.instance}", "gluonlab/hub:latest",
+                        "python3", "-m", "gluonlab_hub.netguard", "--remove"], capture_output=True, timeout=120)
 
     def user_containers(self) -> list:
         client = docker.from_env()

@@ -81,6 +81,7 @@ GROUPS = {
     "accounts": "Accounts",
     "gpus": "GPUs",
     "limits": "Limits per user server",
+    "network": "Network of users' servers",
     "hub": "Hub internals (rarely changed)",
 }
 
@@ -236,6 +237,20 @@ class Settings(BaseSettings):
     hub_cpu_shares: int = setting(
         "GLUONLAB_HUB_CPU_SHARES", 20480, "CPU weight of the hub + proxy container against user servers "
         "(1024 each) when the CPU is busy.", group="limits", read_by=(COMPOSE,), ge=2)
+
+    # --- Network of users' servers ----------------------------------------------------------
+    # Read by the netguard service (compose passes them; see gluonlab_hub/netguard.py).
+    user_internet: Literal["0", "1"] = setting(
+        "GLUONLAB_USER_INTERNET", "1", "1 = users' servers may reach the internet (pip, data sets); 0 = only "
+        "the hub (exam-style rooms). Other attendees, the host and 169.254.0.0/16 are always closed.",
+        group="network", read_by=(COMPOSE,))
+    network_isolation: Literal["0", "1"] = setting(
+        "GLUONLAB_NETWORK_ISOLATION", "1", "1 = the netguard service keeps attendees' containers apart and "
+        "away from the host; 0 = plain Docker networking (measurements and debugging only, never in a room).",
+        group="network", read_by=(COMPOSE,))
+    netguard_interval: int = setting(
+        "GLUONLAB_NETGUARD_INTERVAL", 10, "Seconds between the netguard's checks of its firewall rules (it "
+        "also reacts at once to Docker events).", group="network", read_by=(COMPOSE,), ge=1, le=300)
 
     # --- Hub internals ---------------------------------------------------------------------
     log_level: Literal[LOG_LEVELS] = setting(

@@ -37,15 +37,12 @@ c.JupyterHub.pid_file = f"{state}/jupyterhub.pid"
 c.JupyterHub.cleanup_servers = False
 # Workshop start: everyone spawns at once. Limit parallel spawns (CPU-bound server start) and
 # optionally the number of running servers; users beyond get a clear "try again" message.
-# Default 20 (GLUONLAB_CONCURRENT_SPAWN_LIMIT): a start costs ~1.3 core-s of the host (server
-# 0.9, Docker 0.25, hub 0.2), so 20 at once finish well inside the 120 s timeouts even on 2
-# cores. Measured there (N=20 cold burst): limit 10 made the second half wait for a retry, p95
-# login -> Lab 24.1 s; limit 20: 18.7 s.
+# Server start is CPU-bound; the default limit (GLUONLAB_CONCURRENT_SPAWN_LIMIT) and its
+# measured effect on a 2-core host are in bench/README.md ("Results").
 c.JupyterHub.concurrent_spawn_limit = settings.concurrent_spawn_limit
 c.JupyterHub.active_server_limit = settings.active_server_limit
 # Throttled attendees are told "Try again in 10 seconds" instead of JupyterHub's 30-60 s: a
-# slot frees every few seconds (a server start is ~1 core-s). Measured (bench/README.md, N=20
-# cold burst, limit 10): the throttled attendees' 30-60 s waits made spawn p95 100 s.
+# slot frees every few seconds, and the longer waits dominated the rush (bench/README.md).
 # JupyterHub 5.5 declares spawn_throttle_retry_range without config=True, so
 # c.JupyterHub.spawn_throttle_retry_range is ignored ("not recognized"); the handlers read it
 # from the tornado settings, which tornado_settings overrides.

@@ -21,25 +21,23 @@ Start-time delays:
 
 1. Noticing a ready server late. After `Spawner.start()` returns, JupyterHub polls the server
    with exponential backoff and full jitter (`jupyterhub.utils.exponential_backoff`: waits drawn
-   up to 0.2, 0.4, ... 5 s). A server that comes up 8 s into a busy start is noticed 2.5-4.3 s
-   later (measured: bench/README.md, N=20 cold burst). `start()` here watches the port itself
+   up to 0.2, 0.4, ... 5 s), so a server that comes up during a busy start is noticed seconds
+   late (measured: bench/README.md). `start()` here watches the port itself
    every 0.2 s (a TCP connect, no HTTP) and returns once it accepts, so the hub's first HTTP
    check succeeds. It also notices a container that exits during start and says so at once
    instead of waiting out the timeout.
 2. One thread for every Docker call. DockerSpawner runs all API calls of all spawns through one
    global single-thread executor, so 20 simultaneous spawns queue their create/start/inspect
-   calls one after another (20 create+start+inspect: 5.3 s serial, 3.3 s with 4 threads on this
-   engine). A small pool lets the daemon overlap them; the Docker client is thread-safe and keeps
+   calls one after another (measured: bench/README.md). A small pool lets the daemon overlap them; the Docker client is thread-safe and keeps
    a connection pool of 10.
 3. Starts competing with running code. While a server starts its container has 4x the default
    CPU weight, so under a full CPU the attendees still waiting for their Lab come first. The
-   weight is part of the create call (one `docker update` per start less: 0.02 core-s of the
-   engine each) and set back to the default once the server listens.
+   weight is part of the create call (one `docker update` per start less) and set back to the default once the server listens.
 4. Docker health checks. The image's HEALTHCHECK suits `docker run`; under the hub nobody reads
    it (JupyterHub polls its servers itself) and each check is an exec of Python in the container.
-   Every server spawned at a workshop's start ran its first check 15 s in, all together, in the
-   middle of the rush; afterwards 20 idle servers kept 24% of a core busy with checks alone, 8%
-   without them (bench/README.md). Spawned servers have none.
+   Every server spawned at a workshop's start ran its first check at the same moment, in the
+   middle of the rush, and idle servers kept a core busy with checks (bench/README.md).
+   Spawned servers have none.
 """
 from __future__ import annotations
 

@@ -53,7 +53,7 @@ c.Authenticator.allow_all = True
 c.NativeAuthenticator.enable_signup = False
 c.NativeAuthenticator.allowed_failed_logins = 5
 c.NativeAuthenticator.seconds_before_next_try = 60
-c.JupyterHub.tornado_settings = {{"cookie_options": {{"samesite": "Lax"}}}}  # as hub/jupyterhub_config.py
+c.JupyterHub.tornado_settings = {{"cookie_options": {{"samesite": "Lax"}}}}  # as gluonlab_hub/hub_config.py
 """
 AUTHENTICATORS = {
     "stock": "nativeauthenticator.NativeAuthenticator",

@@ -31,7 +31,7 @@ from nativeauthenticator import handlers as native
 from tornado import web
 from traitlets import Integer, default
 
-from gluonlab_hub.accounts.passwords import CHOSEN_PASSWORD_ROUNDS, password_problem
+from gluonlab_hub.accounts.passwords import hash_password, password_problem
 
 #: bcrypt reads at most 72 bytes, and bcrypt 5 raises on longer ones: no stored password is
 #: longer (accounts.passwords refuses them), so a longer one is simply wrong.
@@ -234,7 +234,7 @@ class ThreadedNativeAuthenticator(NativeAuthenticator):
             return False
 
     async def hash_new_password(self, password: str) -> bytes:
-        return await self._in_pool(bcrypt.hashpw, password.encode("utf-8"), bcrypt.gensalt(CHOSEN_PASSWORD_ROUNDS))
+        return await self._in_pool(hash_password, password)  # the accounts tool's hash, cost 12
 
     def change_password(self, username, new_password):
         # NativeAuthenticator's version hashes on the calling (event loop) thread.

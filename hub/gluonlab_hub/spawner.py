@@ -12,10 +12,10 @@ Hardening. Every user container gets (CIS Docker benchmark items 5.x): no capabi
 runs as uid 1000 and needs none, 5.3), no-new-privileges (setuid binaries cannot raise
 privileges, 5.25), a pids limit against fork bombs (5.28), not privileged; memory/CPU limits come
 from DockerSpawner itself, and swap is capped at the memory limit (memory + swap = the limit: no
-swap beyond it). A server without GPUs gets NVIDIA_VISIBLE_DEVICES=void, so it sees none even on a
-host whose Docker default runtime is nvidia. shm_size: Gluon DataLoader workers share batches through /dev/shm
-(Docker's 64 MB is too small for num_workers > 0). No host paths, no Docker socket: only the
-home volume is mounted.
+swap beyond it). A server without GPUs gets NVIDIA_VISIBLE_DEVICES=void, so it sees none even
+on a host whose Docker default runtime is nvidia. shm_size: Gluon DataLoader workers share
+batches through /dev/shm (Docker's 64 MB is too small for num_workers > 0). No host paths, no
+Docker socket: only the home volume is mounted.
 
 Start-time delays:
 
@@ -28,11 +28,12 @@ Start-time delays:
    instead of waiting out the timeout.
 2. One thread for every Docker call. DockerSpawner runs all API calls of all spawns through one
    global single-thread executor, so 20 simultaneous spawns queue their create/start/inspect
-   calls one after another (measured: bench/README.md). A small pool lets the daemon overlap them; the Docker client is thread-safe and keeps
-   a connection pool of 10.
+   calls one after another (measured: bench/README.md). A small pool lets the daemon overlap
+   them; the Docker client is thread-safe and keeps a connection pool of 10.
 3. Starts competing with running code. While a server starts its container has 4x the default
    CPU weight, so under a full CPU the attendees still waiting for their Lab come first. The
-   weight is part of the create call (one `docker update` per start less) and set back to the default once the server listens.
+   weight is part of the create call (one `docker update` per start less) and set back to the
+   default once the server listens.
 4. Docker health checks. The image's HEALTHCHECK suits `docker run`; under the hub nobody reads
    it (JupyterHub polls its servers itself) and each check is an exec of Python in the container.
    Every server spawned at a workshop's start ran its first check at the same moment, in the

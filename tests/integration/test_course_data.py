@@ -26,7 +26,7 @@ from labclient import REPO_ROOT, HubClient, LabStack, execute
 sys.path.insert(0, str(REPO_ROOT / "tests" / "content"))
 import fakedata  # noqa: E402
 
-pytestmark = [pytest.mark.docker, pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
 MOUNT = "/opt/gluonlab/course-data"
 IMAGE = "gluonlab/notebook:cpu"

@@ -37,6 +37,7 @@ from collections import namedtuple
 import numpy as np
 import pooch
 import requests
+import urllib3
 
 # MXNet's default repository (mxnet.gluon.utils._get_repo_url): Fashion-MNIST lives there.
 MXNET_REPO = 'https://apache-mxnet.s3-accelerate.dualstack.amazonaws.com/'
@@ -151,27 +152,34 @@ def find_file(dataset, filename):
 
 # ---- Downloading --------------------------------------------------------------------------
 
-class _NotThere(Exception):
-    """The server answered that the file is not there (HTTP 4xx): asking again will not help."""
+class _Final(Exception):
+    """A failure that asking again will not change: the server says the file is not there
+    (HTTP 4xx), or nothing answers at that address at all (connection refused, no such host)."""
 
 
 def _downloader():
     http = pooch.HTTPDownloader(progressbar=False, timeout=TIMEOUT)
 
     def download(url, output_file, pup):
-        # pooch retries every requests error; a 4xx is final, so it is raised as another type.
+        # pooch retries every requests error (after a pause); these are final, so they are
+        # raised as another type and the next source is tried at once.
         try:
             http(url, output_file, pup)
         except requests.HTTPError as e:
             if e.response is not None and e.response.status_code < 500:
-                raise _NotThere('HTTP %d %s' % (e.response.status_code, e.response.reason)) from e
+                raise _Final(_reason(e)) from e
             raise
+        except requests.ConnectionError as e:
+            cause = getattr(e.args[0], 'reason', None) if e.args else None
+            if isinstance(cause, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ProxyError)):
+                raise _Final(_reason(e)) from e
+            raise  # e.g. a connection reset in the middle of the file: worth another try
     return download
 
 
 def _reason(error):
     """One line on why a download failed."""
-    if isinstance(error, _NotThere):
+    if isinstance(error, _Final):
         return str(error)
     if isinstance(error, requests.HTTPError) and error.response is not None:
         return 'HTTP %d %s' % (error.response.status_code, error.response.reason)
@@ -224,7 +232,7 @@ def download(dataset, filename, root=None):
         print('正在下载 / downloading %s (%s) -> %s' % (url, label, dest), file=sys.stderr, flush=True)
         try:
             path = pup.fetch(key, downloader=_downloader())
-        except (requests.RequestException, ValueError, _NotThere) as e:
+        except (requests.RequestException, ValueError, _Final) as e:
             tried.append((label, url, _reason(e)))
             continue
         except OSError as e:

@@ -31,6 +31,7 @@ for p in (CONTENT, REPO / 'tests' / 'content'):
         sys.path.insert(0, str(p))
 
 import datasets  # noqa: E402
+import pooch.core as pooch_core  # noqa: E402
 import fakedata  # noqa: E402
 
 ENV_VARS = ('GLUONLAB_DATA_DIR', 'MXNET_HOME', 'MXNET_GLUON_REPO', 'GLUONLAB_PRECACHE_DIR',
@@ -64,6 +65,13 @@ class Server:
                 status = server.fail.get(self.path)
                 if callable(status):
                     status = status()
+                if status == 'truncate':  # headers promise more than is sent, then the line drops
+                    self.send_response(200)
+                    self.send_header('Content-Length', '100000')
+                    self.end_headers()
+                    self.wfile.write(b'only the beginning')
+                    self.close_connection = True
+                    return
                 if status:
                     self.send_error(status)
                     return
@@ -288,6 +296,27 @@ def test_server_error_is_retried_once(monkeypatch, tmp_path, servers):
     monkeypatch.setenv('GLUONLAB_DATA_DIR', str(tmp_path / 'data'))
     assert Path(datasets.time_machine_path()).read_bytes() == data
     assert origin.requests == ['/timemachine.txt', '/timemachine.txt']
+
+
+def test_a_transfer_cut_short_is_retried_a_dead_address_is_not(monkeypatch, tmp_path, servers):
+    mirror, origin = servers
+    files = fashion_bytes(tmp_path)
+    name = 't10k-labels-idx1-ubyte.gz'
+    declare(monkeypatch, 'fashion-mnist', origin.url + 'fm/', files)
+    mirror.put('gluon/dataset/fashion-mnist/' + name, files[name])
+    answers = iter(['truncate'])
+    mirror.fail['/gluon/dataset/fashion-mnist/' + name] = lambda: next(answers, None)
+    monkeypatch.setenv('MXNET_GLUON_REPO', mirror.url)
+    monkeypatch.setenv('GLUONLAB_DATA_DIR', str(tmp_path / 'data'))
+    assert Path(datasets.get_file('fashion-mnist', name)).read_bytes() == files[name]
+    assert len(mirror.requests) == 2 and origin.requests == []
+    # Nothing listens at the mirror: no second try, the original is asked straight away.
+    monkeypatch.setenv('MXNET_GLUON_REPO', closed_url())
+    origin.put('fm/t10k-images-idx3-ubyte.gz', files['t10k-images-idx3-ubyte.gz'])
+    pauses = []
+    monkeypatch.setattr(pooch_core.time, 'sleep', pauses.append)
+    datasets.get_file('fashion-mnist', 't10k-images-idx3-ubyte.gz')
+    assert pauses == [] and origin.requests == ['/fm/t10k-images-idx3-ubyte.gz']
 
 
 def test_sets_the_mirror_lacks_never_ask_it(monkeypatch, tmp_path, servers):

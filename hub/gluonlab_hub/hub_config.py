@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from . import admin_view
 from .accounts.rows import MAX_USERNAME_LEN, USERNAME_RE
 from .auth import ThreadedNativeAuthenticator
+from .course_data import COURSE_DATA_MOUNT
 from .gpus import AssignmentCollector, GpuSetupError
 from .netguard import HUB_API_PORT, HUB_PROXY_PORT
 from .secret_files import ensure_secret_file
@@ -121,7 +122,11 @@ def _user_servers(c: Any, settings: Settings, registry: CollectorRegistry) -> No
     # Stopped containers are removed; the home volume keeps the user's work.
     c.DockerSpawner.remove = True
     c.DockerSpawner.notebook_dir = "/home/jovyan"
-    c.DockerSpawner.volumes = {settings.home_volume_template: "/home/jovyan"}
+    volumes: dict[str, Any] = {settings.home_volume_template: "/home/jovyan"}
+    if settings.course_data_volume:
+        # One copy of the data sets for the room, read-only (README "Course data").
+        volumes[settings.course_data_volume] = {"bind": COURSE_DATA_MOUNT, "mode": "ro"}
+    c.DockerSpawner.volumes = volumes
     c.DockerSpawner.mem_limit = settings.mem_limit
     c.DockerSpawner.cpu_limit = settings.cpu_limit
     c.Spawner.default_url = "/lab"

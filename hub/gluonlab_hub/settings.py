@@ -52,6 +52,7 @@ OTHER_NAMES = {
     "GLUONLAB_BANNER_SHOWN": "notebook images: the terminal banner shows once",
     "GLUONLAB_DATA_DIR": "tutorials: where data sets are downloaded",
     "GLUONLAB_PRECACHE_DIR": "tutorials: data sets pre-cached in the image",
+    "GLUONLAB_COURSE_DATA_DIR": "tutorials: where the course data volume is mounted (tests point it elsewhere)",
     "GLUONLAB_SMALL": "tutorials: smaller runs (used by the content tests)",
     "GLUONLAB_SEED": "tutorials: random seed",
     "GLUONLAB_DOCTOR_LANG": "scripts/doctor.sh: message language",
@@ -83,6 +84,7 @@ GROUPS = {
     "limits": "Limits per user server",
     "network": "Network of users' servers",
     "hub": "Hub internals (rarely changed)",
+    "course_data": "Course data (one read-only copy of the tutorials' data sets for every server)",
 }
 
 
@@ -168,8 +170,8 @@ class Settings(BaseSettings):
         "HUB_BASE_IMAGE", "", "Base image of the hub image.", group="image", read_by=(BUILD,),
         unset_when_empty=True, doc_default="the public image named in the Dockerfile")
     precache_data: Literal["0", "1"] = setting(
-        "PRECACHE_DATA", "0", "1 = download the tutorials' data sets into the image at build time, so a "
-        "room of attendees does not download at once.", group="image", read_by=(BUILD,))
+        "PRECACHE_DATA", "0", "1 = download the tutorials' data sets into the image at build time (single-user "
+        "images; a room shares one copy instead: GLUONLAB_COURSE_DATA_VOLUME).", group="image", read_by=(BUILD,))
 
     # --- Mirrors ---------------------------------------------------------------------------
     apt_mirror: str = setting("APT_MIRROR", "", "Debian/Ubuntu package mirror, e.g. "
@@ -179,8 +181,9 @@ class Settings(BaseSettings):
     npm_registry: str = setting("NPM_REGISTRY", "", "npm registry (the hub's proxy).", group="mirrors",
                                 read_by=(BUILD,), allowed=_URL_ALLOWED)
     mxnet_gluon_repo: str = setting("MXNET_GLUON_REPO", "", "Data sets mirror for the tutorials (as the book "
-                                    "describes), used at build and in notebooks.", group="mirrors",
-                                    read_by=(BUILD,), allowed=_URL_ALLOWED)
+                                    "describes; only Fashion-MNIST is taken from it, every set falls back to its "
+                                    "original URL), used by PRECACHE_DATA and gluonlab-course-data fill.",
+                                    group="mirrors", read_by=(HUB, BUILD), allowed=_URL_ALLOWED)
 
     # --- Accounts --------------------------------------------------------------------------
     admin_users: tuple[str, ...] = setting(
@@ -268,6 +271,16 @@ class Settings(BaseSettings):
     hub_db_url: str = setting(
         "GLUONLAB_HUB_DB_URL", "", "Hub database URL (SQLAlchemy).", group="hub", read_by=(HUB,),
         doc_default="SQLite in GLUONLAB_STATE_DIR")
+
+    # --- Course data ------------------------------------------------------------------------
+    course_data_volume: str = setting(
+        "GLUONLAB_COURSE_DATA_VOLUME", "", "Docker volume with the tutorials' data sets, mounted read-only "
+        "into every user server at /opt/gluonlab/course-data, where the tutorials look first; fill it once "
+        "with `docker compose exec hub gluonlab-course-data fill` (README \"Course data\"). Empty: off (each "
+        "server downloads into its own home).", group="course_data", read_by=(HUB,),
+        pattern=r"^([a-zA-Z0-9][a-zA-Z0-9_.-]+)?$", allowed="a Docker volume name",
+        fix="use a Docker volume name (letters, digits, '_', '.', '-'; at least 2), e.g. gluonlab-course-data, "
+            "or leave it empty")
 
     # --- Validation ------------------------------------------------------------------------
     @model_validator(mode="before")

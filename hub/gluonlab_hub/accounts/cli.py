@@ -1,4 +1,5 @@
-"""``gluonlab-accounts create``: the admin's command (see the package doc for usage and exit codes)."""
+"""``gluonlab-accounts``: the admin's command: ``create`` (see the package doc for usage and exit
+codes) and ``enrol open|close|status|joined`` (walk-in join codes, ``enrolment``)."""
 
 from __future__ import annotations
 
@@ -61,7 +62,59 @@ def build_parser() -> argparse.ArgumentParser:
         help="hub database URL (default: the hub's own: $GLUONLAB_HUB_DB_URL, else "
         "jupyterhub.sqlite in $GLUONLAB_STATE_DIR)",
     )
+
+    e = sub.add_parser("enrol", help="walk-in enrolment: a join code for /hub/join")
+    esub = e.add_subparsers(dest="enrol_command", required=True)
+    eo = esub.add_parser("open", help="open enrolment (closes any earlier code)")
+    eo.add_argument("--seats", type=int, required=True, help="how many accounts may join with this code")
+    eo.add_argument("--minutes", type=float, default=120, help="the code expires after this (default: 120)")
+    eo.add_argument("--code", help="the join code (4-32 of a-z 0-9 -); default: a random 6-character one")
+    esub.add_parser("close", help="close enrolment now")
+    esub.add_parser("status", help="the current code, its seats and expiry")
+    ej = esub.add_parser("joined", help="accounts that joined (CSV: username,joined_at_utc)")
+    ej.add_argument("--since-hours", type=float, help="only those that joined in the last N hours")
+    for parser in esub.choices.values():
+        parser.add_argument("--db-url", help="hub database URL (default: the hub's own)")
     return p
+
+
+def _utc(seconds: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def run_enrol(args: argparse.Namespace) -> int:
+    import csv
+    import time
+
+    from . import enrolment
+
+    db = open_hub_db(_resolve_db_url(args.db_url))
+    try:
+        if args.enrol_command == "open":
+            opened = enrolment.open_enrolment(db, seats=args.seats, minutes=args.minutes, code=args.code,
+                                              by="gluonlab-accounts")
+            print(f"gluonlab-accounts: enrolment open: code {opened.code}, {opened.seats} seats, "
+                  f"expires {_utc(opened.expires_at)}; attendees use /hub/join")
+        elif args.enrol_command == "close":
+            closed = enrolment.close_enrolment(db)
+            print("gluonlab-accounts: enrolment closed" if closed else "gluonlab-accounts: enrolment was not open")
+        elif args.enrol_command == "status":
+            now = enrolment.current(db)
+            if now is None:
+                print("gluonlab-accounts: enrolment never opened")
+            else:
+                print(f"state: {now.state()}\ncode: {now.code}\nseats: {now.seats_used}/{now.seats}\n"
+                      f"opened: {_utc(now.opened_at)}\nexpires: {_utc(now.expires_at)}")
+        else:
+            since = time.time() - args.since_hours * 3600 if args.since_hours else None
+            writer = csv.writer(sys.stdout)
+            writer.writerow(("username", "joined_at_utc"))
+            writer.writerows((j.username, _utc(j.joined_at)) for j in enrolment.joined_accounts(db, since))
+    finally:
+        db.close()
+    return EXIT_OK
 
 
 def _duplicates_warning(duplicates: dict[str, list[int]]) -> str:
@@ -124,6 +177,8 @@ def run_create(args: argparse.Namespace, *, bcrypt_rounds: int | None = None) ->
 def main(argv: list[str] | None = None, *, bcrypt_rounds: int | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "enrol":
+            return run_enrol(args)
         return run_create(args, bcrypt_rounds=bcrypt_rounds)
     except AccountsError as exc:
         print(f"gluonlab-accounts: {exc}", file=sys.stderr)

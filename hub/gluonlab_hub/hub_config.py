@@ -12,6 +12,8 @@ from typing import Any
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from . import admin_view
+from .accounts.removal import API_TOKEN_FILE as ACCOUNTS_API_TOKEN_FILE
+from .accounts.removal import SERVICE as ACCOUNTS_SERVICE
 from .accounts.rows import MAX_USERNAME_LEN, USERNAME_RE
 from .auth import ThreadedNativeAuthenticator
 from .gpus import AssignmentCollector, GpuSetupError
@@ -139,7 +141,8 @@ def _user_servers(c: Any, settings: Settings, registry: CollectorRegistry) -> No
 
 
 def _services(c: Any, settings: Settings) -> None:
-    """Services (idle culling, database backups) and the roles that grant scopes."""
+    """Services (idle culling, database backups, the accounts tool's API token) and the roles
+    that grant scopes."""
     state = settings.state_dir
     # Stops servers idle for GLUONLAB_CULL_TIMEOUT seconds (and, with GLUONLAB_CULL_MAX_AGE, those
     # older than that, busy or not); their GPUs return to the pool.
@@ -158,7 +161,18 @@ def _services(c: Any, settings: Settings) -> None:
             "command": [sys.executable, "-m", "gluonlab_hub.backup", "--db", settings.db_url.removeprefix("sqlite:///"),
                         "--dir", f"{state}/backups", "--keep", str(settings.backup_days)],
         })
+    # gluonlab-accounts remove (run in this container) stops servers and deletes users through the
+    # REST API with this token; the service has no process of its own.
+    c.JupyterHub.services.append({
+        "name": ACCOUNTS_SERVICE,
+        "api_token": ensure_secret_file(f"{state}/{ACCOUNTS_API_TOKEN_FILE}"),
+    })
     c.JupyterHub.load_roles = [
+        {
+            "name": ACCOUNTS_SERVICE,
+            "scopes": ["admin:users", "admin:servers"],
+            "services": [ACCOUNTS_SERVICE],
+        },
         {
             "name": "idle-culler",
             "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],

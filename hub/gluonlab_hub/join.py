@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from datetime import datetime, timezone
 
 from jupyterhub.handlers import BaseHandler
@@ -181,12 +180,16 @@ class EnrolmentAdminHandler(_EnrolmentBase):
             else:
                 raise AccountsError(f"unknown action {action!r}")
         except AccountsError as error:
-            db.close()
-            await self._page(400, f"无法执行 / Not done: {error}")
-            return
+            message = None
+            problem = f"无法执行 / Not done: {error}"
+        else:
+            problem = None
         finally:
             db.close()
-        self.log.info("Enrolment %s by %s at %s", action, self.current_user.name, time.strftime("%H:%M:%S"))
+        if problem:
+            await self._page(400, problem)
+            return
+        self.log.info("Enrolment %s by %s", action, self.current_user.name)
         await self._page(200, message, "alert-success")
 
 

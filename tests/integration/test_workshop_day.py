@@ -5,6 +5,7 @@ Chinese with English beside it."""
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -157,6 +158,50 @@ def test_the_admin_page_opens_and_closing_takes_effect_at_once(lab):
     time.sleep(2)
     expired = post_join(lab, code="blink", username="toolate")
     assert expired.status_code == 403 and "加入码已过期" in html(expired) and "has expired" in expired.text
+
+
+def test_the_clean_end_removes_accounts_servers_and_volumes_after_exporting_homes(lab):
+    import docker
+
+    client = docker.from_env()
+    csv_text = "username,password\nrm01,remove-me-1\nrm02,remove-me-2\n"
+    subprocess.run(["docker", "exec", "-i", f"{lab.instance}-hub-1", "sh", "-c", "cat > /tmp/rm.csv"],
+                   input=csv_text, text=True, check=True, timeout=60)
+    accounts(lab, "create", "--csv", "/tmp/rm.csv", "--hub-url", lab.url, "--out", "/tmp/rm-handout")
+    hub = admin(lab)
+    hub.start_server("rm01")
+    (worker,) = [c for c in lab.user_containers() if c.labels.get("gluonlab.user") == "rm01"]
+    assert worker.exec_run(["sh", "-c", "echo my-work > /home/jovyan/notes-rm01.txt"]).exit_code == 0
+    volume = f"{lab.instance}-home-rm01"
+    assert client.volumes.get(volume)
+
+    plan = accounts(lab, "remove", "--prefix", "rm", "--dry-run")
+    assert "would remove 2 account(s): rm01, rm02" in plan
+    assert hub.api("GET", "/users/rm01").json()["servers"]  # nothing changed
+
+    refused = lab.compose("exec", "-T", "hub", "gluonlab-accounts", "remove", "--prefix", "adm", check=False)
+    assert refused.returncode == 1 and "admin is an admin: not removed" in refused.stderr
+    assert hub.api("GET", "/users/admin").status_code == 200
+
+    done = accounts(lab, "remove", "--prefix", "rm", "--out", "/srv/jupyterhub/state/exports/day")
+    assert "rm01: server stopped" in done and "rm01: home exported to /srv/jupyterhub/state/exports/day/rm01.tar.gz" in done
+    assert f"rm01: volume {volume} removed" in done and "removed 2 account(s)" in done
+    for name in ("rm01", "rm02"):
+        assert hub.api("GET", f"/users/{name}").status_code == 404
+        assert HubClient(lab.url).login(name, "remove-me-1").status_code == 403
+    assert not [v for v in client.volumes.list(filters={"name": volume})]
+    assert not [c for c in lab.user_containers() if c.labels.get("gluonlab.user") == "rm01"]
+    archive = lab.compose("exec", "-T", "hub", "sh", "-c", "stat -c %a /srv/jupyterhub/state/exports/day/rm01.tar.gz"
+                          " && tar -xzOf /srv/jupyterhub/state/exports/day/rm01.tar.gz --wildcards '*notes-rm01.txt'")
+    assert archive.stdout.split() == ["600", "my-work"], archive.stdout
+
+    # Everyone who joined today (walk-ins above), homes not kept.
+    joined = [line.split(",")[0] for line in accounts(lab, "enrol", "joined").splitlines()[1:]]
+    assert "walkin01" in joined
+    gone = accounts(lab, "remove", "--joined-today", "--no-export")
+    assert f"removed {len(joined)} account(s)" in gone and "exported" not in gone
+    assert accounts(lab, "enrol", "joined").splitlines() == ["username,joined_at_utc"]
+    assert not client.volumes.list(filters={"name": f"{lab.instance}-home-walkin01"})
 
 
 def test_wrong_codes_are_throttled_per_address(lab):

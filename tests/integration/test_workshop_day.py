@@ -4,6 +4,7 @@ seats under concurrent joins, wrong codes throttled per address) and the hub's p
 Chinese with English beside it."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
@@ -70,6 +71,35 @@ def test_hub_pages_are_in_chinese_with_english_beside(lab):
     hub = admin(lab)
     home = html(hub.session.get(f"{lab.url}/hub/home", timeout=30))
     assert "启动我的服务器" in home and "Start My Server" in home
+
+
+def test_an_admins_announcement_reaches_the_hub_pages(lab):
+    """jupyterhub-announcement as a hub-managed service: the admin posts on its page (OAuth
+    through the hub), its public JSON has it, and every hub page fetches it for the banner."""
+    hub = admin(lab)
+    page = hub.session.get(f"{lab.url}/services/announcement/", timeout=60)  # OAuth redirects, no consent page
+    assert page.status_code == 200 and 'name="announcement"' in page.text, page.text[:500]
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+    posted = hub.session.post(f"{lab.url}/services/announcement/update", timeout=60,
+                              data={"announcement": "10:30 休息 / Break at 10:30<script>x()</script>", "_xsrf": xsrf})
+    assert posted.status_code == 200
+    latest = requests.get(f"{lab.url}/services/announcement/latest", timeout=30).json()
+    assert latest["announcement"] == "10:30 休息 / Break at 10:30"  # sanitized: no script
+    login = html(requests.get(f"{lab.url}/hub/login", timeout=30))
+    assert 'id="gluonlab-announcement"' in login and 'fetch("/services/announcement/latest"' in login
+    # A user cannot post one.
+    hub.session.cookies.clear()
+    subprocess.run(["docker", "exec", "-i", f"{lab.instance}-hub-1", "sh", "-c", "cat > /tmp/nosy.csv"],
+                   input="username,password\nnosy,nosy-password\n", text=True, check=True, timeout=60)
+    accounts(lab, "create", "--csv", "/tmp/nosy.csv", "--hub-url", lab.url, "--out", "/tmp/nosy-handout")
+    walker = HubClient(lab.url)
+    assert walker.login("nosy", "nosy-password").status_code == 302
+    user_page = walker.session.get(f"{lab.url}/services/announcement/", timeout=60)
+    token = re.search(r'name="_xsrf" value="([^"]+)"', user_page.text)
+    denied = walker.session.post(f"{lab.url}/services/announcement/update", timeout=60,
+                                 data={"announcement": "fake", "_xsrf": token.group(1) if token else ""})
+    assert denied.status_code in (403, 404)
+    assert requests.get(f"{lab.url}/services/announcement/latest", timeout=30).json()["announcement"] != "fake"
 
 
 def test_join_before_enrolment_opens_is_refused_on_the_same_page(lab):
@@ -158,6 +188,51 @@ def test_the_admin_page_opens_and_closing_takes_effect_at_once(lab):
     time.sleep(2)
     expired = post_join(lab, code="blink", username="toolate")
     assert expired.status_code == 403 and "加入码已过期" in html(expired) and "has expired" in expired.text
+
+
+def test_a_help_request_round_trip_with_scope_checks(lab):
+    """gluonlab-help in the Lab (the server's own token) -> the instructor's list -> done; that
+    token may post only its own user's requests and cannot read the list."""
+    subprocess.run(["docker", "exec", "-i", f"{lab.instance}-hub-1", "sh", "-c", "cat > /tmp/help.csv"],
+                   input="username,password\nhelpee,help-me-please\nbystander,just-watching\n", text=True,
+                   check=True, timeout=60)
+    accounts(lab, "create", "--csv", "/tmp/help.csv", "--hub-url", lab.url, "--out", "/tmp/help-handout")
+    hub = admin(lab)
+    hub.start_server("helpee")
+    (server,) = [c for c in lab.user_containers() if c.labels.get("gluonlab.user") == "helpee"]
+    sent = server.exec_run(["gluonlab-help", "我的 GPU 看不到"], demux=True)
+    out = (sent.output[0] or b"").decode()
+    assert sent.exit_code == 0 and re.search(r"Help request #\d+ sent", out), sent.output
+    number = int(re.search(r"#(\d+)", out).group(1))
+    # The list: user, message and exactly the doctor's FAILs in this server.
+    doctor = server.exec_run(["bash", "/opt/gluonlab/scripts/doctor.sh", "--json"]).output.decode()
+    expected = [c["name"] for c in json.loads(doctor)["checks"] if c["status"] == "FAIL"]
+    listed = {r["id"]: r for r in hub.api("GET", "/gluonlab/help").json()["open"]}
+    assert listed[number]["user"] == "helpee" and listed[number]["message"] == "我的 GPU 看不到"
+    assert [f["name"] for f in listed[number]["fails"]] == expected
+    # Scopes: the server's token posts for its own user only and cannot read the list. JupyterHub
+    # answers 404 where a token holds the scope for other users only (it does not reveal who exists).
+    token = server.exec_run(["printenv", "JUPYTERHUB_API_TOKEN"]).output.decode().strip()
+    own = hub.api("POST", "/gluonlab/help/helpee", token=token, json={"message": "again"})
+    assert own.status_code == 201
+    assert hub.api("POST", "/gluonlab/help/bystander", token=token, json={"message": "as someone else"}).status_code == 404
+    assert hub.api("GET", "/gluonlab/help", token=token).status_code == 403
+    assert hub.api("POST", "/gluonlab/help/helpee", token=token, json={"message": " "}).status_code == 400
+    other = HubClient(lab.url)
+    assert other.login("bystander", "just-watching").status_code == 302
+    other.create_token("bystander")
+    assert other.api("POST", "/gluonlab/help/helpee", json={"message": "impersonating"}).status_code == 404
+    assert other.api("POST", "/gluonlab/help/bystander", json={"message": "my own"}).status_code == 201
+    assert other.session.get(f"{lab.url}/hub/gluonlab/help", timeout=30).status_code == 403
+    # The instructor's page lists both and marks one done.
+    page = hub.session.get(f"{lab.url}/hub/gluonlab/help", timeout=30)
+    assert page.status_code == 200 and f'id="help-{number}"' in page.text and "helpee" in page.text
+    done = hub.session.post(f"{lab.url}/hub/gluonlab/help", timeout=30,
+                            data={"id": str(number), "_xsrf": hub.session.cookies.get("_xsrf", "")})
+    assert done.status_code == 200 and f'id="help-{number}"' not in done.text
+    left = [(r["user"], r["message"]) for r in hub.api("GET", "/gluonlab/help").json()["open"]]
+    assert left == [("helpee", "again"), ("bystander", "my own")]
+    hub.stop_server("helpee")
 
 
 def test_the_clean_end_removes_accounts_servers_and_volumes_after_exporting_homes(lab):

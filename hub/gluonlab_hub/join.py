@@ -180,8 +180,7 @@ class EnrolmentAdminHandler(_EnrolmentBase):
             else:
                 raise AccountsError(f"unknown action {action!r}")
         except AccountsError as error:
-            message = None
-            problem = f"无法执行 / Not done: {error}"
+            message, problem = "", f"无法执行 / Not done: {error}"
         else:
             problem = None
         finally:

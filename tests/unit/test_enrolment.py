@@ -251,3 +251,15 @@ def test_enrolment_admin_page_shows_code_seats_and_joined(db):
                   join_url="/hub/join", message=None, alert="")
     assert '<code id="enrolment-code">room-7</code>' in html and "1 / 4" in html and "<td>ann</td>" in html
     assert opened.seats == 4
+
+
+def test_every_hub_page_carries_the_announcement_banner_and_the_help_list_renders():
+    html = render("native-login.html")
+    assert 'id="gluonlab-announcement" hidden' in html and "通知 / Announcement" in html
+    assert 'fetch("/services/announcement/latest"' in html
+    requests = [{"id": 3, "user": "<i>ana</i>", "created": "09:00:00 UTC", "message": "我的 GPU 看不到",
+                 "fails": [{"name": "gpu", "found": "nvidia-smi: not found", "diagnosis": ""}]}]
+    page = render("help.html", requests=requests, message=None)
+    bilingual(page, ("求助", "Help requests"), ("已处理", "Done"), ("自检失败项", "doctor FAILs"))
+    assert 'id="help-3"' in page and "&lt;i&gt;ana&lt;/i&gt;" in page and "<b>gpu</b>: nvidia-smi: not found" in page
+    assert "没有未处理的求助 / No open help requests" in render("help.html", requests=[], message=None)

@@ -1,5 +1,5 @@
 """A walk-in attendee in a real browser (Playwright, Debian's chromium, as test_workshop_browser):
-the login page's "加入工作坊 / Join" link, a wrong code refused on the same page with the typed
+an admin's announcement shown on the login page, the login page's "加入工作坊 / Join" link, a wrong code refused on the same page with the typed
 username kept, then the right code, a username and a password, and the attendee lands in their
 JupyterLab. On failure a screenshot and the page's HTML go to test-artifacts/join-*."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import re
 import uuid
 
 import pytest
-from labclient import LabStack
+from labclient import HubClient, LabStack
 from test_workshop_browser import ARTIFACTS, Steps, browser  # noqa: F401  (browser: the shared fixture)
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
@@ -37,8 +37,19 @@ def test_a_walk_in_joins_from_the_login_page_and_lands_in_the_lab(stack, browser
     page.set_default_timeout(60_000)
     step = Steps(page)
     try:
-        step("join link")
+        step("announcement banner")
+        admin = HubClient(stack.url)
+        assert admin.login("admin", stack.admin_password).status_code == 302
+        form = admin.session.get(f"{stack.url}/services/announcement/", timeout=60).text
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', form).group(1)
+        admin.session.post(f"{stack.url}/services/announcement/update", timeout=60,
+                           data={"announcement": "欢迎 / Welcome, room 7", "_xsrf": xsrf}).raise_for_status()
         page.goto(f"{stack.url}/hub/login")
+        banner = page.locator("#gluonlab-announcement")
+        banner.wait_for(state="visible")
+        assert "欢迎 / Welcome, room 7" in banner.inner_text() and "通知 / Announcement" in banner.inner_text()
+
+        step("join link")
         page.get_by_text("加入工作坊 / Join").click()
         page.wait_for_url(re.compile(r"/hub/join$"))
         assert "加入工作坊 / Join the workshop" in page.locator("h1").inner_text()

@@ -14,7 +14,8 @@ authorized" apart), and in the change-password handlers. Three wrong passwords a
   proxy (a connection from this host); from anywhere else it is the TCP peer (``client_address``);
 - only the login and change-password handlers are served: NativeAuthenticator's signup,
   authorize, discard and confirm pages (GETs that change state) are not routed, because
-  accounts come from the admin tools (gluonlab-accounts).
+  accounts come from the admin tools (gluonlab-accounts) or the join page (``join``: walk-ins
+  with the admin's join code, its wrong codes throttled per address here too).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from nativeauthenticator import handlers as native
 from tornado import web
 from traitlets import Integer, default
 
+from gluonlab_hub import join
 from gluonlab_hub.accounts.passwords import hash_password, password_problem
 
 #: bcrypt reads at most 72 bytes, and bcrypt 5 raises on longer ones: no stored password is
@@ -41,6 +43,14 @@ MAX_USERNAME_CHARS = 128
 
 INVALID = "用户名或密码错误 / Invalid username or password."
 THROTTLED = "登录失败次数过多，请一分钟后再试 / Too many failed logins: wait a minute, then try again."
+
+
+def throttled_message(seconds: float | None) -> str:
+    """The throttle's refusal with the wait it has left (THROTTLED when unknown)."""
+    if seconds is None:
+        return THROTTLED
+    n = max(1, int(seconds + 0.999))
+    return f"尝试次数过多，请 {n} 秒后再试 / Too many failed attempts: try again in {n} seconds."
 BUSY = "登录繁忙，请几秒后再试 / The hub is busy checking logins: try again in a few seconds."
 
 
@@ -77,6 +87,13 @@ class FailureLog:
             return False
         times = self._recent(key, time.monotonic() if now is None else now)
         return times is not None and len(times) >= self.limit
+
+    def retry_in(self, key: str, now: float | None = None) -> float | None:
+        """Seconds until ``key`` is no longer blocked (None: not blocked)."""
+        now = time.monotonic() if now is None else now
+        if not self.blocked(key, now):
+            return None
+        return self._failures[key][-self.limit] + self.window - now
 
     def record(self, key: str, now: float | None = None) -> float | None:
         """Count one failure (or one attempt in progress); returns its stamp for ``forget``."""
@@ -195,6 +212,14 @@ class ThreadedNativeAuthenticator(NativeAuthenticator):
         "of waiting, so a flood from many addresses cannot build an endless queue.",
     )
 
+    failed_join_codes_per_address = Integer(
+        20,
+        config=True,
+        help="Wrong join codes one client address may send per join_code_window seconds before "
+        "/hub/join refuses it ('try again in N seconds'). 0: no limit.",
+    )
+    join_code_window = Integer(300, config=True, help="Window of failed_join_codes_per_address, in seconds.")
+
     @default("bcrypt_workers")
     def _default_bcrypt_workers(self):
         return max(1, _usable_cores() - 1)
@@ -207,6 +232,7 @@ class ThreadedNativeAuthenticator(NativeAuthenticator):
         window = self.seconds_before_next_try if self.seconds_before_next_try > 0 else 600
         self.address_failures = FailureLog(self.failed_logins_per_address, window)
         self.username_failures = FailureLog(self.allowed_failed_logins, window)
+        self.join_failures = FailureLog(self.failed_join_codes_per_address, self.join_code_window)
 
     # --- bcrypt, always in the pool ---------------------------------------------------------
     async def _in_pool(self, func, *args):
@@ -264,7 +290,7 @@ class ThreadedNativeAuthenticator(NativeAuthenticator):
         raw_name, password = data.get("username"), data.get("password")
         if self.address_failures.blocked(address):
             self.log.warning("Login refused for %s: too many failures from this address", address)
-            raise LoginRefused(429, THROTTLED)
+            raise LoginRefused(429, throttled_message(self.address_failures.retry_in(address)))
         name_key = None
         if isinstance(raw_name, str) and 0 < len(raw_name) <= MAX_USERNAME_CHARS:
             try:
@@ -274,7 +300,7 @@ class ThreadedNativeAuthenticator(NativeAuthenticator):
                 name_key = None
         if name_key is not None and self.username_failures.blocked(name_key):
             self.log.warning("Login refused for %r: too many failures for this name", name_key)
-            raise LoginRefused(429, THROTTLED)
+            raise LoginRefused(429, throttled_message(self.username_failures.retry_in(name_key)))
 
         # Counted before the check, taken back on success: attempts still being checked count
         # too, so a flood cannot fill the check queue before its first failures are known.
@@ -305,6 +331,7 @@ class ThreadedNativeAuthenticator(NativeAuthenticator):
             (r"/login", LoginHandler),
             (r"/change-password", ChangePasswordHandler),
             (r"/change-password/([^/]+)", ChangePasswordAdminHandler),
+            *join.handlers(),
         ]
 
 

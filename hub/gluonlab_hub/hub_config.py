@@ -11,7 +11,9 @@ from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from . import admin_view
+from . import admin_view, help_requests
+from .accounts.removal import API_TOKEN_FILE as ACCOUNTS_API_TOKEN_FILE
+from .accounts.removal import SERVICE as ACCOUNTS_SERVICE
 from .accounts.rows import MAX_USERNAME_LEN, USERNAME_RE
 from .auth import ThreadedNativeAuthenticator
 from .course_data import COURSE_DATA_MOUNT
@@ -20,6 +22,10 @@ from .netguard import HUB_API_PORT, HUB_PROXY_PORT
 from .secret_files import ensure_secret_file
 from .settings import Settings
 from .spawner import LabDockerSpawner, hub_gpu_allocator
+
+
+ANNOUNCEMENT_SERVICE = "announcement"
+ANNOUNCEMENT_PORT = 8888
 
 
 def configure(c: Any, settings: Settings, registry: CollectorRegistry = REGISTRY) -> None:
@@ -144,7 +150,8 @@ def _user_servers(c: Any, settings: Settings, registry: CollectorRegistry) -> No
 
 
 def _services(c: Any, settings: Settings) -> None:
-    """Services (idle culling, database backups) and the roles that grant scopes."""
+    """Services (idle culling, database backups, the accounts tool's API token, help requests)
+    and the roles that grant scopes."""
     state = settings.state_dir
     # Stops servers idle for GLUONLAB_CULL_TIMEOUT seconds (and, with GLUONLAB_CULL_MAX_AGE, those
     # older than that, busy or not); their GPUs return to the pool.
@@ -163,11 +170,37 @@ def _services(c: Any, settings: Settings) -> None:
             "command": [sys.executable, "-m", "gluonlab_hub.backup", "--db", settings.db_url.removeprefix("sqlite:///"),
                         "--dir", f"{state}/backups", "--keep", str(settings.backup_days)],
         })
+    # Announcements (jupyterhub-announcement): admins post at /services/announcement/, every hub
+    # page shows the latest (templates/page.html); kept on the hub volume across restarts. It
+    # listens on 8888 in this container, a port the netguard does not open to users' servers.
+    c.JupyterHub.services.append({
+        "name": ANNOUNCEMENT_SERVICE,
+        "url": f"http://127.0.0.1:{ANNOUNCEMENT_PORT}",
+        "command": [sys.executable, "-m", "jupyterhub_announcement", f"--AnnouncementService.port={ANNOUNCEMENT_PORT}",
+                    f"--AnnouncementQueue.persist_path={state}/announcements.json",
+                    f"--AnnouncementService.cookie_secret_file={state}/announcement_cookie_secret"],
+        "oauth_no_confirm": True,
+    })
+    # gluonlab-accounts remove (run in this container) stops servers and deletes users through the
+    # REST API with this token; the service has no process of its own.
+    c.JupyterHub.services.append({
+        "name": ACCOUNTS_SERVICE,
+        "api_token": ensure_secret_file(f"{state}/{ACCOUNTS_API_TOKEN_FILE}"),
+    })
     c.JupyterHub.load_roles = [
+        {
+            "name": ACCOUNTS_SERVICE,
+            "scopes": ["admin:users", "admin:servers"],
+            "services": [ACCOUNTS_SERVICE],
+        },
         {
             "name": "idle-culler",
             "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
             "services": ["idle-culler"],
         },
         admin_view.gpu_viewer_role(settings.admin_users),
+        *help_requests.roles(settings.admin_users),
     ]
+    # Help requests from the Labs (gluonlab-help) and the instructors' list: /hub/gluonlab/help.
+    c.JupyterHub.extra_handlers = [*c.JupyterHub.extra_handlers, *help_requests.handlers()]
+    c.JupyterHub.custom_scopes = {**c.JupyterHub.custom_scopes, **help_requests.CUSTOM_SCOPES}

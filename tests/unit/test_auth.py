@@ -5,6 +5,7 @@ normal failure."""
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from types import SimpleNamespace
@@ -264,7 +265,7 @@ def test_failure_log_is_a_sliding_window_with_bounded_memory():
 
 def test_only_the_login_and_change_password_pages_are_routed(db):
     routes = [pattern for pattern, _ in ThreadedNativeAuthenticator(db=db).get_handlers(None)]
-    assert routes == ["/login", "/change-password", "/change-password/([^/]+)"]
+    assert routes == ["/login", "/change-password", "/change-password/([^/]+)", "/join", "/gluonlab/enrolment"]
 
 
 def test_a_new_password_bcrypt_cannot_take_is_refused_with_a_reason(db):
@@ -275,8 +276,15 @@ def test_a_new_password_bcrypt_cannot_take_is_refused_with_a_reason(db):
     assert login(auth, "ana", PASSWORD) == "ana"
 
 
-def test_throttled_message_tells_the_attendee_to_wait():
+def test_throttled_message_tells_the_attendee_to_wait(db):
     assert "wait a minute" in THROTTLED and "一分钟" in THROTTLED
+    auth = ThreadedNativeAuthenticator(db=db, allowed_failed_logins=2, seconds_before_next_try=60)
+    for _ in range(2):
+        assert login(auth, "ana", "wrong") is None
+    with pytest.raises(LoginRefused) as info:
+        login(auth, "ana", PASSWORD)
+    assert re.fullmatch(r"尝试次数过多，请 (\d+) 秒后再试 / Too many failed attempts: try again in \1 seconds\.",
+                        info.value.message)
 
 
 def test_a_burst_from_one_address_cannot_queue_more_checks_than_its_limit(db, monkeypatch):

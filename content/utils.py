@@ -1,13 +1,20 @@
-"""Helpers shared by the Gluon Lab tutorials.
+"""Gluon Lab's helper module for the tutorials (教程共用的辅助函数).
 
-Notebooks import it the way the book did:
+Notebooks sit one folder below this file and import it with
     import sys; sys.path.insert(0, '..'); import utils
-"From scratch" notebooks still write the mechanism they teach themselves; later notebooks reuse
-the version kept here.
 
-GLUONLAB_SMALL=1 switches every notebook to its small-data, few-epochs mode (used by CI; a
-workshop runs the full version). Notebooks read it as `utils.SMALL`.
+What is here, by concern (the notebooks that teach a mechanism write it themselves first; the
+later ones call the version kept here):
+  mode     SMALL, by_mode(full, small)              GLUONLAB_SMALL=1: small data, few epochs (CI)
+  devices  choose_device(i), all_devices()          GPU when MXNet can use one, else CPU
+  data     fashion_mnist_loaders, FASHION_CLASSES, class_names, minibatches,
+           house_prices, time_machine_text, random_windows, sequential_windows
+  training sgd_step, count_correct, classification_accuracy, History, fit, clip_gradients
+  plots    set_figure_size, plot_curves, show_images
+
+The files themselves come from datasets.py (pre-cache, data root, mirror, download).
 """
+import math
 import os
 import sys
 
@@ -20,11 +27,16 @@ import datasets  # noqa: E402  (lives next to this file)
 
 SMALL = os.environ.get('GLUONLAB_SMALL', '0').strip().lower() not in ('', '0', 'false', 'no')
 
-# In small mode the loaders keep at most this many samples (train, test).
+# In small mode the Fashion-MNIST loaders keep at most this many samples (train, test).
 SMALL_FASHION_MNIST = (2000, 500)
 
 
-def _seed_everything():
+def by_mode(full, small):
+    """`small` when GLUONLAB_SMALL=1 (tests), else `full` (workshop): epochs, sizes, folds."""
+    return small if SMALL else full
+
+
+def _seed_from_env():
     # Small mode is for CI: fixed seeds make a failed learning check reproducible.
     # GLUONLAB_SEED picks another seed (also in full mode) to try the same run again.
     seed = os.environ.get('GLUONLAB_SEED')
@@ -37,277 +49,387 @@ def _seed_everything():
     mx.random.seed(seed)
 
 
-_seed_everything()
-
-FASHION_MNIST_LABELS = ['t-shirt', 'trouser', 'pullover', 'dress', 'coat',
-                        'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot']
+_seed_from_env()
 
 
-def try_gpu(i=0):
-    """mx.gpu(i) if MXNet can allocate on it, else mx.cpu() (CPU builds, no GPU, no driver)."""
-    # Asking for the count first keeps CPU builds from logging "GPU support is disabled".
+# ---- Devices ----------------------------------------------------------------------------------
+
+def choose_device(i=0):
+    """mx.gpu(i) when a small allocation there succeeds, otherwise mx.cpu().
+
+    CPU builds, machines without a GPU and drivers too old for the CUDA build all end on the
+    CPU, so the same notebook runs everywhere.
+    """
     try:
+        # Counting first keeps CPU builds from logging "GPU support is disabled".
         if mx.context.num_gpus() <= i:
             return mx.cpu()
-    except mx.base.MXNetError:  # driver missing or too old for this CUDA build
-        return mx.cpu()
-    try:
-        ctx = mx.gpu(i)
-        _ = nd.zeros((1,), ctx=ctx)
-        _.wait_to_read()
+        probe = nd.ones((1,), ctx=mx.gpu(i))
+        probe.wait_to_read()
+        return mx.gpu(i)
     except mx.base.MXNetError:
-        ctx = mx.cpu()
-    return ctx
+        return mx.cpu()
+
+
+def all_devices():
+    """Every GPU this container may use, numbered from 0; [mx.cpu()] when there is none.
+
+    The lab only shows a user the GPUs assigned to them (NVIDIA_VISIBLE_DEVICES), so this is
+    "my GPUs", whatever their numbers on the host are.
+    """
+    try:
+        count = mx.context.num_gpus()
+    except mx.base.MXNetError:
+        count = 0
+    gpus = [d for d in (choose_device(i) for i in range(count)) if d.device_type == 'gpu']
+    return gpus or [mx.cpu()]
 
 
 # ---- Data -------------------------------------------------------------------------------------
 
-class _ResizeLoader:
-    """Wraps a DataLoader and resizes each image batch (NCHW) to `size` x `size`.
+FASHION_CLASSES = ('t-shirt', 'trouser', 'pullover', 'dress', 'coat',
+                   'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot')
 
-    Resizing per batch keeps memory small: the full 60000-image set at 224x224 would not fit.
+
+def class_names(labels):
+    """Fashion-MNIST class names for numeric labels (NDArray, numpy array or list)."""
+    if hasattr(labels, 'asnumpy'):
+        labels = labels.asnumpy()
+    return [FASHION_CLASSES[int(k)] for k in np.asarray(labels).reshape(-1)]
+
+
+class _ResizedBatches:
+    """Iterates over a DataLoader and resizes every image batch (NCHW) to size x size.
+
+    Per batch, not up front: all 60000 images at 224x224 would not fit in memory.
     """
 
     def __init__(self, loader, size):
-        self._loader, self._size = loader, size
+        self.loader, self.size = loader, size
 
     def __len__(self):
-        return len(self._loader)
+        return len(self.loader)
 
     def __iter__(self):
-        for X, y in self._loader:
-            yield nd.contrib.BilinearResize2D(X, height=self._size, width=self._size), y
+        for images, labels in self.loader:
+            yield nd.contrib.BilinearResize2D(images, height=self.size, width=self.size), labels
 
 
-def load_data_fashion_mnist(batch_size, resize=None, num_workers=0):
-    """Fashion-MNIST as (train_iter, test_iter) of float32 images in [0, 1], shape (B, 1, H, W).
+def _fashion_dataset(train, limit):
+    images, labels = datasets.load_fashion_mnist(train=train)
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    # uint8 (N, 28, 28) -> float32 (N, 1, 28, 28) in [0, 1]: the layout nn.Conv2D expects.
+    pixels = np.expand_dims(images, 1).astype(np.float32) / 255.0
+    return gluon.data.ArrayDataset(pixels, labels.astype(np.float32))
 
-    Labels are float32 class indices 0..9. In small mode at most SMALL_FASHION_MNIST samples
-    are used. num_workers=0 by default: worker processes need a larger /dev/shm.
+
+def fashion_mnist_loaders(batch_size, resize=None, num_workers=0):
+    """(train_loader, test_loader) over Fashion-MNIST: images float32 (B, 1, H, W) in [0, 1],
+    labels float32 class indices 0..9. The training loader reshuffles every epoch.
+
+    Small mode keeps SMALL_FASHION_MNIST samples. num_workers=0: worker processes need more
+    /dev/shm than a lab container has.
     """
-    def prepare(train, limit):
-        images, labels = datasets.load_fashion_mnist(train=train)
-        if limit:
-            images, labels = images[:limit], labels[:limit]
-        X = images.astype(np.float32)[:, None, :, :] / 255
-        return gluon.data.ArrayDataset(X, labels.astype(np.float32))
-
+    if batch_size < 1:
+        raise ValueError('batch_size must be a positive integer, got %r' % (batch_size,))
     n_train, n_test = SMALL_FASHION_MNIST if SMALL else (None, None)
-    train = gluon.data.DataLoader(prepare(True, n_train), batch_size, shuffle=True,
-                                  num_workers=num_workers)
-    test = gluon.data.DataLoader(prepare(False, n_test), batch_size, shuffle=False,
-                                 num_workers=num_workers)
+    loaders = (
+        gluon.data.DataLoader(_fashion_dataset(True, n_train), batch_size, shuffle=True,
+                              num_workers=num_workers),
+        gluon.data.DataLoader(_fashion_dataset(False, n_test), batch_size, shuffle=False,
+                              num_workers=num_workers))
     if resize:
-        return _ResizeLoader(train, resize), _ResizeLoader(test, resize)
-    return train, test
+        return tuple(_ResizedBatches(loader, resize) for loader in loaders)
+    return loaders
 
 
-def get_fashion_mnist_labels(labels):
-    """Text names of numeric Fashion-MNIST labels."""
-    return [FASHION_MNIST_LABELS[int(i)] for i in labels]
+def minibatches(features, labels, batch_size, shuffle=True):
+    """Yields (X, y) NDArray minibatches that together cover every sample once (last may be short)."""
+    if len(features) != len(labels):
+        raise ValueError('features has %d rows but labels has %d' % (len(features), len(labels)))
+    order = np.random.permutation(len(features)) if shuffle else np.arange(len(features))
+    for start in range(0, len(order), batch_size):
+        rows = nd.array(order[start:start + batch_size])
+        yield features.take(rows), labels.take(rows)
 
 
-def load_house_data():
-    """The Kaggle house-price CSVs as pandas DataFrames (train, test)."""
+def house_prices():
+    """(train, test) pandas DataFrames of the Kaggle house-price competition CSVs."""
     import pandas as pd  # only this loader needs pandas
-    train_path, test_path = datasets.house_csv_paths()
-    return pd.read_csv(train_path), pd.read_csv(test_path)
+    train_csv, test_csv = datasets.house_csv_paths()
+    return pd.read_csv(train_csv), pd.read_csv(test_csv)
 
 
-def data_iter(batch_size, features, labels, shuffle=True):
-    """Minibatches (X, y) of NDArrays in random order: the loop the scratch notebooks write."""
-    n = len(features)
-    idx = np.arange(n)
-    if shuffle:
-        np.random.shuffle(idx)
-    for i in range(0, n, batch_size):
-        j = nd.array(idx[i:min(i + batch_size, n)])
-        yield features.take(j), labels.take(j)
+def time_machine_text(max_chars=None):
+    """"The Time Machine" as one string, every line break turned into a space.
+
+    max_chars keeps only the beginning (small mode, quick experiments).
+    """
+    with open(datasets.time_machine_path(), encoding='utf-8') as f:
+        text = ' '.join(f.read().splitlines())
+    return text[:max_chars] if max_chars else text
+
+
+def random_windows(corpus, batch_size, num_steps, device=None):
+    """Yields (X, Y): batch_size windows of num_steps tokens, Y is X moved on by one token.
+
+    Windows are cut without overlap and drawn in random order, so two batches in a row are
+    not neighbours in the text: a recurrent model must reset its state for every batch.
+    """
+    tokens = np.asarray(corpus)
+    n_windows = (len(tokens) - 1) // num_steps
+    starts = np.random.permutation(n_windows) * num_steps
+    offsets = np.arange(num_steps)
+    for first in range(0, n_windows - batch_size + 1, batch_size):
+        idx = starts[first:first + batch_size, None] + offsets
+        yield nd.array(tokens[idx], ctx=device), nd.array(tokens[idx + 1], ctx=device)
+
+
+def sequential_windows(corpus, batch_size, num_steps, device=None):
+    """Yields (X, Y) where row i of one batch continues row i of the previous batch.
+
+    The text is split into batch_size long strips read side by side, so a recurrent model can
+    carry its state from one batch to the next.
+    """
+    tokens = np.asarray(corpus)
+    strip = (len(tokens) - 1) // batch_size
+    inputs = tokens[:strip * batch_size].reshape(batch_size, strip)
+    targets = tokens[1:strip * batch_size + 1].reshape(batch_size, strip)
+    for first in range(0, strip - num_steps + 1, num_steps):
+        cols = slice(first, first + num_steps)
+        yield nd.array(inputs[:, cols], ctx=device), nd.array(targets[:, cols], ctx=device)
 
 
 # ---- Training ---------------------------------------------------------------------------------
 
-def sgd(params, lr, batch_size):
-    """Minibatch SGD in place; gradients are sums over the batch, hence / batch_size."""
-    for param in params:
-        param[:] = param - lr * param.grad / batch_size
+def sgd_step(params, lr, batch_size):
+    """One minibatch SGD update in place. backward() summed the batch's gradients: / batch_size."""
+    for p in params:
+        p[:] -= (lr / batch_size) * p.grad
 
 
-def accuracy(y_hat, y):
-    """Fraction of rows of y_hat whose argmax equals y."""
-    return (y_hat.argmax(axis=1) == y.astype('float32')).mean().asscalar()
+def count_correct(y_hat, y):
+    """How many rows of the scores y_hat have their largest entry at the label y (a float)."""
+    return float((y_hat.argmax(axis=1) == y.astype('float32')).sum().asscalar())
 
 
-def _split(X, y, ctx):
-    return X.as_in_context(ctx), y.as_in_context(ctx)
+def classification_accuracy(net, loader, device=None):
+    """Fraction of the loader's samples that net classifies correctly (prediction mode)."""
+    device = device or mx.cpu()
+    right = seen = 0
+    for X, y in loader:
+        X, y = X.as_in_context(device), y.as_in_context(device)
+        right += count_correct(net(X), y)
+        seen += y.shape[0]
+    return right / seen if seen else float('nan')
 
 
-def evaluate_accuracy(data_iter, net, ctx=None):
-    """Accuracy of net over a whole data iterator."""
-    ctx = ctx or mx.cpu()
-    correct, n = 0.0, 0
-    for X, y in data_iter:
-        X, y = _split(X, y, ctx)
-        correct += (net(X).argmax(axis=1) == y.astype('float32')).sum().asscalar()
-        n += y.size
-    return correct / n
+class History(dict):
+    """Per-epoch metrics of a training run: history['loss'][k] is epoch k+1's mean loss."""
+
+    def record(self, **metrics):
+        for name, value in metrics.items():
+            self.setdefault(name, []).append(float(value))
+
+    @property
+    def epochs(self):
+        return max((len(v) for v in self.values()), default=0)
+
+    def plot(self, title=None):
+        """Loss (left) and every accuracy (right) against the epoch; returns the figure."""
+        plt = _pyplot()
+        accuracies = [k for k in self if k.endswith('acc')]
+        fig, axes = plt.subplots(1, 2 if accuracies else 1, figsize=(7, 2.6), squeeze=False)
+        x = list(range(1, self.epochs + 1))
+        _draw(axes[0][0], x, {'loss': self.get('loss', [])}, 'epoch', 'loss', False)
+        if accuracies:
+            _draw(axes[0][1], x, {k: self[k] for k in accuracies}, 'epoch', 'accuracy', False)
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+        _display(plt)
+        return fig
 
 
-def train(train_iter, test_iter, net, loss, num_epochs, batch_size=None,
-          params=None, lr=None, trainer=None, ctx=None, verbose=True):
-    """Train a classifier; returns {'loss': [...], 'train_acc': [...], 'test_acc': [...]}.
+def fit(net, train_loader, test_loader, loss, num_epochs, trainer=None, params=None, lr=None,
+        device=None, log=True, plot=True):
+    """Trains a classifier and returns a History with loss, train_acc and test_acc per epoch.
 
-    Either pass `trainer` (a gluon.Trainer), or `params`, `lr` and `batch_size` for the
-    from-scratch `sgd`. Losses are per-sample means per epoch, so tests can assert learning.
+    Update with a gluon.Trainer (trainer=...) or, for the from-scratch notebooks, with
+    sgd_step on your own NDArrays (params=[...], lr=...). plot=True draws the curves at the end.
     """
-    if trainer is None and (params is None or lr is None or batch_size is None):
-        raise ValueError('train() needs either trainer=gluon.Trainer(...) or params, lr and '
-                         'batch_size for the from-scratch sgd')
-    ctx = ctx or mx.cpu()
-    history = {'loss': [], 'train_acc': [], 'test_acc': []}
-    for epoch in range(num_epochs):
-        loss_sum, acc_sum, n = 0.0, 0.0, 0
-        for X, y in train_iter:
-            X, y = _split(X, y, ctx)
+    if (trainer is None) == (params is None):
+        raise ValueError('fit() updates the parameters one way: pass trainer=gluon.Trainer(...) '
+                         'or params=[NDArrays with attach_grad()] together with lr=...')
+    if params is not None and lr is None:
+        raise ValueError('fit(params=...) also needs lr=<learning rate> for sgd_step')
+    device = device or mx.cpu()
+    history = History()
+    for epoch in range(1, num_epochs + 1):
+        loss_total = right = seen = 0.0
+        for X, y in train_loader:
+            X, y = X.as_in_context(device), y.as_in_context(device)
             with autograd.record():
-                y_hat = net(X)
-                l = loss(y_hat, y)
-            l.backward()
-            if trainer is None:
-                sgd(params, lr, X.shape[0])
-            else:
+                scores = net(X)
+                losses = loss(scores, y)
+            losses.backward()
+            if trainer is not None:
                 trainer.step(X.shape[0])
-            loss_sum += l.sum().asscalar()
-            acc_sum += (y_hat.argmax(axis=1) == y.astype('float32')).sum().asscalar()
-            n += y.size
-        test_acc = evaluate_accuracy(test_iter, net, ctx)
-        history['loss'].append(loss_sum / n)
-        history['train_acc'].append(acc_sum / n)
-        history['test_acc'].append(test_acc)
-        if verbose:
-            print('epoch %d, loss %.4f, train acc %.3f, test acc %.3f'
-                  % (epoch + 1, loss_sum / n, acc_sum / n, test_acc))
+            else:
+                sgd_step(params, lr, X.shape[0])
+            loss_total += float(losses.sum().asscalar())
+            right += count_correct(scores, y)
+            seen += y.shape[0]
+        history.record(loss=loss_total / seen, train_acc=right / seen,
+                       test_acc=classification_accuracy(net, test_loader, device))
+        if log:
+            print('epoch %2d  loss %.4f  train acc %.3f  test acc %.3f'
+                  % (epoch, history['loss'][-1], history['train_acc'][-1], history['test_acc'][-1]))
+    if plot:
+        history.plot()
     return history
 
 
-# ---- Plotting ---------------------------------------------------------------------------------
+def clip_gradients(params, max_norm):
+    """Rescales all gradients together so that their joint L2 norm is at most max_norm.
 
-def _plt():
-    import matplotlib.pyplot as plt  # imported late: notebooks without plots stay fast
+    params: NDArrays with attach_grad() or gluon Parameters. Returns the norm before clipping.
+    """
+    grads = [p.grad() if isinstance(p, gluon.Parameter) else p.grad for p in params]
+    norm = math.sqrt(sum(float((g * g).sum().asscalar()) for g in grads))
+    if norm > max_norm:
+        for g in grads:
+            g *= max_norm / norm
+    return norm
+
+
+# ---- Plots ------------------------------------------------------------------------------------
+
+def _pyplot():
+    import matplotlib.pyplot as plt  # late import: notebooks that draw nothing start faster
     return plt
 
 
-def _show(plt):
-    # Under Agg (CI, scripts) show() only warns; in JupyterLab the inline backend draws.
+def _display(plt):
+    # The inline backend (JupyterLab) draws here; under Agg (tests, scripts) show() only warns.
     if 'agg' not in plt.get_backend().lower():
         plt.show()
 
 
-def set_figsize(figsize=(3.5, 2.5)):
-    _plt().rcParams['figure.figsize'] = figsize
+def set_figure_size(width=4.0, height=2.8):
+    """Default size, in inches, of the figures drawn afterwards."""
+    _pyplot().rcParams['figure.figsize'] = (width, height)
 
 
-def semilogy(x_vals, y_vals, x_label, y_label, x2_vals=None, y2_vals=None,
-             legend=None, figsize=(3.5, 2.5)):
-    """Plot y (and optionally y2) against x with a log y axis; returns the figure."""
-    plt = _plt()
-    set_figsize(figsize)
-    fig = plt.figure()
-    plt.xlabel(x_label)
-    plt.ylabel(y_label)
-    plt.semilogy(x_vals, y_vals)
-    if x2_vals is not None and y2_vals is not None:
-        plt.semilogy(x2_vals, y2_vals, linestyle=':')
-    if legend:
-        plt.legend(legend)
-    _show(plt)
+def _draw(ax, x, series, xlabel, ylabel, logy):
+    for (label, ys), style in zip(series.items(), ('-', '--', ':', '-.') * 4):
+        ax.plot(list(x)[:len(ys)], list(ys), style, label=label)
+    if logy:
+        ax.set_yscale('log')
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if len(series) > 1:
+        ax.legend()
+    ax.grid(alpha=0.3)
+
+
+def plot_curves(x, series, xlabel, ylabel, logy=False, title=None):
+    """Line plot of one or more curves against x; returns the figure.
+
+    series: a dict {legend label: values}, or one sequence of values (no legend).
+    logy=True uses a log y axis (losses that shrink by orders of magnitude).
+    """
+    if not isinstance(series, dict):
+        series = {ylabel: series}
+    if not series:
+        raise ValueError('plot_curves() needs at least one curve')
+    plt = _pyplot()
+    fig, ax = plt.subplots()
+    _draw(ax, x, series, xlabel, ylabel, logy)
+    if title:
+        ax.set_title(title)
+    _display(plt)
     return fig
 
 
-def plot(x_vals, ys, x_label, y_label, legend=None, figsize=(3.5, 2.5)):
-    """Line plot of one or several y series against x; returns the figure."""
-    plt = _plt()
-    set_figsize(figsize)
-    fig = plt.figure()
-    for y in ys:
-        plt.plot(x_vals, y)
-    plt.xlabel(x_label)
-    plt.ylabel(y_label)
-    if legend:
-        plt.legend(legend)
-    _show(plt)
-    return fig
-
-
-def show_fashion_mnist(images, labels):
-    """Show a row of Fashion-MNIST images with their text labels; returns the figure."""
-    plt = _plt()
-    fig, axes = plt.subplots(1, len(images), figsize=(1.2 * len(images), 1.6))
-    axes = np.atleast_1d(axes)
-    for ax, img, label in zip(axes, images, labels):
-        img = img.asnumpy() if hasattr(img, 'asnumpy') else np.asarray(img)
-        ax.imshow(img.reshape(img.shape[-2], img.shape[-1]), cmap='gray')
-        ax.set_title(label, fontsize=8)
+def show_images(images, titles=None, ncols=8, scale=1.3):
+    """Grayscale images (N, [1,] H, W) in a grid with optional titles; returns the figure."""
+    plt = _pyplot()
+    if hasattr(images, 'asnumpy'):
+        images = images.asnumpy()
+    images = np.asarray(images)
+    n = len(images)
+    ncols = max(1, min(ncols, n))
+    nrows = int(math.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(scale * ncols, (scale + 0.4) * nrows),
+                             squeeze=False)
+    for k, ax in enumerate(axes.reshape(-1)):
         ax.axis('off')
-    _show(plt)
+        if k < n:
+            ax.imshow(images[k].reshape(images[k].shape[-2:]), cmap='gray_r')
+            if titles is not None:
+                ax.set_title(titles[k], fontsize=8)
+    _display(plt)
     return fig
 
 
-# ---- Part 2 (chapters 4-6) ----
+# ---- Deprecated names (chapters 4-6 still call them) -------------------------------------------
+# Thin aliases for the helpers' old names, kept only until chapters 4-6 have moved to the names
+# above. The helper who rewrites chapters 4-6 deletes this whole section (and
+# tests/content/test_utils_deprecated.py) when no notebook uses them any more.
+
+def try_gpu(i=0):
+    """Deprecated: use choose_device(i)."""
+    return choose_device(i)
+
 
 def try_all_gpus():
-    """Every GPU MXNet can use ([mx.gpu(0), ...]), or [mx.cpu()] when there is none.
+    """Deprecated: use all_devices()."""
+    return all_devices()
 
-    In the lab a container only sees the GPUs assigned to its user (NVIDIA_VISIBLE_DEVICES), so
-    this list is "my GPUs", numbered from 0 whatever their numbers on the host are.
-    """
-    ctxs = []
-    for i in range(mx.context.num_gpus()):
-        ctx = try_gpu(i)
-        if ctx.device_type == 'gpu':
-            ctxs.append(ctx)
-    return ctxs or [mx.cpu()]
+
+def load_data_fashion_mnist(batch_size, resize=None, num_workers=0):
+    """Deprecated: use fashion_mnist_loaders(batch_size, resize)."""
+    return fashion_mnist_loaders(batch_size, resize=resize, num_workers=num_workers)
+
+
+def train(train_iter, test_iter, net, loss, num_epochs, batch_size=None, params=None, lr=None,
+          trainer=None, ctx=None, verbose=True):
+    """Deprecated: use fit(net, train_loader, test_loader, loss, num_epochs, ...)."""
+    return fit(net, train_iter, test_iter, loss, num_epochs, trainer=trainer, params=params,
+               lr=lr, device=ctx, log=verbose, plot=False)
+
+
+def sgd(params, lr, batch_size):
+    """Deprecated: use sgd_step(params, lr, batch_size)."""
+    sgd_step(params, lr, batch_size)
+
+
+def plot(x_vals, ys, x_label, y_label, legend=None, figsize=None):
+    """Deprecated: use plot_curves(x, {label: values}, xlabel, ylabel)."""
+    labels = legend or ['curve %d' % (k + 1) for k in range(len(ys))]
+    return plot_curves(x_vals, dict(zip(labels, ys)), x_label, y_label)
+
+
+def semilogy(x_vals, y_vals, x_label, y_label, x2_vals=None, y2_vals=None, legend=None,
+             figsize=None):
+    """Deprecated: use plot_curves(x, {label: values}, xlabel, ylabel, logy=True)."""
+    ys = [y_vals] + ([y2_vals] if y2_vals is not None else [])
+    labels = legend or ['curve %d' % (k + 1) for k in range(len(ys))]
+    return plot_curves(x_vals, dict(zip(labels, ys)), x_label, y_label, logy=True)
 
 
 def read_time_machine(max_chars=None):
-    """The text of "The Time Machine" (via datasets.py: pre-cache, data root or mirror).
-
-    Line breaks become spaces, as in the book, so that the model sees one long sequence.
-    max_chars keeps only the beginning (small mode and quick experiments).
-    """
-    with open(datasets.time_machine_path(), encoding='utf-8') as f:
-        text = f.read()
-    text = text.replace('\r\n', ' ').replace('\n', ' ').replace('\r', ' ')
-    return text[:max_chars] if max_chars else text
+    """Deprecated: use time_machine_text(max_chars)."""
+    return time_machine_text(max_chars)
 
 
 def data_iter_random(corpus_indices, batch_size, num_steps, ctx=None):
-    """Random sampling: minibatches (X, Y) of num_steps-long windows, Y is X shifted by one.
-
-    Windows do not overlap and neighbouring batches are not adjacent in the text, so the
-    hidden state must be re-initialised for every batch.
-    """
-    num_examples = (len(corpus_indices) - 1) // num_steps
-    epoch_size = num_examples // batch_size
-    example_indices = list(range(num_examples))
-    np.random.shuffle(example_indices)
-
-    def _data(pos):
-        return corpus_indices[pos: pos + num_steps]
-
-    for i in range(epoch_size):
-        batch = example_indices[i * batch_size: (i + 1) * batch_size]
-        X = [_data(j * num_steps) for j in batch]
-        Y = [_data(j * num_steps + 1) for j in batch]
-        yield nd.array(X, ctx), nd.array(Y, ctx)
+    """Deprecated: use random_windows(corpus, batch_size, num_steps, device)."""
+    return random_windows(corpus_indices, batch_size, num_steps, device=ctx)
 
 
 def grad_clipping(params, theta, ctx=None):
-    """Scale all gradients down together so that their joint L2 norm is at most theta."""
-    norm = nd.array([0.0], ctx or params[0].context)
-    for param in params:
-        norm += (param.grad ** 2).sum()
-    norm = norm.sqrt().asscalar()
-    if norm > theta:
-        for param in params:
-            param.grad[:] *= theta / norm
+    """Deprecated: use clip_gradients(params, max_norm)."""
+    clip_gradients(params, theta)

@@ -4,8 +4,8 @@ All its notebooks run in ONE container (see harness.py) on generated data with
 GLUONLAB_SMALL=1. The check code of a notebook runs as an extra cell in the same kernel after
 the notebook, so it sees the notebook's variables. The character RNN is judged on held-out
 text against n-gram baselines computed on the same split: it must beat the unigram model by a
-wide margin and the bigram model too (a model that only learned letter frequencies or pairs
-fails). The n-gram code itself is checked against a direct count.
+wide margin and the trigram model too (a model that only learned letter frequencies, pairs or
+triples fails). The n-gram code itself is checked against a direct count.
 """
 import pytest
 
@@ -19,8 +19,9 @@ assert len(history['valid_ppl']) == num_epochs
 # the untrained model is near the uniform baseline |V|; the n-gram baselines are below it
 assert ngram_ppl[1] < V and ngram_ppl[2] < ngram_ppl[1]
 # learning with a margin over the stated baselines, on text the model never trained on
-assert history['valid_ppl'][-1] < 0.6 * ngram_ppl[1], (history['valid_ppl'][-1], ngram_ppl)
-assert history['valid_ppl'][-1] < ngram_ppl[2], (history['valid_ppl'][-1], ngram_ppl)
+# (small mode on the generated text reaches about 2.1; unigram 16, bigram 7.2, trigram 3.3)
+assert history['valid_ppl'][-1] < 0.3 * ngram_ppl[1], (history['valid_ppl'][-1], ngram_ppl)
+assert history['valid_ppl'][-1] < ngram_ppl[3], (history['valid_ppl'][-1], ngram_ppl)
 assert history['train_ppl'][-1] < history['train_ppl'][0]
 # unigram perplexity recomputed directly from letter counts (alpha = 0.1)
 _c = collections.Counter(train_text)

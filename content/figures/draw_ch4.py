@@ -51,8 +51,10 @@ def save_vs_export():
     f.box(20, 70, 150, 60, 'Scorer (Python)', fill=PALE['blue'], sub='class in your code')
     f.box(250, 25, 200, 50, 'scorer.params', fill=PALE['orange'], sub='body.weight, head.bias, ...')
     f.box(250, 125, 200, 50, 'scorer_graph-symbol.json', fill=PALE['green'], sub='+ -0000.params')
-    f.box(530, 25, 170, 50, 'Scorer() + load_parameters', fill=PALE['grey'], size=11, sub='needs the class')
-    f.box(530, 125, 170, 50, 'SymbolBlock.imports', fill=PALE['grey'], size=11, sub='no Python class')
+    f.box(530, 25, 170, 50, 'Scorer() + load_parameters', fill=PALE['grey'], size=11,
+          sub='needs the class')
+    f.box(530, 125, 170, 50, 'SymbolBlock.imports', fill=PALE['grey'], size=11,
+          sub='no Python class')
     f.arrow(170, 90, 250, 50)
     f.arrow(170, 110, 250, 150)
     f.arrow(450, 50, 530, 50)

@@ -63,7 +63,8 @@ def batchnorm_axes():
     rows, cols, c = 6, 5, 28
     for i in range(rows):
         for j in range(cols):
-            f.rect(85 + j * c, 40 + i * c, c, c, radius=0, fill=PALE['orange'] if j == 2 else 'white')
+            f.rect(85 + j * c, 40 + i * c, c, c, radius=0,
+                   fill=PALE['orange'] if j == 2 else 'white')
     f.text(70, 40 + rows * c / 2, 'N', 12, italic=True)
     f.text(155, 40 + rows * c + 16, '每个特征：在批量上求均值和方差', 11)
     f.text(155, 40 + rows * c + 33, 'per feature, over the batch: shape (features,)', 10)
@@ -110,7 +111,7 @@ def alexnet():
         if pool:
             side = (side - 3) // 2 + 1
             stages.append((['max pool', '3×3 /2', '→ %d×%d' % (side, side)], PALE['orange']))
-    stages += [(['dense 4096', 'ReLU', 'dropout'], PURPLE), (['dense 4096', 'ReLU', 'dropout'], PURPLE),
+    stages += [(['dense 4096', 'ReLU', 'dropout'], PURPLE)] * 2 + [
                (['dense 1000', '(10 here)'], PALE['red'])]
     f = Figure(16 + len(stages) * 86, 104, 'AlexNet / AlexNet 的结构')
     pipeline(f, 8, 14, stages, w=72, h=64, gap=14, size=9)
@@ -130,8 +131,9 @@ def vgg():
     f = Figure(16 + len(stages) * 112, 178, 'VGG-11 / VGG-11 的结构')
     pipeline(f, 8, 14, stages, w=98, h=64, gap=14, size=9)
     f.text(150, 102, '一个 VGG 块的内部  inside a VGG block:', 11, weight='bold', anchor='start')
-    pipeline(f, 150, 115, [(['conv 3×3', 'pad 1, ReLU'], PALE['blue']), (['…', 'n times'], PALE['grey']),
-                           (['conv 3×3', 'pad 1, ReLU'], PALE['blue']), (['max pool', '2×2 /2'], PALE['orange'])],
+    conv = (['conv 3×3', 'pad 1, ReLU'], PALE['blue'])
+    pipeline(f, 150, 115, [conv, (['…', 'n times'], PALE['grey']), conv,
+                           (['max pool', '2×2 /2'], PALE['orange'])],
              w=90, h=44, gap=20, size=9)
     f.text(640, 137, '卷积保持高宽，池化减半  convs keep height and width, the pool halves them', 10,
            anchor='start', color=GREY)

@@ -17,7 +17,7 @@ NOTEBOOKS = {
     'chapter04_gluon_basics/model_construction.md': '''
 from mxnet import autograd as _ag, gluon as _gl, nd as _nd
 # name_scope: parameters of scoped children carry the model's prefix, the unscoped one does not
-assert all(k.startswith(model.prefix) for k in model.collect_params().keys()), model.collect_params()
+assert all(k.startswith(model.prefix) for k in model.collect_params().keys()), model.prefix
 scoped = [k for k in half_names if k.startswith(half.prefix)]
 assert len(scoped) == 2 and len(half_names) == 4, half_names
 assert all(k.startswith('ranker_') for k in named_names), named_names
@@ -48,7 +48,7 @@ frac = (net[0].weight.data() != 0).mean().asscalar()
 assert 0.12 < frac < 0.28, frac   # density 0.2 on 384 weights: 4 sigma is about 0.08
 assert tied[1].weight is tied[2].weight and tied[1].weight is not tied[0].weight
 assert abs(shared_grad - 2 * w_value * 2.0) < 1e-5, (shared_grad, w_value)
-# deferred initialisation: nothing happened at initialize(), one call per weight at the first forward
+# deferred initialisation: nothing at initialize(), one call per weight at the first forward
 assert calls_after_initialize == []
 assert sorted(s for _, s in calls_after_forward) == [(3, 32), (32, 12)], calls_after_forward
 assert lazy.weight.shape == (4, 0)
@@ -70,7 +70,8 @@ other = Scorer()
 other.initialize()
 assert (other(X_new) == scorer(X_new)).min().asscalar() == 0
 assert load_error and 'extra' in load_error, load_error
-assert os.path.isfile(export_prefix + '-symbol.json') and os.path.isfile(export_prefix + '-0000.params')
+assert os.path.isfile(export_prefix + '-symbol.json')
+assert os.path.isfile(export_prefix + '-0000.params')
 assert (imported(X_new) - hybrid(X_new)).abs().max().asscalar() < 1e-6
 assert len([f for f in os.listdir(save_dir) if f.startswith('scorer-epoch')]) == 3
 ''',

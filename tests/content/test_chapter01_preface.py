@@ -9,11 +9,12 @@ import pytest
 
 # The two checks every notebook gets; `results` and `rel` come from conftest.py.
 from harness import test_notebook_executes_and_check_passes, test_notedown_and_jupytext_agree  # noqa: F401
+from test_figures import drawn_check
 
 NOTEBOOKS = {
     'chapter01_preface/preface.md': '''
 assert mx.__version__ == '1.9.1' and np.__version__ == '1.23.5'
-assert ctx in (mx.cpu(), mx.gpu(0)) and y.asscalar() == 12
+assert device in (mx.cpu(), mx.gpu(0)) and y.asscalar() == 12
 assert utils.SMALL is True  # the harness runs the small mode
 ''',
     'chapter01_preface/install.md': '''
@@ -28,5 +29,7 @@ assert mlp_params == 203530
 assert abs(param_memory_mb(resnet50_params, 'adam') - 390.625) < 1e-6
 ''',
 }
+for _rel in NOTEBOOKS:
+    NOTEBOOKS[_rel] += drawn_check(_rel)
 
 pytestmark = [pytest.mark.docker, pytest.mark.content]

@@ -7,6 +7,7 @@ No Docker needed: this only reads files.
 import glob
 import importlib.util
 import os
+import re
 
 import harness
 
@@ -70,3 +71,47 @@ def test_readme_lists_every_section_in_order():
         readme = f.read()
     unlisted = [rel for rel in harness.section_files() if '](%s)' % rel not in readme]
     assert not unlisted, 'sections missing from content/README.md: %s' % unlisted
+
+
+# ---- Navigation: previous / contents / next at the end of every notebook ----------------------
+# Chapters whose notebooks must end with the navigation line (the chapters 4-6 helper adds its
+# own chapters here once their notebooks carry it).
+NAV_CHAPTERS = ('chapter01_preface', 'chapter02_crashcourse', 'chapter03_supervised')
+TOC_LINK = re.compile(r'^\d+\. \[([^\]]+)\]\((chapter[^)]+\.md)\)$', re.M)
+
+
+def toc_order():
+    """[(relpath, title)] in the order content/README.md lists them."""
+    with open(os.path.join(harness.CONTENT, 'README.md'), encoding='utf-8') as f:
+        return [(rel, title) for title, rel in TOC_LINK.findall(f.read())]
+
+
+def _relative(src, dst):
+    return os.path.relpath(dst, os.path.dirname(src)).replace(os.sep, '/')
+
+
+def expected_nav(rel):
+    """The navigation line `rel` must end with (built from the table of contents)."""
+    order = toc_order()
+    idx = [r for r, _ in order].index(rel)
+    parts = []
+    if idx > 0:
+        prev, title = order[idx - 1]
+        parts.append('[← 上一节 Previous：%s](%s)' % (title, _relative(rel, prev)))
+    parts.append('[目录 Contents](%s)' % _relative(rel, 'README.md'))
+    if idx + 1 < len(order):
+        nxt, title = order[idx + 1]
+        parts.append('[下一节 Next：%s →](%s)' % (title, _relative(rel, nxt)))
+    return ' · '.join(parts)
+
+
+def test_notebooks_end_with_previous_contents_next_links():
+    wrong = []
+    for rel in harness.section_files():
+        if rel.split('/')[0] not in NAV_CHAPTERS:
+            continue
+        with open(os.path.join(harness.CONTENT, rel), encoding='utf-8') as f:
+            lines = [line for line in f.read().splitlines() if line.strip()]
+        if lines[-1] != expected_nav(rel):
+            wrong.append('%s: last line should be\n  %s' % (rel, expected_nav(rel)))
+    assert not wrong, '\n'.join(wrong)

@@ -12,6 +12,7 @@ import pytest
 import harness
 # The two checks every notebook gets; `results` and `rel` come from conftest.py.
 from harness import test_notebook_executes_and_check_passes, test_notedown_and_jupytext_agree  # noqa: F401
+from test_figures import drawn_check
 
 NOTEBOOKS = {
     'chapter04_gluon_basics/model_construction.md': '''
@@ -104,6 +105,10 @@ assert out.context == ctx and net[0].weight.data().context == ctx
 assert timings['cpu'] > 0
 ''',
 }
+
+# every notebook also proves it drew its figures (test_figures.EXPECTED)
+for _rel in NOTEBOOKS:
+    NOTEBOOKS[_rel] += drawn_check(_rel)
 
 pytestmark = [pytest.mark.docker, pytest.mark.content]
 

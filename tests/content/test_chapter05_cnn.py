@@ -13,6 +13,7 @@ import pytest
 
 # The two checks every notebook gets; `results` and `rel` come from conftest.py.
 from harness import test_notebook_executes_and_check_passes, test_notedown_and_jupytext_agree  # noqa: F401
+from test_figures import drawn_check
 
 
 def learns(margin):
@@ -116,5 +117,9 @@ assert [s[1] for s in stage_shapes[:5]] == [c // shrink for _, c in VGG11]
 assert X.shape == (1, 10)
 ''',
 }
+
+# every notebook also proves it drew its figures (test_figures.EXPECTED)
+for _rel in NOTEBOOKS:
+    NOTEBOOKS[_rel] += drawn_check(_rel)
 
 pytestmark = [pytest.mark.docker, pytest.mark.content]

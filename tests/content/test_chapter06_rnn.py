@@ -11,6 +11,7 @@ import pytest
 
 # The two checks every notebook gets; `results` and `rel` come from conftest.py.
 from harness import test_notebook_executes_and_check_passes, test_notedown_and_jupytext_agree  # noqa: F401
+from test_figures import drawn_check
 
 NOTEBOOKS = {
     'chapter06_rnn/rnn_scratch.md': '''
@@ -38,5 +39,9 @@ assert text_out.startswith('the time') and len(text_out) == 28
 assert set(text_out) <= set(vocab)
 ''',
 }
+
+# every notebook also proves it drew its figures (test_figures.EXPECTED)
+for _rel in NOTEBOOKS:
+    NOTEBOOKS[_rel] += drawn_check(_rel)
 
 pytestmark = [pytest.mark.docker, pytest.mark.content]

@@ -322,11 +322,13 @@ def set_figure_size(width=4.0, height=2.8):
     _pyplot().rcParams['figure.figsize'] = (width, height)
 
 
-def _draw(ax, x, series, xlabel, ylabel, logy):
+def _draw(ax, x, series, xlabel, ylabel, logy, logx=False):
     for (label, ys), style in zip(series.items(), ('-', '--', ':', '-.') * 4):
         ax.plot(list(x)[:len(ys)], list(ys), style, label=label)
     if logy:
         ax.set_yscale('log')
+    if logx:
+        ax.set_xscale('log')
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if len(series) > 1:
@@ -334,11 +336,11 @@ def _draw(ax, x, series, xlabel, ylabel, logy):
     ax.grid(alpha=0.3)
 
 
-def plot_curves(x, series, xlabel, ylabel, logy=False, title=None):
+def plot_curves(x, series, xlabel, ylabel, logy=False, title=None, logx=False):
     """Line plot of one or more curves against x; returns the figure.
 
     series: a dict {legend label: values}, or one sequence of values (no legend).
-    logy=True uses a log y axis (losses that shrink by orders of magnitude).
+    logy=True uses a log y axis (losses that shrink by orders of magnitude); logx likewise.
     """
     if not isinstance(series, dict):
         series = {ylabel: series}
@@ -346,7 +348,7 @@ def plot_curves(x, series, xlabel, ylabel, logy=False, title=None):
         raise ValueError('plot_curves() needs at least one curve')
     plt = _pyplot()
     fig, ax = plt.subplots()
-    _draw(ax, x, series, xlabel, ylabel, logy)
+    _draw(ax, x, series, xlabel, ylabel, logy, logx)
     if title:
         ax.set_title(title)
     _display(plt)

@@ -7,7 +7,7 @@ from svgfig import BLUE, GREEN, GREY, INK, ORANGE, PALE, RED, Axes, Figure, main
 
 
 def linreg_neuron():
-    f = Figure(480, 200, 'Linear regression as a one-neuron network / 线性回归是单个神经元')
+    f = Figure(600, 200, 'Linear regression as a one-neuron network / 线性回归是单个神经元')
     c = network(f, [2, 1], 90, 100, 250, radius=22, gap=90,
                 colors=[PALE['blue'], PALE['orange']])
     (x1, x2), (o,) = c
@@ -16,7 +16,7 @@ def linreg_neuron():
     f.text(o[0], o[1], 'ŷ', 15)
     f.text(215, 58, 'w₁', 13, color=BLUE)
     f.text(215, 142, 'w₂', 13, color=BLUE)
-    f.text(o[0] + 80, o[1], 'ŷ = x₁w₁ + x₂w₂ + b', 13)
+    f.text(o[0] + 36, o[1], 'ŷ = x₁w₁ + x₂w₂ + b', 13, anchor='start')
     f.text(90, 185, '输入层 inputs', 12)
     f.text(340, 185, '输出层 output', 12)
     return f
@@ -52,10 +52,10 @@ def mlp_net():
 
 def scratch_vs_gluon():
     f = Figure(640, 250, 'What Gluon replaces / Gluon 替我们写好了什么')
-    rows = [('minibatches(...)  自己写的迭代器', 'gluon.data.DataLoader'),
-            ('nd.dot(X, w) + b', 'nn.Dense(1)'),
-            ('(y_hat - y) ** 2 / 2', 'gluon.loss.L2Loss()'),
-            ('param[:] -= lr * grad / n', 'gluon.Trainer(..., "sgd")')]
+    rows = [('shuffled_batches(X, y, n)  小批量', 'gluon.data.DataLoader'),
+            ('predict: nd.dot(X, w) + b  模型', 'nn.Dense(1)'),
+            ('half_squared_error  损失', 'gluon.loss.L2Loss()'),
+            ('sgd_step: p[:] -= lr * grad / n  优化', 'gluon.Trainer(..., "sgd")')]
     f.text(150, 20, '从零开始  from scratch', 13, weight='bold')
     f.text(490, 20, '使用 Gluon  with Gluon', 13, weight='bold')
     for k, (left, right) in enumerate(rows):

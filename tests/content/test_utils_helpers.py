@@ -13,6 +13,12 @@ CHECKS = {
     'SMALL': '''
 assert utils.SMALL is True  # the runner sets GLUONLAB_SMALL=1
 ''',
+    'SMALL_FASHION_MNIST': '''
+n_train, n_test = utils.SMALL_FASHION_MNIST
+assert n_train > n_test > 0
+train, test = utils.fashion_mnist_loaders(1000)
+assert sum(y.shape[0] for _, y in train) == n_train  # the fake set has exactly this many
+''',
     'by_mode': '''
 assert utils.by_mode(full=100, small=3) == 3
 ''',
@@ -206,8 +212,15 @@ fig = utils.plot_curves([1, 2, 3], {'train': [3, 2, 1], 'test': [3, 2.5, 2]}, 'e
                         logy=True)
 ax = fig.axes[0]
 assert len(ax.lines) == 2 and ax.get_yscale() == 'log' and ax.get_legend() is not None
-fig = utils.plot_curves(range(4), [0, 1, 4, 9], 'x', 'x^2')
+fig = utils.plot_curves(range(1, 5), [0, 1, 4, 9], 'x', 'x^2', logx=True)
 assert len(fig.axes[0].lines) == 1 and fig.axes[0].get_ylabel() == 'x^2'
+assert fig.axes[0].get_xscale() == 'log' and fig.axes[0].get_yscale() == 'linear'
+try:
+    utils.plot_curves([1], {}, 'x', 'y')
+except ValueError:
+    pass
+else:
+    raise AssertionError('an empty series was accepted')
 ''',
     'show_images': '''
 from mxnet import nd

@@ -76,7 +76,8 @@ def test_readme_lists_every_section_in_order():
 # ---- Navigation: previous / contents / next at the end of every notebook ----------------------
 # Chapters whose notebooks must end with the navigation line (the chapters 4-6 helper adds its
 # own chapters here once their notebooks carry it).
-NAV_CHAPTERS = ('chapter01_preface', 'chapter02_crashcourse', 'chapter03_supervised')
+NAV_CHAPTERS = ('chapter01_preface', 'chapter02_crashcourse', 'chapter03_supervised',
+                'chapter04_gluon_basics', 'chapter05_cnn', 'chapter06_rnn')
 TOC_LINK = re.compile(r'^\d+\. \[([^\]]+)\]\((chapter[^)]+\.md)\)$', re.M)
 
 

@@ -21,7 +21,8 @@ import harness
 
 FIGURES = os.path.join(harness.CONTENT, 'figures')
 # Chapters whose notebooks must all be listed in EXPECTED (the chapters 4-6 helper adds its own).
-CHAPTERS = ('chapter01_preface', 'chapter02_crashcourse', 'chapter03_supervised')
+CHAPTERS = ('chapter01_preface', 'chapter02_crashcourse', 'chapter03_supervised',
+            'chapter04_gluon_basics', 'chapter05_cnn', 'chapter06_rnn')
 
 EXPECTED = {
     'chapter01_preface/preface.md': (1, 0),
@@ -42,6 +43,19 @@ EXPECTED = {
     'chapter03_supervised/dropout_scratch.md': (1, 2),
     'chapter03_supervised/dropout_gluon.md': (0, 2),
     'chapter03_supervised/kaggle_house_prices.md': (1, 3),
+    # chapters 4-6: (diagrams, matplotlib figures the executed notebook really opens)
+    'chapter04_gluon_basics/model_construction.md': (1, 0),
+    'chapter04_gluon_basics/parameters.md': (1, 0),
+    'chapter04_gluon_basics/serialization.md': (1, 0),
+    'chapter04_gluon_basics/custom_layer.md': (1, 1),
+    'chapter04_gluon_basics/use_gpu.md': (1, 0),
+    'chapter05_cnn/conv_scratch.md': (2, 3),
+    'chapter05_cnn/conv_gluon.md': (1, 1),
+    'chapter05_cnn/batch_norm_scratch.md': (1, 1),
+    'chapter05_cnn/batch_norm_gluon.md': (1, 1),
+    'chapter05_cnn/alexnet.md': (1, 2),
+    'chapter05_cnn/vgg.md': (1, 1),
+    'chapter06_rnn/rnn_scratch.md': (1, 2),
 }
 
 IMAGE = re.compile(r'!\[[^\]]*\]\(\.\./figures/([^)\s]+)\)')

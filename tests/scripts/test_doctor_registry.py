@@ -31,7 +31,7 @@ def fields(template):
 
 def test_every_check_is_registered_once_in_a_known_group_with_help():
     names = [c.name for c in CHECKS]
-    assert len(names) == len(set(names)) == 18
+    assert len(names) == len(set(names)) == 19
     assert names[0] == "python"
     for c in CHECKS:
         assert c.group in GROUP_BY_NAME, c.name

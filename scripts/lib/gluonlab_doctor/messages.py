@@ -352,6 +352,21 @@ MESSAGES = {
     "disk.full.remedy.move": ("或把 Docker 的 data-root 移到更大的磁盘 (/etc/docker/daemon.json)",
                               "or move Docker's data-root to a bigger disk (/etc/docker/daemon.json)"),
 
+    # -- home-space ------------------------------------------------------------------------
+    "home_space.found": ("主目录 {path}：已用 {used:.0f} MiB / 共 {size:.0f} MiB ({percent:.0f}%)，剩余 {free:.0f} MiB",
+                         "home {path}: {used:.0f} MiB of {size:.0f} MiB used ({percent:.0f}%), {free:.0f} MiB free"),
+    "home_space.full.symptom": ("保存笔记本时提示主目录已满 (No space left on device)，下载和 pip install 失败",
+                                "saving a notebook says the home folder is full (No space left on device); downloads and pip install fail"),
+    "home_space.almost.symptom": ("主目录快满了：再下载一个数据集或保存模型参数就可能失败",
+                                  "the home folder is almost full: the next data set or saved model parameters may not fit"),
+    "home_space.diagnosis": ("每位学员的主目录是一个独立的、有大小上限的文件系统 (GLUONLAB_HOME_SIZE)，别人的文件不占用它",
+                             "each attendee's home is its own file system with a size limit (GLUONLAB_HOME_SIZE); nobody else's files count in it"),
+    "home_space.remedy.delete": ("删除不再需要的文件：~/.mxnet 中的数据集和模型、旧的 .params 文件、~/.cache/pip",
+                                 "delete files you no longer need: data sets and models in ~/.mxnet, old .params files, ~/.cache/pip"),
+    "home_space.remedy.staff": ("仍然不够时请联系讲师 (管理员可以为新的主目录调大 GLUONLAB_HOME_SIZE)",
+                                "if that is not enough, ask the staff (admins can raise GLUONLAB_HOME_SIZE for new homes)"),
+    "skip.home-space": ("主目录不是独立的文件系统 (不在实验室服务器中)", "the home folder is not its own file system (not a lab server)"),
+
     # -- docker-runtime --------------------------------------------------------------------
     "docker_runtime.ok.found": ("Docker 默认运行时 (default runtime) 是 {runtime}", "Docker's default runtime is {runtime}"),
     "docker_runtime.unknown.found": ("无法读取 Docker 默认运行时 (default runtime): {output}",
@@ -389,6 +404,7 @@ PLAIN = {
     "cmd.python.conda": "conda: conda create -n gluon python=3.11 && conda activate gluon",
     "cmd.python.venv": "venv: python3.11 -m venv ~/gluon-venv && source ~/gluon-venv/bin/activate",
     "cmd.pip.ensurepip": "{py} -m ensurepip --upgrade",
+    "cmd.home_space.du": "du -sh ~/* ~/.[!.]* 2>/dev/null | sort -h | tail",
     "cmd.pip.upgrade": "{py} -m pip install --upgrade pip",
     "cmd.pip.uninstall": "{py} -m pip uninstall -y {dists}",
     "cmd.numpy.pin": '{py} -m pip install "numpy=={pin}"',

@@ -18,10 +18,12 @@ c.ResourceUseDisplay.track_cpu_percent = True
 # A full home (its own size-limited file system under the hub: gluonlab_hub/homes.py) makes every
 # save fail with "No space left on device" inside a generic "Unexpected error" 500. Say instead,
 # in both languages, what happened and what to do; JupyterLab shows the message in its
-# "File Save Error" dialog. Jupytext derives its contents manager from this class.
+# "File Save Error" dialog. This wraps jupytext's contents manager (which turns every error,
+# ours included, into that 500), so the jupytext extension keeps it as it is.
 import errno  # noqa: E402
 
 from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager  # noqa: E402
+from jupytext.async_contentsmanager import build_async_jupytext_contents_manager_class  # noqa: E402
 from tornado import web  # noqa: E402
 
 HOME_FULL = ("你的主目录已满，文件没有保存。请删除不再需要的文件（例如 ~/.mxnet 里的数据集、旧的模型参数），"
@@ -39,7 +41,7 @@ def _disk_full(error):
     return False
 
 
-class LabContentsManager(AsyncLargeFileManager):
+class LabContentsManager(build_async_jupytext_contents_manager_class(AsyncLargeFileManager)):
     async def save(self, model, path=""):
         try:
             return await super().save(model, path)

@@ -301,12 +301,12 @@ class LabDockerSpawner(DockerSpawner):
         loop = asyncio.get_running_loop()
         if action == "prepare":
             named = [v for v in self.volume_binds if not v.startswith("/")]
-            sized = await asyncio.gather(*(loop.run_in_executor(self.executor, self.home_store.prepare, v)
+            sized = await asyncio.gather(*(loop.run_in_executor(self.home_store.executor, self.home_store.prepare, v)
                                            for v in named))
             return [v for v, is_sized in zip(named, sized) if is_sized]
         for volume in volumes or []:
             try:
-                await loop.run_in_executor(self.executor, self.home_store.release, volume)
+                await loop.run_in_executor(self.home_store.executor, self.home_store.release, volume)
             except Exception as error:  # noqa: BLE001  (see docstring)
                 self.log.warning("Could not release the loop device of %s: %s", volume, error)
         return []

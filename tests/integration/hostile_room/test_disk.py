@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tarfile
 
 import docker
 import pytest
 import requests
 
-from labclient import HubClient, LabStack, execute, wait_until
+from labclient import REPO_ROOT, HubClient, LabStack, execute, wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
@@ -156,3 +157,16 @@ def test_a_stopped_server_leaves_no_loop_device_and_its_home_comes_back_with_its
     assert code == 0 and out.split()[0] == "kept", out
     blocks, block_size = map(int, out.split()[1:3])
     assert blocks * block_size <= HOME_MIB * 2**20
+
+
+def test_export_after_the_workshop_reads_stopped_and_running_sized_homes(stack, room, tmp_path):
+    # alice stopped (her home not attached), bob running: both archived, through the hub.
+    room["hub"].stop_server("alice")
+    result = subprocess.run([str(REPO_ROOT / "scripts" / "export-homes.sh"), "--instance", stack.instance,
+                             str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    with tarfile.open(tmp_path / "bob.tar.gz") as archive:
+        assert archive.extractfile("./note").read() == b"kept\n"
+    with tarfile.open(tmp_path / "alice.tar.gz") as archive:
+        assert "./mine" in archive.getnames()
+    assert f"{stack.instance}-home-alice.img" not in loop_devices_of(stack), "released after the export"

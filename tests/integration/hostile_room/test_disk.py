@@ -113,6 +113,12 @@ def test_doctor_in_the_attendees_server_names_the_full_home(room):
     assert code == 1
 
 
+def test_in_a_full_home_a_kernel_still_starts_and_the_attendee_can_clean_up(stack, room):
+    code = "import os, shutil; os.remove(os.path.expanduser('~/fill')); print(shutil.disk_usage(os.path.expanduser('~')).free)"
+    result = execute(stack.url, "alice", room["hub"].token, code)
+    assert result["error"] is None and int(result["stdout"].split()[-1]) > 2**20, result
+
+
 # --- Outside the home ------------------------------------------------------------------------
 def test_attendee_cannot_write_to_the_root_file_system(room):
     for path in ("/x", "/opt/venv/x", "/var/tmp/x", "/usr/local/bin/x"):

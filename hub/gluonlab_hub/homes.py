@@ -215,6 +215,11 @@ class HomeStore:
         self._helper_image = helper_image
         self.executor = ThreadPoolExecutor(HELPER_THREADS, thread_name_prefix="homes-helper")
 
+    def __deepcopy__(self, memo: dict) -> "HomeStore":
+        # One store per hub (its helper pool and Docker client): traitlets deep-copies config
+        # values into every spawner, and each must get this same store.
+        return self
+
     @property
     def client(self) -> Any:
         """The Docker client, made at first use (the hub's config is built before any engine call)."""

@@ -61,6 +61,16 @@ def test_a_home_below_the_minimum_is_refused_naming_the_setting():
 
 
 # --- The hub's configuration ------------------------------------------------------------------
+def test_every_spawner_shares_the_configured_store_and_its_helper_pool():
+    from gluonlab_hub.spawner import LabDockerSpawner
+
+    store = homes.HomeStore("lab", "64m")
+    config = Config()
+    config.LabDockerSpawner.home_store = store
+    first, second = LabDockerSpawner(config=config), LabDockerSpawner(config=config)
+    assert first.home_store is store and second.home_store is store
+    assert store.executor._max_workers == homes.HELPER_THREADS
+
 def configured(tmp_path, **env) -> Config:
     c = Config()
     configure(c, Settings.from_env({"GLUONLAB_STATE_DIR": str(tmp_path), **env}), registry=CollectorRegistry())

@@ -117,6 +117,8 @@ def test_in_a_full_home_a_kernel_still_starts_and_the_attendee_can_clean_up(stac
     code = "import os, shutil; os.remove(os.path.expanduser('~/fill')); print(shutil.disk_usage(os.path.expanduser('~')).free)"
     result = execute(stack.url, "alice", room["hub"].token, code)
     assert result["error"] is None and int(result["stdout"].split()[-1]) > 2**20, result
+    # The new kernel's first output warned (home-space-warning.py, run by every kernel).
+    assert "主目录已用" in result["stdout"] and "Warning: your home folder is" in result["stdout"], result
 
 
 # --- Outside the home ------------------------------------------------------------------------

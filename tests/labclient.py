@@ -98,6 +98,9 @@ class LabStack:
         self.compose("down", "-v", "--remove-orphans", check=False)
         for volume in client.volumes.list(filters={"name": f"{self.instance}-home-"}):
             volume.remove(force=True)
+        # The image files of sized homes (gluonlab_hub/homes.py), made by the hub, not compose.
+        for volume in client.volumes.list(filters={"name": f"{self.instance}-homes"}):
+            volume.remove(force=True)
         self.remove_firewall_rules()
 
     def remove_firewall_rules(self) -> None:

@@ -18,6 +18,7 @@ from .accounts.rows import MAX_USERNAME_LEN, USERNAME_RE
 from .auth import ThreadedNativeAuthenticator
 from .course_data import COURSE_DATA_MOUNT
 from .gpus import AssignmentCollector, GpuSetupError
+from .homes import HomeError, HomeStore, parse_size
 from .netguard import HUB_API_PORT, HUB_PROXY_PORT
 from .secret_files import ensure_secret_file
 from .settings import Settings
@@ -133,6 +134,10 @@ def _user_servers(c: Any, settings: Settings, registry: CollectorRegistry) -> No
         # One copy of the data sets for the room, read-only (README "Course data").
         volumes[settings.course_data_volume] = {"bind": COURSE_DATA_MOUNT, "mode": "ro"}
     c.DockerSpawner.volumes = volumes
+    # Disk: each home its own file system of GLUONLAB_HOME_SIZE, a read-only root with a /tmp of
+    # GLUONLAB_TMP_SIZE, a capped log (gluonlab_hub/homes.py, README "Threat model: disk").
+    c.LabDockerSpawner.home_store = _home_store(settings)
+    c.LabDockerSpawner.tmp_size = settings.tmp_size
     c.DockerSpawner.mem_limit = settings.mem_limit
     c.DockerSpawner.cpu_limit = settings.cpu_limit
     c.Spawner.default_url = "/lab"
@@ -147,6 +152,16 @@ def _user_servers(c: Any, settings: Settings, registry: CollectorRegistry) -> No
     c.JupyterHub.extra_handlers = admin_view.gpu_handlers(gpu_allocator)
     c.JupyterHub.template_paths = [admin_view.TEMPLATE_DIR]
     c.JupyterHub.custom_scopes = admin_view.CUSTOM_SCOPES
+
+
+def _home_store(settings: Settings) -> HomeStore | None:
+    """Sized homes, or None for plain volumes (GLUONLAB_HOME_SIZE=0); a bad size stops the hub."""
+    if parse_size(settings.home_size) == 0:
+        return None
+    try:
+        return HomeStore(settings.instance, settings.home_size)
+    except HomeError as error:
+        sys.exit(f"gluonlab: configuration error: {error}")
 
 
 def _services(c: Any, settings: Settings) -> None:

@@ -19,13 +19,15 @@ written in one ``iptables-restore --noflush`` transaction and only when it diffe
 the kernel has; it is checked every GLUONLAB_NETGUARD_INTERVAL seconds and at once on Docker
 events (hub restarted with a new address, dockerd restarted, network re-created).
 
-``python -m gluonlab_hub.netguard --remove`` deletes this instance's rules. Each successful check
-writes the time to HEALTH_FILE, which the compose health check reads.
+``python -m gluonlab_hub.netguard --remove`` deletes this instance's rules; ``--status`` prints,
+as JSON, whether they are in place (``doctor.sh --host`` reads it) without changing anything.
+Each successful check writes the time to HEALTH_FILE, which the compose health check reads.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import logging
 import shlex
 import subprocess
@@ -195,6 +197,25 @@ def remove(ipt: Iptables, instance: str) -> None:
             ipt.run("-X", chain)
 
 
+def rules_state(ipt: Iptables, instance: str, bridge: str, hub_ips: Sequence[str]) -> str:
+    """What the kernel has for this lab: "isolated" (internet on), "isolated-no-internet",
+    "open" (GLUONLAB_NETWORK_ISOLATION=0), "missing" (no chains or no jumps) or "stale" (rules for
+    another bridge or hub address: the guard is not keeping them up to date)."""
+    fwd, inp = chain_names(instance)
+    current = ipt.listing(fwd)
+    parents = {parent: [_normal(r) for r in ipt.listing(parent) or []] for parent in ("DOCKER-USER", "INPUT")}
+    jumps_in = all(_normal(rule) in parents[parent] for parent, rule in jump_rules(instance, bridge).items())
+    if current is None or ipt.listing(inp) is None or not jumps_in:
+        ours = any(comment(instance) in rule for rules in parents.values() for rule in rules)
+        return "stale" if current is not None and ours else "missing"
+    have = [_normal(r) for r in current[1:]]
+    for state, internet, isolate in (("isolated", True, True), ("isolated-no-internet", False, True),
+                                     ("open", True, False)):
+        if have == [_normal(r) for r in forward_rules(fwd, bridge, hub_ips, internet, isolate)]:
+            return state
+    return "stale"
+
+
 class Guard:
     """Keeps one lab's rules in place."""
 
@@ -246,6 +267,15 @@ class Guard:
                              "sysctl -w net.bridge.bridge-nf-call-iptables=1")
         return True
 
+    def status(self) -> dict:
+        """The lab's rules as the kernel has them (nothing is changed)."""
+        found = self.lab_network()
+        if found is None:
+            return {"network": self.network, "exists": False}
+        bridge, hub_ips = found
+        return {"network": self.network, "exists": True, "bridge": bridge, "hub": hub_ips,
+                "rules": rules_state(self.ipt, self.instance, bridge, hub_ips)}
+
     def watch_events(self) -> None:
         """Wake the loop on events that can change the rules; reconnect after dockerd restarts."""
         while True:
@@ -275,6 +305,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gluonlab_hub.netguard", description=__doc__.split("\n\n")[0])
     parser.add_argument("--remove", action="store_true", help="delete this instance's rules and exit")
     parser.add_argument("--once", action="store_true", help="check and write the rules once, then exit")
+    parser.add_argument("--status", action="store_true", help="print (JSON) whether the rules are in place, change nothing")
     args = parser.parse_args(argv)
     from gluonlab_hub.settings import Settings, SettingsError
 
@@ -292,6 +323,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                       settings.network_isolation == "1")
         if args.once:
             return 0 if guard.apply() else 1
+        if args.status:
+            state = guard.status()
+            print(json.dumps(state))
+            return 0 if state.get("rules", "").startswith("isolated") else 1
     except GuardError as error:
         print(f"gluonlab netguard: {error}", file=sys.stderr)
         return 1

@@ -83,6 +83,7 @@ GROUPS = {
     "gpus": "GPUs",
     "limits": "Limits per user server",
     "network": "Network of users' servers",
+    "storage": "Disk of users' servers",
     "hub": "Hub internals (rarely changed)",
     "course_data": "Course data (one read-only copy of the tutorials' data sets for every server)",
 }
@@ -254,6 +255,19 @@ class Settings(BaseSettings):
     netguard_interval: int = setting(
         "GLUONLAB_NETGUARD_INTERVAL", 10, "Seconds between the netguard's checks of its firewall rules (it "
         "also reacts at once to Docker events).", group="network", read_by=(COMPOSE,), ge=1, le=300)
+
+    # --- Disk of users' servers (gluonlab_hub/homes.py, README "Threat model: disk") ------------
+    home_size: str = setting(
+        "GLUONLAB_HOME_SIZE", "2g", "Size of each user's home: its own file system, allocated in full on the "
+        "Docker disk at the first login (room for N users = N x this); writing past it fails in that home "
+        "only. 0 = plain Docker volumes without a limit. A home keeps the size it was created with.",
+        group="storage", read_by=(HUB,), pattern=r"^(0|\d+(\.\d+)?[kKmMgG]?)$", fix=_SIZE_FIX + ", at least 32m, "
+        "or 0", allowed="0 or a size >= 32m: 2g")
+    tmp_size: str = setting(
+        "GLUONLAB_TMP_SIZE", "512m", "Size of /tmp in each user server (memory, counted in "
+        "GLUONLAB_MEM_LIMIT); the rest of its root file system is read-only. 0 = Docker's writable root "
+        "(no limit outside the home).", group="storage", read_by=(HUB,), pattern=r"^(0|\d+(\.\d+)?[kKmMgG]?)$",
+        fix=_SIZE_FIX + ", or 0", allowed="0 or a size: 512m")
 
     # --- Hub internals ---------------------------------------------------------------------
     log_level: Literal[LOG_LEVELS] = setting(

@@ -15,7 +15,8 @@ from DockerSpawner itself, and swap is capped at the memory limit (memory + swap
 swap beyond it). A server without GPUs gets NVIDIA_VISIBLE_DEVICES=void, so it sees none even
 on a host whose Docker default runtime is nvidia. shm_size: Gluon DataLoader workers share
 batches through /dev/shm (Docker's 64 MB is too small for num_workers > 0). No host paths, no
-Docker socket: only the home volume is mounted.
+Docker socket: only the home volume is mounted. Disk: the home can be its own size-limited file
+system, the root is read-only with a small /tmp, the log is capped (gluonlab_hub/homes.py).
 
 Start-time delays:
 
@@ -53,7 +54,9 @@ from dockerspawner import DockerSpawner
 from traitlets import Instance, Integer, Unicode, default
 
 from . import gpus as gpu_mod
+from . import homes as homes_mod
 from .gpus import GpuAllocator
+from .homes import HomeStore
 
 log = logging.getLogger("gluonlab.spawner")
 
@@ -199,6 +202,9 @@ class LabDockerSpawner(DockerSpawner):
     ).tag(config=True)
     pids_limit = Integer(1024, help="Most processes a user container may run.").tag(config=True)
     shm_size = Unicode("1g", help="Size of a user container's /dev/shm, e.g. 1g.").tag(config=True)
+    home_store = Instance(HomeStore, allow_none=True,
+                          help="Sized homes (gluonlab_hub/homes.py); None = plain home volumes.").tag(config=True)
+    tmp_size = Unicode("0", help="Size of /tmp (tmpfs) under a read-only root; 0 = writable root.").tag(config=True)
 
     @default("gpu_allocator")
     def _cpu_only(self) -> GpuAllocator:
@@ -234,6 +240,7 @@ class LabDockerSpawner(DockerSpawner):
         memory = None if "MemorySwap" in result["host_config"] else result["host_config"].get("Memory")
         result["host_config"].update(hardened_host_config(self.pids_limit, self.shm_size, self.gpu_ids,
                                                           mem_limit=memory))
+        result["host_config"].update(homes_mod.disk_host_config(self.tmp_size))
         labels = gpu_mod.container_labels(self.user.name, self.gpu_ids, instance=self.prefix)
         result["labels"] = {**(result.get("labels") or {}), **labels}
         return result, boosted
@@ -266,16 +273,45 @@ class LabDockerSpawner(DockerSpawner):
 
     async def _start_and_wait(self) -> tuple[str, int]:
         self._starting_weight_set = False  # set by the create call, if this start makes one
-        ip, port = await super().start()
+        sized_homes = await self._homes("prepare")
+        try:
+            ip, port = await super().start()
+        finally:
+            # The home is mounted now (or never will be): its loop device goes with the mount
+            # (homes.py), while the server starts.
+            released = asyncio.ensure_future(self._homes("release", sized_homes))
         try:
             waited = await wait_until_listening(ip, port, timeout=self.http_timeout, exited=self.poll)
         except ServerExited as error:
             logs = await self._container_log_tail()
             raise ServerExited(f"{error}; last lines of its log:\n{logs}") from None
+        finally:
+            await released
         if self._starting_weight_set:
             await self._set_cpu_weight(RUNNING_CPU_SHARES)
         self.log.info("Server for %s listens after %.1f s more", self.user.name, waited)
         return ip, port
+
+    async def _homes(self, action: str, volumes: list[str] | None = None) -> list[str]:
+        """Sized homes (gluonlab_hub/homes.py): "prepare" the named volumes this server mounts
+        (returns those that are sized), or "release" *volumes*. A failed prepare stops the start
+        with the helper's message; a failed release only costs a loop device until the next start."""
+        if self.home_store is None:
+            return []
+        loop = asyncio.get_running_loop()
+        if action == "prepare":
+            # Only writable named volumes are homes: a read-only one (the course data) is shared.
+            named = [v for v, bind in self.volume_binds.items()
+                     if not v.startswith("/") and bind.get("mode", "rw") == "rw"]
+            sized = await asyncio.gather(*(loop.run_in_executor(self.home_store.executor, self.home_store.prepare, v)
+                                           for v in named))
+            return [v for v, is_sized in zip(named, sized) if is_sized]
+        for volume in volumes or []:
+            try:
+                await loop.run_in_executor(self.home_store.executor, self.home_store.release, volume)
+            except Exception as error:  # noqa: BLE001  (see docstring)
+                self.log.warning("Could not release the loop device of %s: %s", volume, error)
+        return []
 
     async def _set_cpu_weight(self, shares: int) -> None:
         try:

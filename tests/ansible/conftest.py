@@ -107,8 +107,23 @@ def molecule_image():
     shutil.rmtree(Path.home() / ".cache" / "gluonlab-ansible-molecule" / RUN_ID, ignore_errors=True)
 
 
+NETGUARD = ["run", "--rm", "--network", "host", "--cap-drop", "ALL", "--cap-add", "NET_ADMIN", "--cap-add", "NET_RAW",
+            "-e", f"GLUONLAB_INSTANCE={HUB_INSTANCE}", "gluonlab/hub:latest", "python3", "-c"]
+
+
+def netguard_host_rules() -> list[str]:
+    """The host's firewall rules (DOCKER-USER, INPUT) that the test stack's netguard tagged, read
+    with the guard's own code from a host-network container (the backend Docker uses)."""
+    code = ("import sys; from gluonlab_hub.netguard import Iptables, comment; ipt = Iptables(); "
+            "print('\\n'.join(r for c in ('DOCKER-USER', 'INPUT') for r in ipt.listing(c) or [] "
+            "if comment(sys.argv[1]) in r))")
+    result = docker(*NETGUARD, code, HUB_INSTANCE, check=True)
+    return result.stdout.split("\n") if result.stdout.strip() else []
+
+
 def remove_hub_leftovers() -> None:
     """Backstop for the gluonlab_hub scenario's cleanup: only names with our unique prefix."""
+    docker(*NETGUARD, "from gluonlab_hub.netguard import main; main(['--remove'])")
     containers = docker("ps", "-a", "--format", "{{.ID}} {{.Names}}").stdout.splitlines()
     ids = [line.split()[0] for line in containers if line.split()[1].startswith(HUB_INSTANCE + "-")]
     if ids:

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from conftest import molecule_env, run_tool, tail
+from conftest import molecule_env, netguard_host_rules, run_tool, tail
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -52,3 +52,6 @@ def test_gluonlab_hub_scenario_spawns_a_server(molecule_image, hub_leftovers_rem
     output = molecule_test("gluonlab_hub", timeout=2400)
     assert_actions_ran(output, "gluonlab_hub", ["prepare", "converge", "idempotence", "verify", "cleanup"])
     assert "TASK [Reach the server's Jupyter API through the hub's proxy]" in output
+    # The netguard's host rules go with the lab (they outlive `compose down` on purpose).
+    assert "NETGUARD RULES REMOVED rc=0" in output, tail(output)
+    assert netguard_host_rules() == []

@@ -63,3 +63,21 @@ def test_doctor_in_the_notebook_image_speaks_chinese_by_default(image_runs):
     assert "WARN  gpu           没有 GPU (no GPU)：找不到 nvidia-smi，MXNet 使用 CPU" in out
     assert "处理 (remedy):" in out
     assert out.rstrip().endswith("结果 (summary): 8 PASS, 1 WARN, 0 FAIL")
+
+
+@pytest.mark.docker
+def test_doctor_names_an_almost_full_and_a_full_home(notebook_image):
+    """The home as under the hub: its own file system (here a 400 MiB tmpfs, the same statvfs as
+    the ext4 home of gluonlab_hub/homes.py); filled to 92 % it is a WARN, to the brim a FAIL."""
+    script = ("fallocate -l 370m ~/data; bash /opt/gluonlab/scripts/doctor.sh --json --lang en --skip mxnet,gpu,conda; "
+              "echo @@; fallocate -l 29m ~/more; bash /opt/gluonlab/scripts/doctor.sh --lang en --skip mxnet,gpu,conda; "
+              "echo \"@@rc=$?\"")
+    proc = subprocess.run(["docker", "run", "--rm", "--network", "none", "--tmpfs",
+                           "/home/jovyan:size=400m,uid=1000,gid=1000", "-v", "%s:/opt/gluonlab/scripts:ro" % (REPO / "scripts"),
+                           IMAGE, "bash", "-c", script], capture_output=True, text=True, timeout=300)
+    almost, full = proc.stdout.split("@@\n")
+    check = {c["name"]: c for c in json.loads(almost)["checks"]}["home-space"]
+    assert check["status"] == "WARN" and check["found"].startswith("home /home/jovyan: 370 MiB of 400 MiB used (92%)"), check
+    assert "du -sh ~/*" in check["remedy"][0]
+    assert "FAIL  home-space    home /home/jovyan: 399 MiB of 400 MiB used (100%), 1 MiB free" in full, full
+    assert "(No space left on device)" in full and full.rstrip().endswith("@@rc=1")

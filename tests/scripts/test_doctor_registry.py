@@ -31,7 +31,7 @@ def fields(template):
 
 def test_every_check_is_registered_once_in_a_known_group_with_help():
     names = [c.name for c in CHECKS]
-    assert len(names) == len(set(names)) == 18
+    assert len(names) == len(set(names)) == 20
     assert names[0] == "python"
     for c in CHECKS:
         assert c.group in GROUP_BY_NAME, c.name
@@ -277,7 +277,7 @@ def test_adding_a_check_is_one_module_edit_plus_its_messages(tmp_path):
     doctor = copy / "doctor.sh"
     helptext = subprocess.run(["bash", str(doctor), "--help"], capture_output=True, text=True, check=True).stdout
     assert "  docker-compose  (hosts) `docker compose` is installed" in helptext
-    assert "host (docker, docker-gpus, disk, docker-runtime, docker-compose)" in " ".join(helptext.split())
+    assert "host (docker, docker-gpus, disk, docker-runtime, netguard, docker-compose)" in " ".join(helptext.split())
     # With the host checks off the new check is skipped like its group, with the group's reason.
     proc = subprocess.run(["bash", str(doctor), "--lang", "en", "--json", "--where", "laptop", "--skip",
                            "python,conda,mxnet,gpu,jupyter"], capture_output=True, text=True, cwd=str(tmp_path))

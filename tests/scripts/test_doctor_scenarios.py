@@ -7,6 +7,7 @@ version/build, conda and a foreign pip printing their real output formats.
 """
 import http.server
 import json
+import os
 import re
 import shutil
 import socket
@@ -387,3 +388,36 @@ def test_hub_unreachable(scenario):
     assert r.lines["hub"][0] == "FAIL"
     assert r.found("hub").startswith("http://127.0.0.1:%d/hub/api/: [Errno 111] Connection refused" % port)
     assert "docker compose logs --tail 50 hub" in r.block("hub")
+
+
+@pytest.mark.docker
+def test_host_check_names_missing_netguard_rules_and_passes_once_the_guard_wrote_them(scenario):
+    """Real dockerd, real host firewall: a lab network without its guard's rules is a FAIL with
+    the fix; after one round of the real guard (`netguard --once`, as the compose service runs
+    it) the same check passes; no lab network of that name is not applicable."""
+    import docker
+
+    s = scenario
+    s.extra_path.append(str(Path(shutil.which("docker")).parent))
+    instance = "gltest-doctor-%d" % os.getpid()
+    s.extra_env["GLUONLAB_INSTANCE"] = instance
+    guard = ["docker", "run", "--rm", "--network", "host", "--cap-drop", "ALL", "--cap-add", "NET_ADMIN",
+             "--cap-add", "NET_RAW", "-v", "/var/run/docker.sock:/var/run/docker.sock", "-e",
+             "GLUONLAB_INSTANCE=" + instance, "gluonlab/hub:latest", "python3", "-m", "gluonlab_hub.netguard"]
+    only = ("--host", "--skip", "python,conda,mxnet,gpu,jupyter", "--json")
+    report = json.loads(s.run(*only).out)
+    assert "netguard" in {k["name"] for k in report["skipped"]}, report
+    network = docker.from_env().networks.create(instance, driver="bridge",
+                                                options={"com.docker.network.bridge.enable_icc": "false"})
+    try:
+        r = s.run("--host", "--skip", "python,conda,mxnet,gpu,jupyter")
+        assert r.lines["netguard"] == ("FAIL", "lab network %s (br-%s) has no isolation rules (netguard)"
+                                       % (instance, network.id[:12])), r
+        assert "docker compose up -d netguard" in r.block("netguard")
+        subprocess.run(guard + ["--once"], check=True, capture_output=True, timeout=120)
+        r = s.run("--host", "--skip", "python,conda,mxnet,gpu,jupyter")
+        assert r.lines["netguard"] == ("PASS", "isolation rules (netguard) of lab network %s (br-%s) are in place"
+                                       % (instance, network.id[:12])), r
+    finally:
+        subprocess.run(guard + ["--remove"], capture_output=True, timeout=120)
+        network.remove()

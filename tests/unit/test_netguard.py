@@ -99,3 +99,35 @@ def test_a_jump_for_an_old_bridge_is_replaced_and_a_foreign_rule_first_is_overta
     assert ipt.chains["DOCKER-USER"] == [netguard.jump_rules("lab-a", "br-new000000000")["DOCKER-USER"],
                                          "-A DOCKER-USER -j ACCEPT"]
     assert ipt.chains["INPUT"][0] == netguard.jump_rules("lab-a", "br-new000000000")["INPUT"]
+
+
+class ChainsIptables(FakeIptables):
+    """FakeIptables where a chain may be missing (iptables -S fails: None)."""
+
+    def listing(self, chain):
+        return None if chain not in self.chains else super().listing(chain)
+
+
+def installed(instance, bridge, hubs, internet=True, isolate=True):
+    fwd, inp = netguard.chain_names(instance)
+    jumps = netguard.jump_rules(instance, bridge)
+    return {"DOCKER-USER": [jumps["DOCKER-USER"], "-A DOCKER-USER -j RETURN"],
+            "INPUT": [jumps["INPUT"], "-A INPUT -j ACCEPT"],
+            fwd: netguard.forward_rules(fwd, bridge, hubs, internet, isolate),
+            inp: netguard.input_rules(inp, hubs, isolate)}
+
+
+def test_the_status_tells_isolated_open_missing_and_stale_rules_apart():
+    hubs = ["172.30.0.2"]
+    state = netguard.rules_state
+    assert state(ChainsIptables(installed("lab", BR, hubs)), "lab", BR, hubs) == "isolated"
+    assert state(ChainsIptables(installed("lab", BR, hubs, internet=False)), "lab", BR, hubs) == "isolated-no-internet"
+    assert state(ChainsIptables(installed("lab", BR, hubs, isolate=False)), "lab", BR, hubs) == "open"
+    assert state(ChainsIptables({"DOCKER-USER": ["-A DOCKER-USER -j RETURN"], "INPUT": []}), "lab", BR, hubs) == "missing"
+    # The hub came back with a new address, or the network under a new bridge, and nobody rewrote the rules.
+    assert state(ChainsIptables(installed("lab", BR, hubs)), "lab", BR, ["172.30.0.9"]) == "stale"
+    assert state(ChainsIptables(installed("lab", "br-old000000000", hubs)), "lab", BR, hubs) == "stale"
+    # Docker rewrote its chains (a dockerd restart): our chains are there, the jumps are not.
+    rules = installed("lab", BR, hubs)
+    rules["DOCKER-USER"], rules["INPUT"] = ["-A DOCKER-USER -j RETURN"], []
+    assert state(ChainsIptables(rules), "lab", BR, hubs) == "missing"

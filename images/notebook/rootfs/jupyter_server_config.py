@@ -14,3 +14,42 @@ c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"
 
 # Resource-usage panel: show memory against the container limit the hub sets.
 c.ResourceUseDisplay.track_cpu_percent = True
+
+# A full home (its own size-limited file system under the hub: gluonlab_hub/homes.py) makes every
+# save fail with "No space left on device" inside a generic "Unexpected error" 500. Say instead,
+# in both languages, what happened and what to do; JupyterLab shows the message in its
+# "File Save Error" dialog. This wraps jupytext's contents manager (which turns every error,
+# ours included, into that 500), so the jupytext extension keeps it as it is.
+import errno  # noqa: E402
+
+from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager  # noqa: E402
+from jupytext.async_contentsmanager import build_async_jupytext_contents_manager_class  # noqa: E402
+from tornado import web  # noqa: E402
+
+HOME_FULL = ("你的主目录已满，文件没有保存。请删除不再需要的文件（例如 ~/.mxnet 里的数据集、旧的模型参数），"
+             "然后再保存；终端里 du -sh ~/* ~/.[!.]* 可以看到哪些文件最大。"
+             " / Your home folder is full, so the file was not saved. Delete files you no longer need (e.g. data "
+             "sets in ~/.mxnet, old model parameters), then save again; in a terminal, du -sh ~/* ~/.[!.]* shows "
+             "what is largest.")
+
+
+def _disk_full(error):
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+class LabContentsManager(build_async_jupytext_contents_manager_class(AsyncLargeFileManager)):
+    async def save(self, model, path=""):
+        try:
+            return await super().save(model, path)
+        except Exception as error:
+            if _disk_full(error):
+                # 507 Insufficient Storage: the request was fine, the home has no room for it.
+                raise web.HTTPError(507, HOME_FULL) from error
+            raise
+
+
+c.ServerApp.contents_manager_class = LabContentsManager

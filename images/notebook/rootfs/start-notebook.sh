@@ -23,6 +23,11 @@ show_gpus() {
 }
 
 main() {
+  # Kernel connection files in /tmp, not ~/.local/share/jupyter/runtime: a full home (its own
+  # size-limited file system under the hub) must not stop kernels, nor the attendee cleaning up.
+  export JUPYTER_RUNTIME_DIR="${JUPYTER_RUNTIME_DIR:-/tmp/jupyter-runtime}"
+  # Every kernel (and interactive python) warns, in its first output, when the home is >90 % full.
+  export PYTHONSTARTUP="${PYTHONSTARTUP:-/opt/gluonlab/bin/home-space-warning.py}"
   if [[ "${1:-}" == "--help" ]]; then
     echo "Usage: start-notebook.sh [jupyter server options]"
     echo "Seeds ~/tutorials, then runs jupyterhub-singleuser (under JupyterHub) or jupyter lab."

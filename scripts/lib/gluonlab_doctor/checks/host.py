@@ -1,5 +1,6 @@
-"""docker, docker-gpus, disk, docker-runtime: what a GPU host needs to run the lab (--host, or where
-docker is)."""
+"""docker, docker-gpus, disk, docker-runtime, netguard: what a GPU host needs to run the lab (--host, or
+where docker is)."""
+import json
 import os
 import shutil
 
@@ -84,3 +85,43 @@ def docker_runtime(ctx):
         return ctx.warn(t("docker_runtime.nvidia.found"), t("docker_runtime.nvidia.symptom"),
                         t("docker_runtime.nvidia.diagnosis"), [t("docker_runtime.nvidia.remedy"), t("cmd.docker.restart")])
     return ctx.passed(t("docker_runtime.ok.found", runtime=runtime))
+
+
+# The netguard's own code reads the rules (the backend Docker uses, the lab network's bridge and
+# the hub's address): run in the hub image, on the host network, with NET_ADMIN to read them.
+NETGUARD_IMAGE = "gluonlab/hub:latest"
+
+
+@check("netguard", group="host", needs=("docker_cmd",),
+       help="(hosts running a lab) the netguard's firewall rules keep attendees apart and away from the host")
+def netguard(ctx):
+    t = ctx.t
+    instance = os.environ.get("GLUONLAB_INSTANCE") or "gluonlab"
+    rc, out = run([ctx.facts.get("docker_cmd"), "run", "--rm", "--pull", "never", "--network", "host",
+                   "--cap-drop", "ALL", "--cap-add", "NET_ADMIN", "--cap-add", "NET_RAW",
+                   "-v", "/var/run/docker.sock:/var/run/docker.sock", "-e", "GLUONLAB_INSTANCE=" + instance,
+                   NETGUARD_IMAGE, "python3", "-m", "gluonlab_hub.netguard", "--status"], max(ctx.args.timeout, 60))
+    state = None
+    for line in reversed(out.strip().splitlines()):
+        if line.startswith("{"):
+            state = json.loads(line)
+            break
+    remedy = [t("cmd.netguard.up"), t("cmd.netguard.logs")]
+    if state is None:
+        if "No such image" in out or "Unable to find image" in out:
+            return ctx.warn(t("netguard.no_image.found", image=NETGUARD_IMAGE), None, t("netguard.no_image.diagnosis"),
+                            [t("cmd.netguard.build")])
+        return ctx.fail(t("netguard.error.found", error=last_line(out)), t("netguard.missing.symptom"),
+                        t("netguard.error.diagnosis"), remedy)
+    if not state["exists"]:
+        ctx.not_applicable()  # no lab of this name on this host
+    fields = dict(network=state["network"], bridge=state["bridge"])
+    if state["rules"] == "isolated":
+        return ctx.passed(t("netguard.ok.found", **fields))
+    if state["rules"] == "isolated-no-internet":
+        return ctx.passed(t("netguard.ok_offline.found", **fields))
+    if state["rules"] == "open":
+        return ctx.warn(t("netguard.open.found", **fields), t("netguard.open.symptom"), t("netguard.open.diagnosis"),
+                        [t("netguard.open.remedy")] + remedy)
+    found = t("netguard.stale.found", **fields) if state["rules"] == "stale" else t("netguard.missing.found", **fields)
+    return ctx.fail(found, t("netguard.missing.symptom"), t("netguard.missing.diagnosis"), remedy)

@@ -1,0 +1,312 @@
+"""Users' disk: each home is its own size-limited file system, the root file system is read-only.
+
+Homes. With GLUONLAB_HOME_SIZE set, a user's home volume is an ext4 file system of that size in
+an image file, mounted by Docker's ``local`` volume driver (``type=ext4``, ``device=`` a loop
+device): writing past it fails with "No space left on device" in that home only. The image files
+live in one Docker volume, ``<instance>-homes`` (on the Docker disk, next to the hub's state), and
+are allocated in full when a home is created (fallocate), so homes that exist can never fill the
+disk under the hub's database or another home; a home that does not fit any more is refused at
+its first spawn, with a message saying so.
+
+Loop devices need the host's root, which the hub does not have (it has the Docker socket). So
+each spawn runs a short-lived helper container (the hub's own image, ``python -m
+gluonlab_hub.homes attach``) with SYS_ADMIN, access to loop devices only (device cgroup rules)
+and the host's /dev: it creates the image on first use (fallocate, mkfs.ext4 owned by uid 1000),
+attaches it to a free loop device and points ``<user>.dev`` in the images volume at it; the home
+volume's ``device=`` is that link, so the volume never changes. Once the server's container has
+started (Docker has mounted the home), a second helper (``release``) detaches the loop device
+lazily: the kernel frees it when Docker unmounts the home (server stopped, dockerd restarted,
+``compose down``), and removes the link, so a stale link can never send a mount to a loop device
+that another user's image has taken since. Nothing is left attached between servers, a host
+reboot or dockerd restart leaves nothing to repair, and every start attaches afresh.
+
+Outside the home (``disk_host_config``): the root file system is read-only, /tmp is a tmpfs of
+GLUONLAB_TMP_SIZE (memory, counted in the server's memory limit), and the container's log
+(json-file, what the server prints) is capped, so nothing an attendee writes reaches the Docker
+disk except through their home.
+
+An existing home volume that is not one of these (created before the setting was on) is used as
+it is, without a limit, and the hub log says so: nothing is lost or moved.
+"""
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import logging
+import os
+import re
+import socket
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Optional
+
+log = logging.getLogger("gluonlab.homes")
+
+#: Where the helper mounts the images volume.
+IMAGES_MOUNT = "/homes"
+#: Owner of a new home's root (the notebook image's jovyan, NB_UID/NB_GID).
+HOME_UID = HOME_GID = 1000
+#: Smallest home: ext4's journal and metadata take a few MB.
+MIN_HOME_BYTES = 32 * 1024**2
+#: Labels of the volumes this module creates.
+SIZE_LABEL = "org.gluonlab.home-size"
+INSTANCE_LABEL = "org.gluonlab.instance"
+#: A container's own log (what its processes print to stdout/stderr) stays under 2 x 10 MB.
+LOG_CONFIG = {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "2"}}
+#: The helper's privileges: mount-related ioctls (SYS_ADMIN) on loop devices (block major 7,
+#: /dev/loop-control 10:237) and nothing else; the host's /dev, since loop devices it attaches
+#: may be new (a container's own /dev is a copy made at its start).
+HELPER_CAPS = ["SYS_ADMIN"]
+HELPER_DEVICE_RULES = ["b 7:* rwm", "c 10:237 rwm"]
+HELPER_TIMEOUT_S = 60
+#: Helpers run side by side, in threads of their own: each waits ~0.5 s for its container, which
+#: must not hold up the spawner's Docker calls (their pool has 4 threads) during a login rush.
+HELPER_THREADS = 8
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+#: What an attendee reads when a new home does not fit on the host (bilingual).
+NO_ROOM = ("服务器磁盘空间不足，无法创建你的主目录，请联系管理员。"
+           " / The server has no room left for your home folder; please tell the workshop staff.")
+
+
+class HomeError(RuntimeError):
+    """A home could not be prepared; the message says what to fix."""
+
+
+def parse_size(text: str) -> int:
+    """Bytes of a size setting (``2g``, ``512m``, ``0``); Docker's units (k, m, g: powers of 1024)."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([kKmMgG]?)", (text or "0").strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a size: use e.g. 2g, 512m or 0")
+    unit = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[match.group(2).lower()]
+    return int(float(match.group(1)) * unit)
+
+
+def disk_host_config(tmp_size: str) -> dict[str, Any]:
+    """Host config (engine API form) for what a user container writes outside its home: read-only
+    root, /tmp a tmpfs of *tmp_size* (sticky, world-writable like a real /tmp), capped log.
+    ``tmp_size`` "0": Docker's writable root (for an image that needs it), log still capped."""
+    config: dict[str, Any] = {"LogConfig": LOG_CONFIG}
+    if parse_size(tmp_size):
+        config["ReadonlyRootfs"] = True
+        config["Tmpfs"] = {"/tmp": f"size={parse_size(tmp_size)},mode=1777,nosuid,nodev"}
+    return config
+
+
+def volume_options(device: str) -> dict[str, str]:
+    """``local`` driver options of a sized home: the ext4 file system on *device* (a host path)."""
+    return {"type": "ext4", "device": device, "o": "nosuid,nodev"}
+
+
+def home_names(volume: str) -> tuple[str, str]:
+    """(image file, device link) names inside the images volume for home *volume*."""
+    if not _NAME.match(volume):
+        raise HomeError(f"volume name {volume!r} cannot name a home image")
+    return f"{volume}.img", f"{volume}.dev"
+
+
+# --- The helper: runs as root in a short-lived container with the images volume at IMAGES_MOUNT.
+def _run(*argv: str) -> str:
+    result = subprocess.run(list(argv), capture_output=True, text=True)
+    if result.returncode != 0:
+        raise HomeError(f"{' '.join(argv)}: {result.stderr.strip() or result.stdout.strip()}")
+    return result.stdout.strip()
+
+
+def create_image(image: Path, size: int) -> bool:
+    """Create *image* (allocated in full, ext4 owned by the attendee); False when it exists."""
+    if image.exists():
+        return False
+    part = image.with_suffix(".part")
+    part.unlink(missing_ok=True)
+    try:
+        with open(part, "wb") as handle:
+            os.posix_fallocate(handle.fileno(), 0, size)
+    except OSError as error:
+        part.unlink(missing_ok=True)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise HomeError(f"no room for a {size // 1024**2} MiB home on the Docker disk "
+                            f"({image.name}): free space or lower GLUONLAB_HOME_SIZE") from None
+        raise
+    # -m 0: no blocks reserved for root (nobody is root in there); root_owner: jovyan's home;
+    # nodiscard: mke2fs would otherwise punch the allocation out of the file again.
+    _run("mkfs.ext4", "-q", "-F", "-m", "0", "-E", f"root_owner={HOME_UID}:{HOME_GID},nodiscard", str(part))
+    part.rename(image)
+    return True
+
+
+def attached_device(image: Path) -> Optional[str]:
+    """The loop device *image* is attached to now, if any."""
+    out = _run("losetup", "--noheadings", "--output", "NAME", "--associated", str(image))
+    return out.splitlines()[0].strip() if out else None
+
+
+def attach(volume: str, size: int, root: Path = Path(IMAGES_MOUNT)) -> dict[str, Any]:
+    """Make home *volume* mountable: image created if missing, attached, link pointing at it."""
+    image_name, link_name = home_names(volume)
+    image, link = root / image_name, root / link_name
+    created = create_image(image, size)
+    device = attached_device(image) or _run("losetup", "--find", "--show", str(image))
+    # Replace the link in one rename: a mount never sees a missing or half-written one.
+    tmp = root / f".{link_name}.tmp"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(device)
+    tmp.rename(link)
+    return {"device": device, "created": created, "size": image.stat().st_size}
+
+
+def release(volume: str, root: Path = Path(IMAGES_MOUNT)) -> dict[str, Any]:
+    """After the home is mounted: remove the link and detach lazily (the kernel frees the loop
+    device when the file system is unmounted; at once when nothing has it open)."""
+    image_name, link_name = home_names(volume)
+    (root / link_name).unlink(missing_ok=True)
+    image = root / image_name
+    device = attached_device(image) if image.exists() else None
+    if device:
+        _run("losetup", "--detach", device)
+    return {"device": device}
+
+
+def helper_main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gluonlab_hub.homes",
+                                     description="Helper of the hub's sized homes (runs in a helper container).")
+    sub = parser.add_subparsers(dest="action", required=True)
+    a = sub.add_parser("attach", help="create (if needed) and attach a home's image")
+    a.add_argument("volume")
+    a.add_argument("size", type=int, help="bytes, for a new image")
+    r = sub.add_parser("release", help="detach a mounted home's loop device lazily")
+    r.add_argument("volume")
+    # For admins, in the hub container: a stopped user's sized home is not attached, so tools that
+    # mount it (scripts/export-homes.sh) need it attached first, and released after.
+    for name, what in (("open", "attach a stopped user's home so that it can be mounted (hub container)"),
+                       ("close", "release it again (hub container)")):
+        sub.add_parser(name, help=what).add_argument("volume")
+    args = parser.parse_args(argv)
+    try:
+        if args.action in ("open", "close"):
+            from .settings import Settings
+
+            settings = Settings.from_env()
+            store = HomeStore(settings.instance, settings.home_size)
+            result = {"sized": store.prepare(args.volume)} if args.action == "open" else store.release(args.volume)
+        else:
+            result = attach(args.volume, args.size) if args.action == "attach" else release(args.volume)
+    except HomeError as error:
+        print(json.dumps({"error": str(error)}))
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
+# --- The hub side -------------------------------------------------------------------------------
+class HomeStore:
+    """Sized homes for one lab instance: the hub's half (Docker API calls, blocking: run them
+    in the spawner's executor)."""
+
+    def __init__(self, instance: str, size: str, client: Any = None, helper_image: Optional[str] = None):
+        self._client, self.instance = client, instance
+        self.size = parse_size(size)
+        if self.size < MIN_HOME_BYTES:
+            raise HomeError(f"GLUONLAB_HOME_SIZE={size!r} is below {MIN_HOME_BYTES // 1024**2}m: use e.g. 2g, or 0 "
+                            "for unlimited homes")
+        self._helper_image = helper_image
+        self.executor = ThreadPoolExecutor(HELPER_THREADS, thread_name_prefix="homes-helper")
+
+    def __deepcopy__(self, memo: dict) -> "HomeStore":
+        # One store per hub (its helper pool and Docker client): traitlets deep-copies config
+        # values into every spawner, and each must get this same store.
+        return self
+
+    @property
+    def client(self) -> Any:
+        """The Docker client, made at first use (the hub's config is built before any engine call)."""
+        if self._client is None:
+            import docker
+
+            self._client = docker.from_env()
+        return self._client
+
+    @property
+    def images_volume(self) -> str:
+        return f"{self.instance}-homes"
+
+    @property
+    def helper_image(self) -> str:
+        """The hub's own image (it has the helper's code and tools): found from the hub's
+        container (its hostname is the container id)."""
+        if self._helper_image is None:
+            try:
+                self._helper_image = self.client.containers.get(socket.gethostname()).image.id
+            except Exception as error:  # noqa: BLE001  (outside a container: say what to set)
+                raise HomeError(f"cannot find the hub's own image for the homes helper ({error}); "
+                                "run the hub in its container or set GLUONLAB_HOME_SIZE=0") from None
+        return self._helper_image
+
+    def _images_mountpoint(self) -> str:
+        import docker
+
+        try:
+            volume = self.client.volumes.get(self.images_volume)
+        except docker.errors.NotFound:
+            volume = self.client.volumes.create(self.images_volume, labels={INSTANCE_LABEL: self.instance})
+        return volume.attrs["Mountpoint"]
+
+    def _helper(self, *args: str) -> dict[str, Any]:
+        container = self.client.containers.create(
+            self.helper_image, ["python3", "-m", "gluonlab_hub.homes", *args], user="0", network_mode="none",
+            cap_drop=["ALL"], cap_add=HELPER_CAPS, device_cgroup_rules=HELPER_DEVICE_RULES,
+            security_opt=["no-new-privileges:true"], labels={INSTANCE_LABEL: self.instance},
+            volumes={"/dev": {"bind": "/dev", "mode": "rw"}, self.images_volume: {"bind": IMAGES_MOUNT, "mode": "rw"}},
+            entrypoint=[])
+        try:
+            container.start()
+            status = container.wait(timeout=HELPER_TIMEOUT_S)
+            out = container.logs(stdout=True, stderr=False).decode(errors="replace").strip().splitlines()
+            err = container.logs(stdout=False, stderr=True).decode(errors="replace").strip()
+        finally:
+            container.remove(force=True)
+        try:
+            result = json.loads(out[-1])
+        except (IndexError, ValueError):
+            raise HomeError(f"homes helper {args[0]} failed (exit {status.get('StatusCode')}): {err[-500:]}") from None
+        if "error" in result:
+            raise HomeError(result["error"])
+        return result
+
+    def prepare(self, volume: str) -> bool:
+        """Before the server's container is created: make home *volume* a sized file system
+        (created on first use) and attach it. False when *volume* is an older, plain volume,
+        used as it is."""
+        import docker
+
+        home_names(volume)  # a name the helper can use, before anything is created
+        try:
+            existing = self.client.volumes.get(volume)
+        except docker.errors.NotFound:
+            existing = None
+        if existing is not None and (existing.attrs.get("Labels") or {}).get(SIZE_LABEL) is None:
+            log.warning("home volume %s predates GLUONLAB_HOME_SIZE: used as it is, without a size limit", volume)
+            return False
+        link = f"{self._images_mountpoint()}/{home_names(volume)[1]}"
+        result = self._helper("attach", volume, str(self.size))
+        if existing is None:
+            self.client.volumes.create(volume, driver="local", driver_opts=volume_options(link),
+                                       labels={SIZE_LABEL: str(result["size"]), INSTANCE_LABEL: self.instance})
+        log.info("home %s: %s on %s%s", volume, _mib(result["size"]), result["device"],
+                 " (new)" if result["created"] else "")
+        return True
+
+    def release(self, volume: str) -> dict[str, Any]:
+        """Once the server's container runs (its home mounted): let the loop device go with the mount."""
+        return self._helper("release", volume)
+
+
+def _mib(size: int) -> str:
+    return f"{size // 1024**2} MiB"
+
+
+if __name__ == "__main__":
+    sys.exit(helper_main())

@@ -1,0 +1,193 @@
+"""Sized homes and the read-only root (gluonlab_hub/homes.py) without a Docker engine: sizes,
+the container's disk settings, a home image made for real (fallocate + mkfs.ext4 on a file),
+and what the hub asks the engine for. Against the real engine, loop devices and a full home:
+tests/integration/hostile_room/test_disk.py."""
+from __future__ import annotations
+
+import errno
+import shutil
+import struct
+from types import SimpleNamespace
+
+import pytest
+from traitlets.config import Config
+
+from gluonlab_hub import homes
+from gluonlab_hub.hub_config import configure
+from gluonlab_hub.settings import Settings, SettingsError
+from test_spawner import FROM_DOCKERSPAWNER, lab_spawner
+from gluonlab_hub.gpus import GpuAllocator
+from prometheus_client import CollectorRegistry
+
+
+@pytest.mark.parametrize("text,size", [("2g", 2 << 30), ("512m", 512 << 20), ("1.5G", 3 << 29), ("0", 0),
+                                       ("64k", 64 << 10), ("100", 100)])
+def test_sizes_use_dockers_units(text, size):
+    assert homes.parse_size(text) == size
+
+
+def test_a_size_that_is_not_one_is_refused_with_an_example():
+    with pytest.raises(ValueError, match="e.g. 2g"):
+        homes.parse_size("2 GB")
+
+
+def test_the_root_is_read_only_with_a_sized_tmp_and_a_capped_log():
+    config = homes.disk_host_config("256m")
+    assert config["ReadonlyRootfs"] is True
+    assert config["Tmpfs"] == {"/tmp": f"size={256 << 20},mode=1777,nosuid,nodev"}
+    assert config["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "2"}}
+
+
+def test_tmp_size_zero_keeps_dockers_writable_root_but_still_caps_the_log():
+    assert homes.disk_host_config("0") == {"LogConfig": homes.LOG_CONFIG}
+
+
+def test_the_spawner_creates_containers_with_the_disk_settings():
+    alice = lab_spawner("alice", GpuAllocator([], policy="none"), tmp_size="128m")
+    host = alice.lab_create_kwargs(FROM_DOCKERSPAWNER)[0]["host_config"]
+    assert host["ReadonlyRootfs"] is True and host["Tmpfs"]["/tmp"].startswith(f"size={128 << 20},")
+    assert host["Binds"] == FROM_DOCKERSPAWNER["host_config"]["Binds"] and host["CapDrop"] == ["ALL"]
+
+
+@pytest.mark.parametrize("name", ["../etc", "a/b", "", ".hidden"])
+def test_a_volume_name_that_could_escape_the_images_folder_is_refused(name):
+    with pytest.raises(homes.HomeError, match="cannot name a home image"):
+        homes.home_names(name)
+
+
+def test_a_home_below_the_minimum_is_refused_naming_the_setting():
+    with pytest.raises(homes.HomeError, match="GLUONLAB_HOME_SIZE='8m' is below 32m"):
+        homes.HomeStore("lab", "8m")
+
+
+# --- The hub's configuration ------------------------------------------------------------------
+def test_every_spawner_shares_the_configured_store_and_its_helper_pool():
+    from gluonlab_hub.spawner import LabDockerSpawner
+
+    store = homes.HomeStore("lab", "64m")
+    config = Config()
+    config.LabDockerSpawner.home_store = store
+    first, second = LabDockerSpawner(config=config), LabDockerSpawner(config=config)
+    assert first.home_store is store and second.home_store is store
+    assert store.executor._max_workers == homes.HELPER_THREADS
+
+def configured(tmp_path, **env) -> Config:
+    c = Config()
+    configure(c, Settings.from_env({"GLUONLAB_STATE_DIR": str(tmp_path), **env}), registry=CollectorRegistry())
+    return c
+
+
+def test_by_default_homes_are_sized_and_the_root_read_only(tmp_path):
+    c = configured(tmp_path, GLUONLAB_INSTANCE="lab1")
+    store = c.LabDockerSpawner.home_store
+    assert isinstance(store, homes.HomeStore) and store.size == 2 << 30 and store.images_volume == "lab1-homes"
+    assert c.LabDockerSpawner.tmp_size == "512m"
+
+
+def test_home_size_zero_keeps_plain_volumes(tmp_path):
+    assert configured(tmp_path, GLUONLAB_HOME_SIZE="0").LabDockerSpawner.home_store is None
+
+
+def test_a_too_small_home_stops_the_hub_naming_the_setting(tmp_path):
+    with pytest.raises(SystemExit, match="GLUONLAB_HOME_SIZE='1m'"):
+        configured(tmp_path, GLUONLAB_HOME_SIZE="1m")
+
+
+def test_a_home_size_that_is_no_size_is_a_settings_error():
+    with pytest.raises(SettingsError, match="GLUONLAB_HOME_SIZE='lots'"):
+        Settings.from_env({"GLUONLAB_HOME_SIZE": "lots"})
+
+
+# --- The helper's image file, made for real -----------------------------------------------------
+@pytest.mark.skipif(shutil.which("mkfs.ext4") is None, reason="needs mkfs.ext4 (e2fsprogs)")
+def test_a_new_home_image_is_allocated_in_full_and_is_ext4_owned_by_the_attendee(tmp_path):
+    image = tmp_path / "lab-home-alice.img"
+    assert homes.create_image(image, 40 << 20) is True
+    assert image.stat().st_size == 40 << 20
+    assert image.stat().st_blocks * 512 >= 40 << 20, "allocated, not sparse"
+    raw = image.read_bytes()[1024:1024 + 1024]  # the ext4 superblock
+    assert struct.unpack_from("<H", raw, 0x38)[0] == 0xEF53
+    assert struct.unpack_from("<I", raw, 0x08)[0] == 0, "no blocks reserved for root"
+    assert not (tmp_path / "lab-home-alice.part").exists()
+    # A second call keeps the home as it is (the user's files).
+    before = image.stat().st_mtime_ns
+    assert homes.create_image(image, 80 << 20) is False and image.stat().st_mtime_ns == before
+
+
+def test_no_room_for_a_new_home_is_a_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(homes.os, "posix_fallocate", full)
+    with pytest.raises(homes.HomeError, match="no room for a 64 MiB home.*GLUONLAB_HOME_SIZE"):
+        homes.create_image(tmp_path / "x.img", 64 << 20)
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- What the hub asks the engine for (a recording stand-in; the real engine: test_disk.py) --------
+class Engine:
+    """Records volume calls; helper containers print what the helper would."""
+
+    def __init__(self, volumes=None):
+        self.created, self.helpers, self.existing = [], [], dict(volumes or {})
+        engine = self
+
+        class Volumes:
+            def get(self, name):
+                import docker
+
+                if name not in engine.existing:
+                    raise docker.errors.NotFound(name)
+                return SimpleNamespace(attrs=engine.existing[name])
+
+            def create(self, name, **kwargs):
+                engine.created.append((name, kwargs))
+                engine.existing[name] = {"Mountpoint": f"/var/lib/docker/volumes/{name}/_data",
+                                         "Labels": kwargs.get("labels")}
+                return SimpleNamespace(attrs=engine.existing[name])
+
+        class Container:
+            def __init__(self, command):
+                self.command = command
+
+            def start(self):
+                pass
+
+            def wait(self, timeout):
+                return {"StatusCode": 0}
+
+            def logs(self, stdout=True, stderr=True):
+                out = '{"device": "/dev/loop7", "created": true, "size": 67108864}' if stdout else ""
+                return out.encode()
+
+            def remove(self, force):
+                pass
+
+        class Containers:
+            def create(self, image, command, **kwargs):
+                engine.helpers.append((command, kwargs))
+                return Container(command)
+
+        self.volumes, self.containers = Volumes(), Containers()
+
+
+def test_a_new_home_is_attached_by_the_helper_and_its_volume_points_at_the_link():
+    engine = Engine()
+    store = homes.HomeStore("lab", "64m", client=engine, helper_image="sha256:hub")
+    assert store.prepare("lab-home-alice") is True
+    (command, options), = engine.helpers
+    assert command == ["python3", "-m", "gluonlab_hub.homes", "attach", "lab-home-alice", str(64 << 20)]
+    assert options["cap_drop"] == ["ALL"] and options["cap_add"] == ["SYS_ADMIN"]
+    assert options["device_cgroup_rules"] == ["b 7:* rwm", "c 10:237 rwm"] and options["network_mode"] == "none"
+    assert [name for name, _ in engine.created] == ["lab-homes", "lab-home-alice"]
+    home = engine.created[1][1]
+    assert home["driver_opts"] == {"type": "ext4", "device": "/var/lib/docker/volumes/lab-homes/_data/"
+                                   "lab-home-alice.dev", "o": "nosuid,nodev"}
+    assert home["labels"][homes.SIZE_LABEL] == str(64 << 20)
+
+
+def test_an_older_plain_home_is_used_as_it_is_and_nothing_is_attached():
+    engine = Engine({"lab-home-bob": {"Labels": {}, "Mountpoint": "/x"}})
+    store = homes.HomeStore("lab", "64m", client=engine, helper_image="sha256:hub")
+    assert store.prepare("lab-home-bob") is False
+    assert engine.helpers == [] and engine.created == []

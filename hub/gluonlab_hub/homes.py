@@ -170,6 +170,17 @@ def release(volume: str, root: Path = Path(IMAGES_MOUNT)) -> dict[str, Any]:
     return {"device": device}
 
 
+def delete(volume: str, root: Path = Path(IMAGES_MOUNT)) -> dict[str, Any]:
+    """The clean end (gluonlab-accounts remove): home *volume*'s image file deleted, after its
+    link and any loop device still attached to it are gone; its disk space is free again."""
+    image_name, _ = home_names(volume)
+    detached = release(volume, root)["device"]
+    image = root / image_name
+    size = image.stat().st_size if image.exists() else 0
+    image.unlink(missing_ok=True)
+    return {"device": detached, "freed": size}
+
+
 def helper_main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gluonlab_hub.homes",
                                      description="Helper of the hub's sized homes (runs in a helper container).")
@@ -179,6 +190,7 @@ def helper_main(argv: Optional[list[str]] = None) -> int:
     a.add_argument("size", type=int, help="bytes, for a new image")
     r = sub.add_parser("release", help="detach a mounted home's loop device lazily")
     r.add_argument("volume")
+    sub.add_parser("delete", help="delete a removed user's home image (its volume is gone)").add_argument("volume")
     # For admins, in the hub container: a stopped user's sized home is not attached, so tools that
     # mount it (scripts/export-homes.sh) need it attached first, and released after.
     for name, what in (("open", "attach a stopped user's home so that it can be mounted (hub container)"),
@@ -193,7 +205,8 @@ def helper_main(argv: Optional[list[str]] = None) -> int:
             store = HomeStore(settings.instance, settings.home_size)
             result = {"sized": store.prepare(args.volume)} if args.action == "open" else store.release(args.volume)
         else:
-            result = attach(args.volume, args.size) if args.action == "attach" else release(args.volume)
+            result = ({"attach": lambda: attach(args.volume, args.size), "release": lambda: release(args.volume),
+                       "delete": lambda: delete(args.volume)}[args.action])()
     except HomeError as error:
         print(json.dumps({"error": str(error)}))
         return 1
@@ -302,6 +315,10 @@ class HomeStore:
     def release(self, volume: str) -> dict[str, Any]:
         """Once the server's container runs (its home mounted): let the loop device go with the mount."""
         return self._helper("release", volume)
+
+    def delete(self, volume: str) -> dict[str, Any]:
+        """After home *volume* was removed (gluonlab-accounts remove): delete its image file."""
+        return self._helper("delete", volume)
 
 
 def _mib(size: int) -> str:

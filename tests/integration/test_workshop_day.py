@@ -261,6 +261,8 @@ def test_the_clean_end_removes_accounts_servers_and_volumes_after_exporting_home
     done = accounts(lab, "remove", "--prefix", "rm", "--out", "/srv/jupyterhub/state/exports/day")
     assert "rm01: server stopped" in done and "rm01: home exported to /srv/jupyterhub/state/exports/day/rm01.tar.gz" in done
     assert f"rm01: volume {volume} removed" in done and "removed 2 account(s)" in done
+    # Sized homes (GLUONLAB_HOME_SIZE, on by default): the image file goes too, its space freed.
+    assert "rm01: home image deleted (" in done, done
     for name in ("rm01", "rm02"):
         assert hub.api("GET", f"/users/{name}").status_code == 404
         assert HubClient(lab.url).login(name, "remove-me-1").status_code == 403

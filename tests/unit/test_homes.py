@@ -114,6 +114,16 @@ def test_a_new_home_image_is_allocated_in_full_and_is_ext4_owned_by_the_attendee
     assert homes.create_image(image, 80 << 20) is False and image.stat().st_mtime_ns == before
 
 
+@pytest.mark.skipif(shutil.which("losetup") is None, reason="needs losetup (util-linux)")
+def test_deleting_a_removed_users_home_frees_its_image_and_link(tmp_path):
+    (tmp_path / "lab-home-bob.img").write_bytes(b"\0" * 4096)
+    (tmp_path / "lab-home-bob.dev").symlink_to("/dev/loop-nothing")
+    assert homes.delete("lab-home-bob", root=tmp_path) == {"device": None, "freed": 4096}
+    assert list(tmp_path.iterdir()) == []
+    # Again (a retried removal): nothing left to free, no error.
+    assert homes.delete("lab-home-bob", root=tmp_path) == {"device": None, "freed": 0}
+
+
 def test_no_room_for_a_new_home_is_a_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
     def full(fd, offset, length):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -191,3 +201,20 @@ def test_an_older_plain_home_is_used_as_it_is_and_nothing_is_attached():
     store = homes.HomeStore("lab", "64m", client=engine, helper_image="sha256:hub")
     assert store.prepare("lab-home-bob") is False
     assert engine.helpers == [] and engine.created == []
+
+
+def test_only_the_writable_home_is_made_a_sized_home_not_the_read_only_course_data():
+    import asyncio
+
+    class Recorder(homes.HomeStore):
+        def prepare(self, volume):
+            self.prepared.append(volume)
+            return True
+
+    store = Recorder("lab", "64m")
+    store.prepared = []
+    spawner = lab_spawner("alice", GpuAllocator([], policy="none"), home_store=store,
+                          volumes={"lab-home-{username}": "/home/jovyan",
+                                   "lab-course-data": {"bind": "/opt/gluonlab/course-data", "mode": "ro"}})
+    assert asyncio.run(spawner._homes("prepare")) == ["lab-home-alice"]
+    assert store.prepared == ["lab-home-alice"]

@@ -129,9 +129,13 @@ def run_remove(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise AccountsError(f"cannot read the hub token {token_file} ({exc.strerror}): run this in the hub "
                                 "container (docker compose exec hub gluonlab-accounts remove ...)") from None
-        failed = removal.remove(todo.remove, api=removal.HubAPI(args.hub_api, token), docker_client=docker.from_env(),
+        from ..homes import HomeStore, parse_size
+
+        client = docker.from_env()
+        homes = HomeStore(settings.instance, settings.home_size, client=client) if parse_size(settings.home_size) else None
+        failed = removal.remove(todo.remove, api=removal.HubAPI(args.hub_api, token), docker_client=client,
                                 db=db, volume_template=settings.home_volume_template, image=settings.notebook_image,
-                                out=out, log=lambda line: print(f"gluonlab-accounts: {line}"))
+                                out=out, log=lambda line: print(f"gluonlab-accounts: {line}"), home_store=homes)
     finally:
         db.close()
     print(f"gluonlab-accounts: removed {len(todo.remove) - len(failed)} account(s)" +

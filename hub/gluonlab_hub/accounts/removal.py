@@ -141,8 +141,10 @@ def export_volume(client: Any, image: str, volume: str, dest: Path) -> bool:
 
 
 def remove(names: list[str], *, api: HubAPI, docker_client: Any, db: Any, volume_template: str, image: str,
-           out: Path | None, log=print) -> list[str]:
-    """Remove ``names`` (already planned: no admins); returns the ones that failed."""
+           out: Path | None, log=print, home_store: Any = None) -> list[str]:
+    """Remove ``names`` (already planned: no admins); returns the ones that failed. With
+    ``home_store`` (sized homes, gluonlab_hub/homes.py) a stopped user's home is attached for the
+    export and released after, and its image file is deleted with its volume."""
     import docker
 
     from .enrolment import forget_joined
@@ -164,7 +166,14 @@ def remove(names: list[str], *, api: HubAPI, docker_client: Any, db: Any, volume
             if out is not None and has_volume:
                 step = "export its home"
                 dest = out / f"{name}.tar.gz"
-                if export_volume(docker_client, image, volume, dest):
+                # A sized home can be mounted only while its loop device is attached.
+                sized = home_store is not None and home_store.prepare(volume)
+                try:
+                    exported = export_volume(docker_client, image, volume, dest)
+                finally:
+                    if sized:
+                        home_store.release(volume)
+                if exported:
                     log(f"{name}: home exported to {dest}")
                 else:
                     log(f"{name}: {dest} exists, left as is (the home is not removed)")
@@ -178,6 +187,10 @@ def remove(names: list[str], *, api: HubAPI, docker_client: Any, db: Any, volume
                 step = "remove its home volume"
                 docker_client.volumes.get(volume).remove()
                 log(f"{name}: volume {volume} removed")
+                if home_store is not None:
+                    freed = home_store.delete(volume)["freed"]
+                    if freed:
+                        log(f"{name}: home image deleted ({freed // 1024**2} MiB freed)")
         except Exception as error:  # noqa: BLE001  (reported per account; the others go on)
             db.rollback()
             log(f"{name}: FAILED to {step}: {error}")

@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 HUB, COMPOSE, BUILD = "hub", "compose", "image build"
 
 VARIANTS = ("cpu", "cu117", "ngc", "cu80")
+# The one list of GPU policies and exhausted-pool behaviours (gluonlab_hub.gpus uses these).
 GPU_POLICIES = ("none", "exclusive", "shared")
 WHEN_EXHAUSTED = ("refuse", "cpu")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -84,6 +85,11 @@ GROUPS = {
     "network": "Network of users' servers",
     "hub": "Hub internals (rarely changed)",
 }
+
+
+def notebook_image_for(variant: str) -> str:
+    """The image tag scripts/build-images.sh gives a notebook variant."""
+    return f"gluonlab/notebook:{variant}"
 
 
 class SettingsError(ValueError):
@@ -209,6 +215,13 @@ class Settings(BaseSettings):
     gpu_when_exhausted: Literal[WHEN_EXHAUSTED] = setting(
         "GLUONLAB_GPU_EXHAUSTED", "refuse", "When every GPU is taken: refuse (with a message) or cpu "
         "(start a CPU-only server).", group="gpus", read_by=(HUB,))
+    profiles_file: str = setting(
+        "GLUONLAB_PROFILES_FILE", "", "Server profiles file (YAML, path in the hub container): CPU seats, "
+        "whole GPUs, MIG slices, who may use them (README \"GPU profiles and MIG\"); empty = one profile "
+        "from the settings above.", group="gpus", read_by=(HUB,))
+    gpu_idle_check_s: int = setting(
+        "GLUONLAB_GPU_IDLE_CHECK", 60, "Seconds between the hub's checks of GPU use per server (idle GPU "
+        "reclaim and the per-user usage shown to admins; 0 = no checks).", group="gpus", read_by=(HUB,), ge=0)
 
     # --- Limits per user server ------------------------------------------------------------
     mem_limit: str = setting("GLUONLAB_MEM_LIMIT", "4G", "Memory limit of each user server.", group="limits",
@@ -276,7 +289,7 @@ class Settings(BaseSettings):
         """Defaults that follow other settings (the image follows the variant, GPUs the policy)."""
         if isinstance(data, dict):
             data = dict(data)
-            data.setdefault("GLUONLAB_NOTEBOOK_IMAGE", f"gluonlab/notebook:{data.get('NOTEBOOK_VARIANT', 'cpu')}")
+            data.setdefault("GLUONLAB_NOTEBOOK_IMAGE", notebook_image_for(data.get("NOTEBOOK_VARIANT", "cpu")))
             if data.get("GLUONLAB_GPU_POLICY", "none") != "none":
                 data.setdefault("GLUONLAB_GPUS", "auto")
         return data

@@ -12,6 +12,7 @@ from typing import Any
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from . import admin_view
+from . import profiles as profile_mod
 from .accounts.rows import MAX_USERNAME_LEN, USERNAME_RE
 from .auth import ThreadedNativeAuthenticator
 from .gpus import AssignmentCollector, GpuSetupError
@@ -102,19 +103,28 @@ def _accounts(c: Any, settings: Settings) -> None:
 def _user_servers(c: Any, settings: Settings, registry: CollectorRegistry) -> None:
     """User servers: the GPU pool, the spawner and its limits, the admins' GPU page."""
     # The GPU pool is built now, so a bad GPU setting stops the hub here, not at an attendee's login.
+    # So are the server profiles (GLUONLAB_PROFILES_FILE), checked against the GPUs found.
     try:
+        profiles = profile_mod.load(settings)
         gpu_allocator = hub_gpu_allocator(settings)
-    except GpuSetupError as error:
+        if profiles.from_file:
+            profile_mod.check_against_pool(profiles, gpu_allocator)
+    except (GpuSetupError, profile_mod.ProfilesError) as error:
         sys.exit(f"gluonlab: configuration error: {error}")
     # gluonlab_gpu_assigned{user,gpu} on /hub/metrics, read from the pool at each scrape.
     registry.register(AssignmentCollector(gpu_allocator))
     # DockerSpawner with GPU pinning, hardening and a quick readiness wait (gluonlab_hub/spawner.py).
     c.JupyterHub.spawner_class = LabDockerSpawner
     c.LabDockerSpawner.gpu_allocator = gpu_allocator
+    # Several profiles: a choice on the spawn page and {"profile": name} in the API. One (no file):
+    # no choice, the settings' image and limits, as a lab without profiles always had.
+    if profiles.from_file:
+        c.LabDockerSpawner.profiles = profiles
     c.LabDockerSpawner.pids_limit = settings.pids_limit
     c.LabDockerSpawner.shm_size = settings.shm_size
-    c.DockerSpawner.image = settings.notebook_image
-    c.DockerSpawner.allowed_images = [settings.notebook_image]
+    c.DockerSpawner.image = profiles.profiles[0].image
+    # Only the profiles' images; users never name one (LabDockerSpawner.apply_profile refuses it).
+    c.DockerSpawner.allowed_images = profiles.images()
     c.DockerSpawner.network_name = settings.network
     c.DockerSpawner.use_internal_ip = True
     c.DockerSpawner.prefix = settings.instance

@@ -24,13 +24,14 @@ validation error reads ``profiles.yml line 9, profiles[1].gpu: ...``.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 __all__ = ["GpuRequest", "Profile", "ProfileSet", "ProfilesError", "ProfileRefused", "load", "parse"]
 
+import jinja2
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -154,6 +155,19 @@ class ProfileSet:
         return profile.idle_gpu_minutes
 
 
+# ---------------------------------------------------------------------------- spawn form
+
+#: Templates of the hub's own pages (the spawn form's profile choice, the admin GPU page).
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+_FORMS = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), autoescape=True)
+
+
+def render_form(offered: Iterable[Profile], seats: Mapping[str, int | None], selected: str | None = None) -> str:
+    """The spawn page's profile choice (templates/spawn_profiles.html): one radio button per
+    profile with its free seats (None: no limit); full profiles cannot be chosen."""
+    return _FORMS.get_template("spawn_profiles.html").render(profiles=list(offered), seats=seats, selected=selected)
+
+
 # ------------------------------------------------------------------------------- loading
 
 
@@ -212,6 +226,25 @@ def parse(text: str, settings: Settings, source: str = "profiles.yml") -> Profil
     if problems:
         raise ProfilesError("\n".join(problems))
     return ProfileSet(tuple(resolved), parsed.idle_gpu_exempt_groups, from_file=True)
+
+
+def check_against_pool(found: ProfileSet, allocator: Any) -> None:
+    """At hub start, after GPU discovery: every GPU profile can be served by this host's pool
+    (``allocator``: the hub's GpuAllocator). Raises :class:`ProfilesError` naming the profile."""
+    problems = []
+    for profile in found.profiles:
+        request = profile.gpu
+        if request.kind == "mig" and request.mig_profile not in allocator.mig_profiles():
+            have = ", ".join(allocator.mig_profiles()) or "none (no GPU in MIG mode with instances)"
+            problems.append(f"profile {profile.name!r} asks for a MIG {request.mig_profile} slice, but this "
+                            f"host's MIG slices are: {have}; use one of those (nvidia-smi -L lists them) or "
+                            "GLUONLAB_GPUS=auto so that slices are discovered")
+        elif request.kind == "whole" and allocator.seats(request) == 0:
+            problems.append(f"profile {profile.name!r} asks for {request.describe()}, but this host has "
+                            f"{allocator.seats(GpuRequest('whole', 1))} whole GPU(s) to hand out "
+                            "(GPUs in MIG mode are only handed out as slices)")
+    if problems:
+        raise ProfilesError("\n".join(problems))
 
 
 def _located(error: dict[str, Any], lines: dict[tuple, int], source: str) -> str:

@@ -47,6 +47,7 @@ _URL = re.compile(r"^https?://\S+$")
 # reported as unknown (tests/unit/test_settings.py checks this list against the tree).
 OTHER_NAMES = {
     "GLUONLAB_GPU_DESCRIPTION": "set by the hub in users' containers (what their GPUs are)",
+    "GLUONLAB_PROFILE": "set by the hub in users' containers (the server profile's display name)",
     "GLUONLAB_VARIANT": "set in the notebook images (the variant they were built as)",
     "GLUONLAB_CONTENT_DIR": "notebook images: where the tutorials are shipped",
     "GLUONLAB_TUTORIALS_DIR": "notebook images: the tutorials folder in a user's home",

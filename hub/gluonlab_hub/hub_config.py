@@ -12,6 +12,7 @@ from typing import Any
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from . import admin_view
+from . import gpu_usage
 from . import profiles as profile_mod
 from .accounts.rows import MAX_USERNAME_LEN, USERNAME_RE
 from .auth import ThreadedNativeAuthenticator
@@ -26,8 +27,8 @@ def configure(c: Any, settings: Settings, registry: CollectorRegistry = REGISTRY
     """Fill JupyterHub's config *c* for *settings*; the GPU metric goes to *registry*."""
     _hub_and_proxy(c, settings)
     _accounts(c, settings)
-    _user_servers(c, settings, registry)
-    _services(c, settings)
+    profiles = _user_servers(c, settings, registry)
+    _services(c, settings, profiles)
 
 
 def _hub_and_proxy(c: Any, settings: Settings) -> None:
@@ -100,8 +101,8 @@ def _accounts(c: Any, settings: Settings) -> None:
     c.JupyterHub.cookie_host_prefix_enabled = False
 
 
-def _user_servers(c: Any, settings: Settings, registry: CollectorRegistry) -> None:
-    """User servers: the GPU pool, the spawner and its limits, the admins' GPU page."""
+def _user_servers(c: Any, settings: Settings, registry: CollectorRegistry) -> profile_mod.ProfileSet:
+    """User servers: profiles, the GPU pool, the spawner and its limits, the admins' GPU page."""
     # The GPU pool is built now, so a bad GPU setting stops the hub here, not at an attendee's login.
     # So are the server profiles (GLUONLAB_PROFILES_FILE), checked against the GPUs found.
     try:
@@ -113,6 +114,10 @@ def _user_servers(c: Any, settings: Settings, registry: CollectorRegistry) -> No
         sys.exit(f"gluonlab: configuration error: {error}")
     # gluonlab_gpu_assigned{user,gpu} on /hub/metrics, read from the pool at each scrape.
     registry.register(AssignmentCollector(gpu_allocator))
+    # gluonlab_gpu_{memory_used_mib,utilization_percent,idle_seconds}{user,gpu}: the gpu-usage service's
+    # last reading (a reading older than three check intervals is not shown).
+    usage_file = _usage_file(settings)
+    registry.register(gpu_usage.UsageCollector(usage_file, max_age_s=3 * max(settings.gpu_idle_check_s, 1)))
     # DockerSpawner with GPU pinning, hardening and a quick readiness wait (gluonlab_hub/spawner.py).
     c.JupyterHub.spawner_class = LabDockerSpawner
     c.LabDockerSpawner.gpu_allocator = gpu_allocator
@@ -143,13 +148,20 @@ def _user_servers(c: Any, settings: Settings, registry: CollectorRegistry) -> No
 
     # Admin view of who holds which GPU: /hub/gluonlab/gpus (page), /hub/api/gluonlab/gpus (JSON),
     # for holders of the custom scope (granted to the admins by the role below).
-    c.JupyterHub.extra_handlers = admin_view.gpu_handlers(gpu_allocator)
+    c.JupyterHub.extra_handlers = admin_view.gpu_handlers(
+        gpu_allocator, profiles, usage_file, max_age_s=3 * max(settings.gpu_idle_check_s, 1))
     c.JupyterHub.template_paths = [admin_view.TEMPLATE_DIR]
     c.JupyterHub.custom_scopes = admin_view.CUSTOM_SCOPES
+    return profiles
 
 
-def _services(c: Any, settings: Settings) -> None:
-    """Services (idle culling, database backups) and the roles that grant scopes."""
+def _usage_file(settings: Settings) -> str:
+    return f"{settings.state_dir}/{gpu_usage.USAGE_FILE}"
+
+
+def _services(c: Any, settings: Settings, profiles: profile_mod.ProfileSet) -> None:
+    """Services (idle culling, GPU usage and idle GPU reclaim, database backups) and the roles
+    that grant scopes."""
     state = settings.state_dir
     # Stops servers idle for GLUONLAB_CULL_TIMEOUT seconds (and, with GLUONLAB_CULL_MAX_AGE, those
     # older than that, busy or not); their GPUs return to the pool.
@@ -176,3 +188,20 @@ def _services(c: Any, settings: Settings) -> None:
         },
         admin_view.gpu_viewer_role(settings.admin_users),
     ]
+    # Per-user GPU usage (admin page, metrics) and idle GPU reclaim per profile (gluonlab_hub/gpu_usage.py):
+    # reads GPUs through a helper container, stops servers whose GPU stayed idle (files kept).
+    if settings.gpu_policy != "none" and settings.gpu_idle_check_s:
+        gpu_profiles = [p for p in profiles.profiles if p.gpu.kind != "none"] or list(profiles.profiles)
+        idle = ",".join(f"{p.name}={p.idle_gpu_minutes}" for p in gpu_profiles)
+        c.JupyterHub.services.append({
+            "name": "gpu-usage",
+            "command": [sys.executable, "-m", "gluonlab_hub.gpu_usage", "--instance", settings.instance,
+                        "--image", gpu_profiles[0].image, "--interval", str(settings.gpu_idle_check_s),
+                        "--usage-file", _usage_file(settings), "--idle-minutes", idle,
+                        "--exempt-groups", ",".join(profiles.idle_gpu_exempt_groups)],
+        })
+        c.JupyterHub.load_roles.append({
+            "name": "gpu-usage",
+            "scopes": ["list:users", "read:users:groups", "read:servers", "delete:servers"],
+            "services": ["gpu-usage"],
+        })

@@ -156,3 +156,41 @@ def test_the_hub_runs_the_service_with_the_profiles_idle_times(tmp_path) -> None
     hub_config._services(cpu, Settings.from_env({"GLUONLAB_STATE_DIR": str(tmp_path)}),
                          profiles.load(Settings.from_env({})))
     assert [s["name"] for s in cpu.JupyterHub.services] == ["idle-culler", "db-backup"]
+
+
+def test_the_terminal_banner_shows_your_gpu(tmp_path) -> None:
+    """The banner the notebook image appends to /etc/bash.bashrc (images/notebook/build/configure.sh),
+    run by an interactive bash here; a stub nvidia-smi stands in for the one the toolkit mounts."""
+    import subprocess
+
+    script = (Path(__file__).resolve().parents[2] / "images" / "notebook" / "build" / "configure.sh").read_text()
+    (tmp_path / "bashrc").write_text(script.split("<<'BANNER'\n", 1)[1].split("\nBANNER\n", 1)[0] + "\n")
+    (tmp_path / "nvidia-smi").write_text("#!/bin/sh\necho '0, 3100 MiB, 81559 MiB, 37 %'\n")
+    (tmp_path / "nvidia-smi").chmod(0o755)
+
+    def banner(**env: str) -> str:
+        full = {"PATH": f"{tmp_path}:/usr/bin:/bin", "HOME": str(tmp_path), **env}
+        return subprocess.run(["bash", "--rcfile", str(tmp_path / "bashrc"), "-i", "-c", "true"], env=full,
+                              capture_output=True, text=True, timeout=30).stdout
+
+    whole = banner(GLUONLAB_GPUS="1", GLUONLAB_GPU_DESCRIPTION="GPU 1 (NVIDIA H100 80GB HBM3, 79.6 GiB)",
+                   GLUONLAB_PROFILE="整块 GPU / Whole GPU", GLUONLAB_VARIANT="ngc")
+    assert whole.splitlines()[0] == ("Gluon Lab (ngc) | 整块 GPU / Whole GPU | 你的 GPU / your GPU: GPU 1 (NVIDIA H100 "
+                                     "80GB HBM3, 79.6 GiB) | 自检 self-check: bash /opt/gluonlab/scripts/doctor.sh")
+    assert "正在使用 / in use (GPU, memory, total, utilisation): 0, 3100 MiB, 81559 MiB, 37 %" in whole
+    mig = banner(GLUONLAB_GPUS=SLICE, GLUONLAB_GPU_DESCRIPTION="MIG 1g.10gb slice 1 of GPU 0 (NVIDIA H100 80GB HBM3)")
+    assert "your GPU: MIG 1g.10gb slice 1 of GPU 0" in mig and "in use" not in mig
+    cpu = banner()
+    assert "Gluon Lab (cpu) | 你的 GPU / your GPU: CPU only |" in cpu and "in use" not in cpu
+
+
+def test_the_real_gpu_check_script_compiles_and_explains_itself() -> None:
+    """tests/gpu/check_visible_devices.py needs a GPU host; here only its syntax and --help."""
+    import py_compile
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "tests" / "gpu" / "check_visible_devices.py"
+    py_compile.compile(str(script), doraise=True)
+    out = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "--image" in out.stdout and "--max" in out.stdout

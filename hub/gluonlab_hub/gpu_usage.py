@@ -414,14 +414,14 @@ def main(argv: list[str] | None = None) -> int:
                     groups = requests.get(f"{api}/users/{s.user}", headers=headers, timeout=10).json().get("groups", [])
                     minutes = 0 if exempt & set(groups) else minutes
                 limits[s.user] = minutes
-            notify, stop = tracker.observe(usage, limits)
+            to_warn, to_stop = tracker.observe(usage, limits)
             write_usage(args.usage_file, usage)
             by_user = {s.user: s for s in gpu_servers}
-            for user in notify:
+            for user in to_warn:
                 left = limits[user] - usage[user].idle_s / 60
                 log.info("%s: GPU idle %.0f s, notice written", user, usage[user].idle_s)
                 notify(client, by_user[user].container_id, notice_text(left, limits[user]))
-            for user in stop:
+            for user in to_stop:
                 log.info("%s: GPU idle %.0f s, stopping the server (files kept)", user, usage[user].idle_s)
                 if api:
                     requests.delete(f"{api}/users/{user}/server", headers=headers, timeout=30)

@@ -4,8 +4,10 @@ what the hub asks Docker for (device ids by profile, labels) and what it answers
 
 The host is the hand-made MIG host of tests/fixtures/gpu-host-mig (GPU 0 in MIG mode with one
 3g.40gb and four 1g.10gb slices, GPU 1 whole): the users' image carries a fake nvidia-smi that
-replays those files, so discovery at hub start finds the slices. One hub, three servers, one
-restart.
+replays those files, so discovery at hub start finds the slices, and answers the gpu-usage
+service's queries with no GPU process (so GPU servers are idle). One hub, four servers, one
+restart, one idle GPU reclaimed (about two minutes: the shortest idle time a profile can have
+is one minute, and the check runs every 5 s).
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ profiles:
     display_name: {zh: GPU 切片, en: GPU slice}
     gpu: 1g.10gb
     groups: [students]
+    idle_gpu_minutes: 2
   - name: whole-gpu
     display_name: {zh: 整块 GPU, en: Whole GPU}
     gpu: 1
@@ -48,13 +51,20 @@ def framed(path: Path) -> str:
 
 def fake_smi_image(client) -> str:
     """gluonlab/notebook:cpu with an nvidia-smi that prints the MIG host's outputs."""
+    readings = ("index, uuid, utilization.gpu [%], memory.used [MiB]\n"
+                + "".join(f"{ln.split(', ')[0]}, {ln.split(', ')[1]}, {'[N/A]' if 'Enabled' in ln else '0 %'}, 0 MiB\n"
+                          for ln in framed(MIG / "query-gpu-noheader.txt").splitlines()))
     script = ('#!/bin/sh\ncase "$1" in\n  -L) cat /opt/fake-smi/list.txt ;;\n'
-              '  --query-gpu=*) cat /opt/fake-smi/query-gpu.txt ;;\n  *) echo "fake nvidia-smi: $*" >&2; exit 2 ;;\nesac\n')
+              '  --query-gpu=index,uuid,utilization.gpu,memory.used) cat /opt/fake-smi/readings.txt ;;\n'
+              '  --query-gpu=*) cat /opt/fake-smi/query-gpu.txt ;;\n'
+              "  --query-compute-apps=*) echo 'pid, gpu_uuid, used_gpu_memory [MiB]' ;;\n"
+              '  *) echo "fake nvidia-smi: $*" >&2; exit 2 ;;\nesac\n')
     files = [("Dockerfile", b"FROM gluonlab/notebook:cpu\nCOPY fake-smi/ /opt/fake-smi/\n"
                             b"COPY nvidia-smi /usr/local/bin/nvidia-smi\n", 0o644),
              ("nvidia-smi", script.encode(), 0o755),
              ("fake-smi/list.txt", framed(MIG / "nvidia-smi-L.txt").encode(), 0o644),
-             ("fake-smi/query-gpu.txt", framed(MIG / "query-gpu-noheader.txt").encode(), 0o644)]
+             ("fake-smi/query-gpu.txt", framed(MIG / "query-gpu-noheader.txt").encode(), 0o644),
+             ("fake-smi/readings.txt", readings.encode(), 0o644)]
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:
         for name, data, mode in files:
@@ -102,7 +112,8 @@ def lab(tmp_path_factory):
         f"services:\n  hub:\n    volumes:\n      - {folder / 'profiles.yml'}:{IN_HUB}:ro\n")
     stack = ProfilesStack(override=folder / "override.yml", extra_env={
         "GLUONLAB_GPU_POLICY": "exclusive", "GLUONLAB_GPUS": "auto", "NOTEBOOK_VARIANT": "cpu",
-        "GLUONLAB_NOTEBOOK_IMAGE": image, "GLUONLAB_PROFILES_FILE": IN_HUB, "GLUONLAB_MEM_LIMIT": "1G"})
+        "GLUONLAB_NOTEBOOK_IMAGE": image, "GLUONLAB_PROFILES_FILE": IN_HUB, "GLUONLAB_MEM_LIMIT": "1G",
+        "GLUONLAB_GPU_IDLE_CHECK": "5"})
     try:
         stack.up()
         hub = HubClient(stack.url)
@@ -177,3 +188,29 @@ def test_a_hub_restart_keeps_every_assignment(lab):
     assert gpu_view(hub)["assignments"] == before
     start(hub, "dee", "mig-small")
     assert requested_ids(container_of(stack, "dee")) == [SLICE.format(3)]  # ana's slice stays hers
+
+
+def test_an_idle_gpu_gets_a_notice_then_returns_to_the_pool(lab):
+    """After the restart the gpu-usage service sees no GPU process: ana's and dee's slices
+    (profile idle time 2 minutes) are reclaimed, bo's whole GPU is not (instructors are exempt)."""
+    stack, hub = lab
+    wait_until(lambda: "ana" in {s["user"] for s in gpu_view(hub)["servers"] if s["idle_minutes"] is not None},
+               60, what="the gpu-usage service's first reading")
+    ana = container_of(stack, "ana")
+    usage = {s["user"]: s for s in gpu_view(hub)["servers"]}
+    assert usage["ana"]["processes"] == 0 and usage["ana"]["profile"] == "mig-small"
+
+    def noticed() -> bool:
+        return ana.exec_run(["test", "-s", "/home/jovyan/GPU-idle-notice.txt"]).exit_code == 0
+
+    wait_until(noticed, 150, interval=2, what="the idle notice in ana's home")
+    notice = ana.exec_run(["cat", "/home/jovyan/GPU-idle-notice.txt"]).output.decode()
+    assert "your files are kept" in notice and "文件会保留" in notice
+    wait_until(lambda: not hub.api("GET", "/users/ana").json().get("servers"), 150, interval=2,
+               what="ana's idle server to be stopped")
+    assigned = gpu_view(hub)["assignments"]
+    assert "ana" not in assigned and assigned["bo"] == ["1"]
+    kept = docker.from_env().containers.run("gluonlab/debian-base:bookworm", ["cat", "/home/GPU-idle-notice.txt"],
+                                            volumes={f"{stack.instance}-home-ana": {"bind": "/home", "mode": "ro"}},
+                                            remove=True, network_disabled=True)
+    assert b"your files are kept" in kept  # the home volume outlives the stopped server

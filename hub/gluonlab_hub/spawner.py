@@ -257,10 +257,13 @@ class LabDockerSpawner(DockerSpawner):
         if self.profiles is None:
             return ""
         offered = self.profiles.for_groups(self.user_groups())
-        if len(offered) <= 1:
+        saved = (self.user_options or {}).get("profile")
+        # JupyterHub reuses the last choice when a start names none: one no longer offered (the
+        # file or the user's groups changed) would be refused, so the form asks again.
+        if len(offered) <= 1 and (saved is None or saved in [p.name for p in offered]):
             return ""
         seats = {p.name: self.gpu_allocator.free_seats(p.gpu) for p in offered}
-        return profile_mod.render_form(offered, seats, selected=(self.user_options or {}).get("profile"))
+        return profile_mod.render_form(offered, seats, selected=saved)
 
     def apply_profile(self, options: dict[str, Any]) -> None:
         """Take the chosen profile's image, limits and GPU request (JupyterHub's apply_user_options

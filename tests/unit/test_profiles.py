@@ -195,6 +195,10 @@ def test_the_spawn_form_offers_the_groups_profiles_with_free_seats() -> None:
     # One profile open to the user: no form, the spawn starts at once.
     assert spawner("dee", [], pool, workshop()).profiles_form() == ""
     assert spawner("dee", [], pool, None).profiles_form() == ""
+    # A remembered choice no longer open to the user: the form asks again instead of a refusal.
+    stale = spawner("dee", [], pool, workshop())
+    stale.user_options = {"profile": "mig-small"}
+    assert 'value="cpu"' in stale.profiles_form()
     assert LabDockerSpawner(user=SimpleNamespace(name="x", groups=[])).options_from_form(
         {"profile": ["mig-small"]}) == {"profile": "mig-small"}
 

@@ -214,3 +214,18 @@ def test_an_idle_gpu_gets_a_notice_then_returns_to_the_pool(lab):
                                             volumes={f"{stack.instance}-home-ana": {"bind": "/home", "mode": "ro"}},
                                             remove=True, network_disabled=True)
     assert b"your files are kept" in kept  # the home volume outlives the stopped server
+
+
+def test_the_admin_page_lists_profiles_and_its_stop_button_stops_a_server(lab):
+    stack, hub = lab
+    page = hub.session.get(f"{hub.base_url}/hub/gluonlab/gpus", timeout=30)
+    assert page.status_code == 200
+    text = page.content.decode("utf-8")
+    assert "GPU 切片 / GPU slice (<code>mig-small</code>)" in text and 'id="gluonlab-usage"' in text
+    assert 'action="/hub/gluonlab/gpus/stop/bo"' in text
+    xsrf = hub.session.cookies.get("_xsrf", "")
+    stopped = hub.session.post(f"{hub.base_url}/hub/gluonlab/gpus/stop/bo", data={"_xsrf": xsrf},
+                               allow_redirects=False, timeout=60)
+    assert stopped.status_code == 302, stopped.text
+    assert not hub.api("GET", "/users/bo").json().get("servers")
+    assert "bo" not in gpu_view(hub)["assignments"]  # GPU 1 is back in the pool

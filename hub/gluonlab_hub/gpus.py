@@ -6,8 +6,12 @@ A workshop runs many users on one GPU host. Docker's ``--gpus 1`` (``count=1``) 
 
 * parses ``nvidia-smi --query-gpu=index,uuid,name,memory.total --format=csv,noheader,nounits``
   output and a configured GPU spec (``"auto"``, ``""``/``"none"``, ``"0,1"``, ``"GPU-…"``);
+* parses ``nvidia-smi -L`` for the MIG devices of GPUs in MIG mode (listed under their parent
+  GPU with ``MIG-`` UUIDs), strictly: a line it does not understand is an error;
 * discovers GPUs through Docker (a throwaway container with all GPUs requested);
-* allocates GPUs to users under three policies (exclusive, shared, none);
+* allocates GPUs to users under three policies (exclusive, shared, none), by request: N whole
+  GPUs or one MIG slice of a given profile (slices are always exclusive; a GPU in MIG mode is
+  never handed out whole, so whole-GPU and MIG requests never meet on one GPU);
 * rebuilds its state from the running containers' labels, so after a hub restart nothing
   is double-assigned: the containers are the source of truth, the allocator only caches
   them plus the spawns that have not created their container yet;
@@ -32,6 +36,9 @@ from typing import Any, Literal
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .settings import GPU_POLICIES as POLICIES
+from .settings import WHEN_EXHAUSTED
+
 log = logging.getLogger(__name__)
 
 #: Container label naming the hub user that owns a container.
@@ -41,19 +48,27 @@ LABEL_GPUS = "gluonlab.gpus"
 #: Optional label naming the hub instance, so hubs sharing one engine (tests) stay apart.
 LABEL_INSTANCE = "gluonlab.instance"
 
+#: Optional label naming the server profile a container was started with.
+LABEL_PROFILE = "gluonlab.profile"
+
 #: The nvidia-smi arguments whose output :func:`parse_nvidia_smi_csv` reads.
 NVIDIA_SMI_QUERY = [
-    "--query-gpu=index,uuid,name,memory.total",
+    "--query-gpu=index,uuid,name,memory.total,mig.mode.current",
     "--format=csv,noheader,nounits",
 ]
+#: ``nvidia-smi -L``: GPUs and, under each GPU in MIG mode, its MIG devices (:func:`parse_nvidia_smi_list`).
+NVIDIA_SMI_LIST = ["-L"]
 
 Policy = Literal["exclusive", "shared", "none"]
 WhenExhausted = Literal["refuse", "cpu"]
-POLICIES: tuple[str, ...] = ("exclusive", "shared", "none")
-WHEN_EXHAUSTED: tuple[str, ...] = ("refuse", "cpu")
 
 _UUID_RE = re.compile(r"^(GPU|MIG)-[0-9A-Za-z-]+$")
 _INDEX_RE = re.compile(r"^\d+$")
+# nvidia-smi -L (driver R470 and later): "GPU 0: <name> (UUID: GPU-...)" and, indented under a
+# GPU in MIG mode, "  MIG 1g.10gb     Device  0: (UUID: MIG-...)".
+_LIST_GPU_RE = re.compile(r"^GPU (?P<index>\d+): (?P<name>.+?) \(UUID: (?P<uuid>GPU-[0-9a-fA-F-]+)\)$")
+_LIST_MIG_RE = re.compile(r"^\s+MIG (?P<profile>(\d+c\.)?\d+g\.\d+gb(\+me)?)\s+Device\s+(?P<index>\d+): "
+                          r"\(UUID: (?P<uuid>MIG-[0-9a-fA-F-]+)\)$")
 
 
 class GpuError(Exception):
@@ -78,16 +93,64 @@ class GpusExhausted(GpuError):
     ``str(exc)`` is a message meant for the attendee (shown on the spawn page).
     """
 
-    def __init__(self, username: str, ngpus: int, policy: str, users_per_gpu: int) -> None:
+    def __init__(self, username: str, ngpus: int, policy: str, users_per_gpu: int,
+                 request: "GpuRequest | None" = None) -> None:
         self.username = username
         self.ngpus = ngpus
         self.policy = policy
         self.users_per_gpu = users_per_gpu
-        super().__init__(
-            "所有 GPU 都已分配，请联系讲师。/ All GPUs are in use "
-            f"({ngpus} GPU(s), {users_per_gpu} user(s) each, policy {policy}); "
-            "ask the instructor to free one or to allow CPU fallback."
-        )
+        self.request = request or GpuRequest("whole", 1)
+        if self.request.kind == "mig":
+            message = (f"所有 MIG {self.request.mig_profile} GPU 切片都已分配，请联系讲师或选择其他类型。/ Every MIG "
+                       f"{self.request.mig_profile} slice is in use ({ngpus} slice(s)); ask the instructor to "
+                       "free one, or choose another profile.")
+        else:
+            message = ("所有 GPU 都已分配，请联系讲师。/ All GPUs are in use "
+                       f"({ngpus} GPU(s), {users_per_gpu} user(s) each, policy {policy}"
+                       f"{'' if self.request.count == 1 else f'; {self.request.count} GPUs asked'}); "
+                       "ask the instructor to free one or to allow CPU fallback.")
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class GpuRequest:
+    """What a server asks of the pool: nothing, ``count`` whole GPUs, or one MIG slice of
+    ``mig_profile`` (a server profile's ``gpu:``, parsed by :meth:`parse`)."""
+
+    kind: Literal["none", "whole", "mig"] = "none"
+    count: int = 0
+    mig_profile: str = ""
+
+    @classmethod
+    def parse(cls, value: Any) -> "GpuRequest":
+        """``none``/``0`` -> no GPU, an integer N -> N whole GPUs, ``1g.10gb`` -> one MIG slice."""
+        if isinstance(value, GpuRequest):
+            return value
+        if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+            return cls()
+        if isinstance(value, bool):
+            raise ValueError("write none, a number of whole GPUs (1, 2 ...) or a MIG profile such as 1g.10gb")
+        if isinstance(value, int):
+            if value < 0:
+                raise ValueError("a number of GPUs cannot be negative")
+            return cls("whole", value) if value else cls()
+        if isinstance(value, str) and MIG_PROFILE_RE.match(value.strip()):
+            return cls("mig", 1, value.strip())
+        raise ValueError(f"{value!r} is not a GPU request: write none, a number of whole GPUs (1, 2 ...) "
+                         "or a MIG profile such as 1g.10gb (as nvidia-smi -L names the slices)")
+
+    def describe(self) -> str:
+        if self.kind == "whole":
+            return f"{self.count} GPU" if self.count == 1 else f"{self.count} GPUs"
+        if self.kind == "mig":
+            return f"MIG {self.mig_profile}"
+        return "CPU"
+
+
+#: A MIG device profile as nvidia-smi names it: 1g.10gb, 2g.20gb, 1g.10gb+me, 1c.3g.20gb ...
+MIG_PROFILE_RE = re.compile(r"^(\d+c\.)?\d+g\.\d+gb(\+me)?$")
+#: One whole GPU: what every server asked for before profiles.
+ONE_GPU = GpuRequest("whole", 1)
 
 
 @dataclass(frozen=True)
@@ -104,10 +167,23 @@ class Gpu:
     uuid: str | None = None
     name: str = ""
     memory_mib: int | None = None
+    #: A physical GPU in MIG mode: never handed out whole, its slices are.
+    mig_mode: bool = False
+    #: For a MIG slice: its profile (``1g.10gb``) and its parent GPU's index.
+    mig_profile: str = ""
+    parent_index: int | None = None
+
+    @property
+    def is_slice(self) -> bool:
+        return bool(self.mig_profile)
 
     def describe(self) -> str:
-        """Human-readable one-liner, e.g. ``GPU 0 (NVIDIA H100 80GB HBM3, 79.6 GiB)``."""
-        details = [d for d in (self.name, _gib(self.memory_mib)) if d]
+        """Human-readable one-liner, e.g. ``GPU 0 (NVIDIA H100 80GB HBM3, 79.6 GiB)`` or
+        ``MIG 1g.10gb slice 0 of GPU 0 (NVIDIA H100 80GB HBM3)``."""
+        if self.is_slice:
+            name = f" ({self.name})" if self.name else ""
+            return f"MIG {self.mig_profile} slice {self.index} of GPU {self.parent_index}{name}"
+        details = [d for d in (self.name, _gib(self.memory_mib), "MIG mode" if self.mig_mode else "") if d]
         suffix = f" ({', '.join(details)})" if details else ""
         return f"GPU {self.device_id}{suffix}"
 
@@ -147,6 +223,8 @@ def parse_nvidia_smi_csv(text: str, *, use_uuid: bool = False) -> list[Gpu]:
         mem_s = mem_s.removesuffix("MiB").strip()
         memory = int(mem_s) if mem_s.isdigit() else None  # "[N/A]" on some MIG setups
         index = int(index_s)
+        # mig.mode.current, when queried: Enabled, Disabled, or [N/A] (a GPU without MIG)
+        mig = len(cells) > 4 and cells[4].lower() == "enabled"
         gpus.append(
             Gpu(
                 device_id=uuid if use_uuid else str(index),
@@ -154,12 +232,44 @@ def parse_nvidia_smi_csv(text: str, *, use_uuid: bool = False) -> list[Gpu]:
                 uuid=uuid,
                 name=name,
                 memory_mib=memory,
+                mig_mode=mig,
             )
         )
     ids = [g.index for g in gpus]
     if len(set(ids)) != len(ids):
         raise GpuSpecError(f"nvidia-smi output lists a GPU index twice: {ids}")
     return sorted(gpus, key=lambda g: g.index if g.index is not None else -1)
+
+
+def parse_nvidia_smi_list(text: str) -> list[Gpu]:
+    """The MIG slices in ``nvidia-smi -L`` output, as :class:`Gpu` objects whose ``device_id``
+    is the slice's ``MIG-`` UUID (what Docker's device_ids and NVIDIA_VISIBLE_DEVICES accept).
+
+    Strict: every non-blank line must be a GPU line or a MIG line under a GPU; anything else
+    raises :class:`GpuSpecError` naming the line, so a changed output format is noticed
+    instead of silently giving no slices.
+    """
+    slices: list[Gpu] = []
+    parent: re.Match[str] | None = None
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        line = line.rstrip()
+        if not line.strip():
+            continue
+        gpu = _LIST_GPU_RE.match(line)
+        if gpu:
+            parent = gpu
+            continue
+        mig = _LIST_MIG_RE.match(line)
+        if mig is None:
+            raise GpuSpecError(f"nvidia-smi -L output line {lineno}: not a GPU or MIG device line: {line!r}")
+        if parent is None:
+            raise GpuSpecError(f"nvidia-smi -L output line {lineno}: MIG device listed before any GPU: {line!r}")
+        slices.append(Gpu(device_id=mig["uuid"], index=int(mig["index"]), uuid=mig["uuid"], name=parent["name"],
+                          mig_profile=mig["profile"], parent_index=int(parent["index"])))
+    ids = [s.device_id for s in slices]
+    if len(set(ids)) != len(ids):
+        raise GpuSpecError("nvidia-smi -L output lists a MIG device UUID twice")
+    return slices
 
 
 def parse_gpu_spec(spec: str) -> Literal["auto"] | list[Gpu]:
@@ -216,7 +326,8 @@ def device_requests(ids: Iterable[str]) -> list[dict[str, Any]]:
     return [{"driver": "nvidia", "device_ids": id_list, "capabilities": [["gpu"]]}]
 
 
-def run_nvidia_smi(docker_client: Any, image: str, *, timeout_s: float = 60.0) -> str:
+def run_nvidia_smi(docker_client: Any, image: str, *, args: Iterable[str] = NVIDIA_SMI_QUERY,
+                   timeout_s: float = 60.0) -> str:
     """Run ``nvidia-smi`` in a throwaway container of ``image`` with all GPUs requested.
 
     The image needs no nvidia-smi of its own: the NVIDIA container toolkit mounts the host's.
@@ -231,7 +342,7 @@ def run_nvidia_smi(docker_client: Any, image: str, *, timeout_s: float = 60.0) -
         container = docker_client.containers.create(
             image,
             entrypoint=["nvidia-smi"],
-            command=NVIDIA_SMI_QUERY,
+            command=list(args),
             device_requests=[DeviceRequest(count=-1, capabilities=[["gpu"]])],
             # utility is the driver capability that provides nvidia-smi
             environment={"NVIDIA_DRIVER_CAPABILITIES": "utility"},
@@ -287,7 +398,8 @@ def discover_gpus(
 
     Only ``"auto"`` needs ``docker_client`` and ``image``: it runs nvidia-smi in a throwaway
     container (:func:`run_nvidia_smi`). ``use_uuid`` makes discovered GPUs be requested by
-    UUID instead of index.
+    UUID instead of index. GPUs in MIG mode come back marked (``mig_mode``), followed by their
+    slices from ``nvidia-smi -L`` (run only when a GPU is in MIG mode).
     """
     parsed = parse_gpu_spec(spec)
     if parsed != "auto":
@@ -297,17 +409,35 @@ def discover_gpus(
     gpus = parse_nvidia_smi_csv(run_nvidia_smi(docker_client, image), use_uuid=use_uuid)
     if not gpus:
         raise GpuDiscoveryError("nvidia-smi ran but listed no GPUs; set the GPU spec to 'none' for a CPU-only hub")
+    if any(g.mig_mode for g in gpus):
+        gpus += with_mig_slices(gpus, run_nvidia_smi(docker_client, image, args=NVIDIA_SMI_LIST))
     return gpus
+
+
+def with_mig_slices(gpus: Iterable[Gpu], listing: str) -> list[Gpu]:
+    """The slices of ``nvidia-smi -L`` output that belong to GPUs in MIG mode among ``gpus``.
+
+    A GPU in MIG mode with no slices is logged (the admin has not created instances yet)."""
+    in_mig = {g.index for g in gpus if g.mig_mode}
+    slices = [s for s in parse_nvidia_smi_list(listing) if s.parent_index in in_mig]
+    empty = in_mig - {s.parent_index for s in slices}
+    if empty:
+        log.warning("GPU(s) %s are in MIG mode but have no MIG devices (nvidia-smi mig -cgi ... -C creates "
+                    "them); they are not handed out", sorted(empty))
+    return slices
 
 
 # ------------------------------------------------------------------- container glue
 
 
-def container_labels(username: str, ids: Iterable[str], instance: str | None = None) -> dict[str, str]:
+def container_labels(username: str, ids: Iterable[str], instance: str | None = None,
+                     profile: str | None = None) -> dict[str, str]:
     """Labels that let :meth:`GpuAllocator.rebuild` find this assignment after a restart."""
     labels = {LABEL_USER: username, LABEL_GPUS: ",".join(ids)}
     if instance:
         labels[LABEL_INSTANCE] = instance
+    if profile:
+        labels[LABEL_PROFILE] = profile
     return labels
 
 
@@ -337,16 +467,20 @@ class _Holding:
 
 
 class GpuAllocator:
-    """Assigns GPUs to users.
+    """Assigns GPUs and MIG slices to users.
 
-    Policies:
+    Policies (for whole GPUs):
 
     * ``exclusive``: one user per GPU;
     * ``shared``: up to ``users_per_gpu`` users per GPU, least-loaded GPU first, ties broken
       by the order of ``gpus`` (index order when discovered);
     * ``none``: everyone runs on the CPU.
 
-    When no GPU has room: ``when_exhausted="refuse"`` raises :class:`GpusExhausted`,
+    MIG slices (``gpus`` entries with a ``mig_profile``) are always one user each, handed out by
+    profile in the order of ``gpus``. A GPU in MIG mode (``mig_mode``) is never handed out whole,
+    so whole-GPU and MIG requests never share a GPU.
+
+    When nothing has room: ``when_exhausted="refuse"`` raises :class:`GpusExhausted`,
     ``"cpu"`` returns ``[]`` (the user gets a CPU-only server; nothing is recorded, so a later
     spawn can get a freed GPU).
 
@@ -371,10 +505,19 @@ class GpuAllocator:
             raise ValueError(f"when_exhausted {when_exhausted!r} is not one of {', '.join(WHEN_EXHAUSTED)}")
         if isinstance(users_per_gpu, bool) or not isinstance(users_per_gpu, int) or users_per_gpu < 1:
             raise ValueError(f"users_per_gpu must be an integer >= 1, got {users_per_gpu!r}")
-        self.gpus: tuple[Gpu, ...] = tuple(gpus)
+        listed = tuple(gpus)
+        #: GPUs in MIG mode: shown (admin page, doctor), never allocated whole.
+        self.mig_parents: tuple[Gpu, ...] = tuple(g for g in listed if g.mig_mode)
+        #: What can be handed out: whole GPUs and MIG slices.
+        self.gpus: tuple[Gpu, ...] = tuple(g for g in listed if not g.mig_mode)
         ids = [g.device_id for g in self.gpus]
         if len(set(ids)) != len(ids):
             raise ValueError(f"GPU list names a device twice: {ids}")
+        whole_indexes = {g.index for g in self.gpus if not g.is_slice and g.index is not None}
+        overlap = sorted({g.parent_index for g in self.gpus if g.is_slice} & whole_indexes)
+        if overlap:
+            raise ValueError(f"GPU(s) {overlap} are listed whole and as MIG slices; a GPU in MIG mode is only "
+                             "handed out as slices")
         self.policy = policy
         # exclusive is shared with one seat per GPU; keeping one code path avoids drift
         self.users_per_gpu = 1 if policy == "exclusive" else users_per_gpu
@@ -405,6 +548,19 @@ class GpuAllocator:
                     out.setdefault(i, []).append(user)
             return out
 
+    def device(self, device_id: str) -> Gpu | None:
+        for g in self.gpus:
+            if g.device_id == device_id:
+                return g
+        return None
+
+    def mig_profiles(self) -> list[str]:
+        """The MIG slice profiles this pool has, in order of first appearance."""
+        return list(dict.fromkeys(g.mig_profile for g in self.gpus if g.is_slice))
+
+    def _capacity(self, g: Gpu) -> int:
+        return 1 if g.is_slice else self.users_per_gpu
+
     def _load(self) -> dict[str, int]:
         load = {g.device_id: 0 for g in self.gpus}
         for holding in self._holdings.values():
@@ -413,31 +569,64 @@ class GpuAllocator:
                     load[i] += 1
         return load
 
+    def _candidates(self, request: GpuRequest) -> list[Gpu]:
+        if request.kind == "mig":
+            return [g for g in self.gpus if g.mig_profile == request.mig_profile]
+        return [g for g in self.gpus if not g.is_slice]
+
+    def free_seats(self, request: GpuRequest = ONE_GPU) -> int | None:
+        """How many more servers with this request fit now (None: no limit, a CPU request)."""
+        if request.kind == "none":
+            return None
+        if self.policy == "none":
+            return 0
+        with self._lock:
+            load = self._load()
+            candidates = self._candidates(request)
+            if request.kind == "mig" or request.count == 1:
+                return sum(max(0, self._capacity(g) - load[g.device_id]) for g in candidates)
+            return sum(1 for g in candidates if load[g.device_id] == 0) // request.count
+
+    def seats(self, request: GpuRequest = ONE_GPU) -> int:
+        """How many servers with this request the pool holds when empty."""
+        if request.kind == "none" or self.policy == "none":
+            return 0
+        candidates = self._candidates(request)
+        if request.kind == "mig" or request.count == 1:
+            return sum(self._capacity(g) for g in candidates)
+        return len(candidates) // request.count
+
     # -- changes
 
-    def allocate(self, username: str) -> list[str]:
+    def allocate(self, username: str, request: GpuRequest = ONE_GPU) -> list[str]:
         """Device ids for ``username``'s server; the same ids again if they already hold some.
 
-        Raises :class:`GpusExhausted` when all GPUs are full and ``when_exhausted`` is refuse.
+        ``request`` is the server profile's: ``count`` whole GPUs (exclusive: free GPUs only;
+        shared: the least loaded one) or one free MIG slice of its profile. Raises
+        :class:`GpusExhausted` when nothing fits and ``when_exhausted`` is refuse.
         """
         with self._lock:
             held = self._holdings.get(username)
             if held is not None:
                 return list(held.ids)
-            if self.policy == "none" or not self.gpus:
+            if self.policy == "none" or request.kind == "none" or not self.gpus:
                 return []
             load = self._load()
+            candidates = self._candidates(request)
             order = {g.device_id: n for n, g in enumerate(self.gpus)}
-            free = [i for i, n in load.items() if n < self.users_per_gpu]
-            if not free:
+            free = [g.device_id for g in candidates if load[g.device_id] < self._capacity(g)]
+            want = 1 if request.kind == "mig" else request.count
+            if want > 1:  # several whole GPUs: only unused ones (the parser allows this only when exclusive)
+                free = [i for i in free if load[i] == 0]
+            if len(free) < want:
                 if self.when_exhausted == "cpu":
-                    log.warning("all GPUs in use: %s gets a CPU-only server", username)
+                    log.warning("no %s free: %s gets a CPU-only server", request.describe(), username)
                     return []
-                raise GpusExhausted(username, len(self.gpus), self.policy, self.users_per_gpu)
-            best = min(free, key=lambda i: (load[i], order[i]))
-            self._holdings[username] = _Holding(ids=(best,), since=self._clock(), confirmed=False)
-            log.info("GPU %s assigned to %s", best, username)
-            return [best]
+                raise GpusExhausted(username, len(candidates), self.policy, self.users_per_gpu, request)
+            chosen = tuple(sorted(free, key=lambda i: (load[i], order[i]))[:want])
+            self._holdings[username] = _Holding(ids=chosen, since=self._clock(), confirmed=False)
+            log.info("%s assigned to %s", ",".join(chosen), username)
+            return list(chosen)
 
     def release(self, username: str) -> list[str]:
         """Forget ``username``'s GPUs (server stopped or culled); returns what they held."""
@@ -472,10 +661,12 @@ class GpuAllocator:
                 if user not in new and not h.confirmed and now - h.since < self.pending_grace_s:
                     new[user] = h
             self._holdings = new
-            overfull = {i: n for i, n in self._load().items() if n > self.users_per_gpu}
+            capacity = {g.device_id: self._capacity(g) for g in self.gpus}
+            overfull = {i: n for i, n in self._load().items() if n > capacity[i]}
         if overfull:
             # Reality wins (the containers run); new spawns just avoid these GPUs.
-            log.warning("GPUs over their %d-user limit after rebuild: %s", self.users_per_gpu, overfull)
+            log.warning("GPUs or MIG slices over their user limit (%d per GPU, 1 per slice) after rebuild: %s",
+                        self.users_per_gpu, overfull)
         return self.assignments()
 
     def rebuild_from_docker(self, docker_client: Any, instance: str | None = None) -> dict[str, list[str]]:

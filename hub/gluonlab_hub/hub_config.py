@@ -11,7 +11,8 @@ from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from . import admin_view, help_requests
+from . import admin_view, gpu_usage, help_requests
+from . import profiles as profile_mod
 from .accounts.removal import API_TOKEN_FILE as ACCOUNTS_API_TOKEN_FILE
 from .accounts.removal import SERVICE as ACCOUNTS_SERVICE
 from .accounts.rows import MAX_USERNAME_LEN, USERNAME_RE
@@ -33,8 +34,8 @@ def configure(c: Any, settings: Settings, registry: CollectorRegistry = REGISTRY
     """Fill JupyterHub's config *c* for *settings*; the GPU metric goes to *registry*."""
     _hub_and_proxy(c, settings)
     _accounts(c, settings)
-    _user_servers(c, settings, registry)
-    _services(c, settings)
+    profiles = _user_servers(c, settings, registry)
+    _services(c, settings, profiles)
 
 
 def _hub_and_proxy(c: Any, settings: Settings) -> None:
@@ -107,22 +108,35 @@ def _accounts(c: Any, settings: Settings) -> None:
     c.JupyterHub.cookie_host_prefix_enabled = False
 
 
-def _user_servers(c: Any, settings: Settings, registry: CollectorRegistry) -> None:
-    """User servers: the GPU pool, the spawner and its limits, the admins' GPU page."""
+def _user_servers(c: Any, settings: Settings, registry: CollectorRegistry) -> profile_mod.ProfileSet:
+    """User servers: profiles, the GPU pool, the spawner and its limits, the admins' GPU page."""
     # The GPU pool is built now, so a bad GPU setting stops the hub here, not at an attendee's login.
+    # So are the server profiles (GLUONLAB_PROFILES_FILE), checked against the GPUs found.
     try:
+        profiles = profile_mod.load(settings)
         gpu_allocator = hub_gpu_allocator(settings)
-    except GpuSetupError as error:
+        if profiles.from_file:
+            profile_mod.check_against_pool(profiles, gpu_allocator)
+    except (GpuSetupError, profile_mod.ProfilesError) as error:
         sys.exit(f"gluonlab: configuration error: {error}")
     # gluonlab_gpu_assigned{user,gpu} on /hub/metrics, read from the pool at each scrape.
     registry.register(AssignmentCollector(gpu_allocator))
+    # gluonlab_gpu_{memory_used_mib,utilization_percent,idle_seconds}{user,gpu}: the gpu-usage service's
+    # last reading (a reading older than three check intervals is not shown).
+    usage_file = _usage_file(settings)
+    registry.register(gpu_usage.UsageCollector(usage_file, max_age_s=3 * max(settings.gpu_idle_check_s, 1)))
     # DockerSpawner with GPU pinning, hardening and a quick readiness wait (gluonlab_hub/spawner.py).
     c.JupyterHub.spawner_class = LabDockerSpawner
     c.LabDockerSpawner.gpu_allocator = gpu_allocator
+    # Several profiles: a choice on the spawn page and {"profile": name} in the API. One (no file):
+    # no choice, the settings' image and limits, as a lab without profiles always had.
+    if profiles.from_file:
+        c.LabDockerSpawner.profiles = profiles
     c.LabDockerSpawner.pids_limit = settings.pids_limit
     c.LabDockerSpawner.shm_size = settings.shm_size
-    c.DockerSpawner.image = settings.notebook_image
-    c.DockerSpawner.allowed_images = [settings.notebook_image]
+    c.DockerSpawner.image = profiles.profiles[0].image
+    # Only the profiles' images; users never name one (LabDockerSpawner.apply_profile refuses it).
+    c.DockerSpawner.allowed_images = profiles.images()
     c.DockerSpawner.network_name = settings.network
     c.DockerSpawner.use_internal_ip = True
     c.DockerSpawner.prefix = settings.instance
@@ -149,9 +163,11 @@ def _user_servers(c: Any, settings: Settings, registry: CollectorRegistry) -> No
 
     # Admin view of who holds which GPU: /hub/gluonlab/gpus (page), /hub/api/gluonlab/gpus (JSON),
     # for holders of the custom scope (granted to the admins by the role below).
-    c.JupyterHub.extra_handlers = admin_view.gpu_handlers(gpu_allocator)
+    c.JupyterHub.extra_handlers = admin_view.gpu_handlers(
+        gpu_allocator, profiles, usage_file, max_age_s=3 * max(settings.gpu_idle_check_s, 1))
     c.JupyterHub.template_paths = [admin_view.TEMPLATE_DIR]
     c.JupyterHub.custom_scopes = admin_view.CUSTOM_SCOPES
+    return profiles
 
 
 def _home_store(settings: Settings) -> HomeStore | None:
@@ -164,9 +180,13 @@ def _home_store(settings: Settings) -> HomeStore | None:
         sys.exit(f"gluonlab: configuration error: {error}")
 
 
-def _services(c: Any, settings: Settings) -> None:
-    """Services (idle culling, database backups, the accounts tool's API token, help requests)
-    and the roles that grant scopes."""
+def _usage_file(settings: Settings) -> str:
+    return f"{settings.state_dir}/{gpu_usage.USAGE_FILE}"
+
+
+def _services(c: Any, settings: Settings, profiles: profile_mod.ProfileSet) -> None:
+    """Services (idle culling, GPU usage and idle GPU reclaim, database backups, the accounts
+    tool's API token, help requests) and the roles that grant scopes."""
     state = settings.state_dir
     # Stops servers idle for GLUONLAB_CULL_TIMEOUT seconds (and, with GLUONLAB_CULL_MAX_AGE, those
     # older than that, busy or not); their GPUs return to the pool.
@@ -216,6 +236,24 @@ def _services(c: Any, settings: Settings) -> None:
         admin_view.gpu_viewer_role(settings.admin_users),
         *help_requests.roles(settings.admin_users),
     ]
+    # Per-user GPU usage (admin page, metrics) and idle GPU reclaim per profile (gluonlab_hub/gpu_usage.py):
+    # reads GPUs through a helper container, stops servers whose GPU stayed idle (files kept).
+    if settings.gpu_policy != "none" and settings.gpu_idle_check_s:
+        gpu_profiles = [p for p in profiles.profiles if p.gpu.kind != "none"] or list(profiles.profiles)
+        idle = ",".join(f"{p.name}={p.idle_gpu_minutes}" for p in gpu_profiles)
+        c.JupyterHub.services.append({
+            "name": "gpu-usage",
+            "command": [sys.executable, "-m", "gluonlab_hub.gpu_usage", "--instance", settings.instance,
+                        "--image", gpu_profiles[0].image, "--interval", str(settings.gpu_idle_check_s),
+                        "--usage-file", _usage_file(settings), "--idle-minutes", idle,
+                        "--exempt-groups", ",".join(profiles.idle_gpu_exempt_groups)],
+        })
+        c.JupyterHub.load_roles.append({
+            "name": "gpu-usage",
+            "scopes": ["list:users", "read:users:groups", "read:servers", "delete:servers"],
+            "services": ["gpu-usage"],
+        })
     # Help requests from the Labs (gluonlab-help) and the instructors' list: /hub/gluonlab/help.
-    c.JupyterHub.extra_handlers = [*c.JupyterHub.extra_handlers, *help_requests.handlers()]
-    c.JupyterHub.custom_scopes = {**c.JupyterHub.custom_scopes, **help_requests.CUSTOM_SCOPES}
+    # (Added to what _user_servers set, when it ran: a Config returns a lazy value for unset keys.)
+    c.JupyterHub.extra_handlers = [*c.JupyterHub.get("extra_handlers", []), *help_requests.handlers()]
+    c.JupyterHub.custom_scopes = {**c.JupyterHub.get("custom_scopes", {}), **help_requests.CUSTOM_SCOPES}

@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 HUB, COMPOSE, BUILD = "hub", "compose", "image build"
 
 VARIANTS = ("cpu", "cu117", "ngc", "cu80")
+# The one list of GPU policies and exhausted-pool behaviours (gluonlab_hub.gpus uses these).
 GPU_POLICIES = ("none", "exclusive", "shared")
 WHEN_EXHAUSTED = ("refuse", "cpu")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -46,6 +47,7 @@ _URL = re.compile(r"^https?://\S+$")
 # reported as unknown (tests/unit/test_settings.py checks this list against the tree).
 OTHER_NAMES = {
     "GLUONLAB_GPU_DESCRIPTION": "set by the hub in users' containers (what their GPUs are)",
+    "GLUONLAB_PROFILE": "set by the hub in users' containers (the server profile's display name)",
     "GLUONLAB_VARIANT": "set in the notebook images (the variant they were built as)",
     "GLUONLAB_CONTENT_DIR": "notebook images: where the tutorials are shipped",
     "GLUONLAB_TUTORIALS_DIR": "notebook images: the tutorials folder in a user's home",
@@ -87,6 +89,11 @@ GROUPS = {
     "hub": "Hub internals (rarely changed)",
     "course_data": "Course data (one read-only copy of the tutorials' data sets for every server)",
 }
+
+
+def notebook_image_for(variant: str) -> str:
+    """The image tag scripts/build-images.sh gives a notebook variant."""
+    return f"gluonlab/notebook:{variant}"
 
 
 class SettingsError(ValueError):
@@ -213,6 +220,13 @@ class Settings(BaseSettings):
     gpu_when_exhausted: Literal[WHEN_EXHAUSTED] = setting(
         "GLUONLAB_GPU_EXHAUSTED", "refuse", "When every GPU is taken: refuse (with a message) or cpu "
         "(start a CPU-only server).", group="gpus", read_by=(HUB,))
+    profiles_file: str = setting(
+        "GLUONLAB_PROFILES_FILE", "", "Server profiles file (YAML, path in the hub container): CPU seats, "
+        "whole GPUs, MIG slices, who may use them (README \"GPU profiles and MIG\"); empty = one profile "
+        "from the settings above.", group="gpus", read_by=(HUB,))
+    gpu_idle_check_s: int = setting(
+        "GLUONLAB_GPU_IDLE_CHECK", 60, "Seconds between the hub's checks of GPU use per server (idle GPU "
+        "reclaim and the per-user usage shown to admins; 0 = no checks).", group="gpus", read_by=(HUB,), ge=0)
 
     # --- Limits per user server ------------------------------------------------------------
     mem_limit: str = setting("GLUONLAB_MEM_LIMIT", "4G", "Memory limit of each user server.", group="limits",
@@ -303,7 +317,7 @@ class Settings(BaseSettings):
         """Defaults that follow other settings (the image follows the variant, GPUs the policy)."""
         if isinstance(data, dict):
             data = dict(data)
-            data.setdefault("GLUONLAB_NOTEBOOK_IMAGE", f"gluonlab/notebook:{data.get('NOTEBOOK_VARIANT', 'cpu')}")
+            data.setdefault("GLUONLAB_NOTEBOOK_IMAGE", notebook_image_for(data.get("NOTEBOOK_VARIANT", "cpu")))
             if data.get("GLUONLAB_GPU_POLICY", "none") != "none":
                 data.setdefault("GLUONLAB_GPUS", "auto")
         return data

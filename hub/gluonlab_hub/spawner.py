@@ -8,6 +8,12 @@ a message for the attendee), the container is created with them requested by exp
 labelled with them (the allocator rebuilds its state from those labels after a hub restart),
 and ``stop()`` or a failed start gives them back.
 
+Profiles. With a profiles file (gluonlab_hub.profiles) the spawner's ``profiles`` trait lists the
+kinds of server; the spawn page offers those the user's groups allow (with free seats), the REST
+API takes ``{"profile": "<name>"}``, and the chosen profile sets the image, limits and GPU request
+before start (``apply_user_options``: JupyterHub runs it for the form and the API alike). Any
+other option, an image above all, is refused: the images are the profiles' (allowed_images).
+
 Hardening. Every user container gets (CIS Docker benchmark items 5.x): no capabilities (Jupyter
 runs as uid 1000 and needs none, 5.3), no-new-privileges (setuid binaries cannot raise
 privileges, 5.25), a pids limit against fork bombs (5.28), not privileged; memory/CPU limits come
@@ -51,12 +57,15 @@ from typing import Any
 
 import docker
 from dockerspawner import DockerSpawner
+from tornado import web
 from traitlets import Instance, Integer, Unicode, default
 
 from . import gpus as gpu_mod
 from . import homes as homes_mod
+from . import profiles as profile_mod
 from .gpus import GpuAllocator
 from .homes import HomeStore
+from .profiles import Profile, ProfileSet
 
 log = logging.getLogger("gluonlab.spawner")
 
@@ -200,6 +209,11 @@ class LabDockerSpawner(DockerSpawner):
         GpuAllocator,
         help="The hub's GPU pool, shared by every spawner (hub_gpu_allocator builds it at hub start).",
     ).tag(config=True)
+    profiles = Instance(
+        ProfileSet, allow_none=True,
+        help="The hub's server profiles (gluonlab_hub.profiles.load); None: one kind of server, one GPU "
+             "per server when the pool has GPUs.",
+    ).tag(config=True)
     pids_limit = Integer(1024, help="Most processes a user container may run.").tag(config=True)
     shm_size = Unicode("1g", help="Size of a user container's /dev/shm, e.g. 1g.").tag(config=True)
     home_store = Instance(HomeStore, allow_none=True,
@@ -214,6 +228,8 @@ class LabDockerSpawner(DockerSpawner):
     _starting_weight_set = False
     #: Device ids the latest start() took ([] = CPU only), before its container existed.
     gpu_ids: list[str] = []
+    #: The profile of the latest start (None without profiles).
+    profile: Profile | None = None
 
     @property
     def executor(self) -> ThreadPoolExecutor:
@@ -222,12 +238,79 @@ class LabDockerSpawner(DockerSpawner):
             cls._lab_executor = ThreadPoolExecutor(DOCKER_API_THREADS, thread_name_prefix="docker-api")
         return cls._lab_executor
 
+    # -- profiles
+
+    def user_groups(self) -> list[str]:
+        return [g.name for g in getattr(self.user, "groups", None) or []]
+
+    @default("options_form")
+    def _profiles_form(self):
+        return lambda spawner: spawner.profiles_form()
+
+    @default("options_from_form")
+    def _profile_from_form(self):
+        def options_from_form(formdata: dict[str, list[str]]) -> dict[str, str]:
+            chosen = formdata.get("profile") or []
+            return {"profile": chosen[0]} if chosen else {}
+        return options_from_form
+
+    @default("apply_user_options")
+    def _apply_profile(self):
+        return lambda spawner, options: spawner.apply_profile(options)
+
+    def profiles_form(self) -> str:
+        """The spawn page's choice: '' (start at once) unless the user may choose among several."""
+        if self.profiles is None:
+            return ""
+        offered = self.profiles.for_groups(self.user_groups())
+        saved = (self.user_options or {}).get("profile")
+        # JupyterHub reuses the last choice when a start names none: one no longer offered (the
+        # file or the user's groups changed) would be refused, so the form asks again.
+        if len(offered) <= 1 and (saved is None or saved in [p.name for p in offered]):
+            return ""
+        seats = {p.name: self.gpu_allocator.free_seats(p.gpu) for p in offered}
+        return profile_mod.render_form(offered, seats, selected=saved)
+
+    def apply_profile(self, options: dict[str, Any]) -> None:
+        """Take the chosen profile's image, limits and GPU request (JupyterHub's apply_user_options
+        hook, run before start for the spawn page and the REST API alike). Refusals are HTTP errors
+        whose message JupyterHub shows the user."""
+        options = dict(options or {})
+        if self.profiles is None:
+            if options:
+                raise web.HTTPError(400, "这个实验室只有一种服务器。/ This lab has one kind of server; "
+                                         f"options {sorted(options)} are not accepted.")
+            return
+        unknown = sorted(set(options) - {"profile"})
+        if unknown:
+            raise web.HTTPError(400, "只能选择服务器类型。/ Only a profile can be chosen "
+                                     f"({{\"profile\": \"<name>\"}}); not accepted: {', '.join(unknown)}. "
+                                     "Images and limits come with the profiles.")
+        name = options.get("profile")
+        if name is not None and not isinstance(name, str):
+            raise web.HTTPError(400, "profile must be a profile name (a string)")
+        try:
+            profile = self.profiles.choose(name, self.user_groups())
+        except profile_mod.ProfileRefused as refused:
+            raise web.HTTPError(403, str(refused)) from None
+        self.profile = profile
+        self.image = profile.image
+        self.mem_limit = profile.mem_limit
+        self.cpu_limit = profile.cpu_limit
+
+    def gpu_request(self) -> gpu_mod.GpuRequest:
+        """What this start asks of the pool: the profile's request, else one GPU (the pool's
+        policy decides whether that is a GPU at all)."""
+        return self.profile.gpu if self.profile is not None else gpu_mod.ONE_GPU
+
     # -- what the container gets
 
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
         env.update(gpu_mod.container_environment(self.gpu_ids, self.gpu_allocator.gpus))
         env.update(gpu_visibility_environment(self.gpu_ids))
+        if self.profile is not None:
+            env["GLUONLAB_PROFILE"] = self.profile.label()
         return env
 
     def lab_create_kwargs(self, create_kwargs: dict) -> tuple[dict, bool]:
@@ -241,7 +324,8 @@ class LabDockerSpawner(DockerSpawner):
         result["host_config"].update(hardened_host_config(self.pids_limit, self.shm_size, self.gpu_ids,
                                                           mem_limit=memory))
         result["host_config"].update(homes_mod.disk_host_config(self.tmp_size))
-        labels = gpu_mod.container_labels(self.user.name, self.gpu_ids, instance=self.prefix)
+        labels = gpu_mod.container_labels(self.user.name, self.gpu_ids, instance=self.prefix,
+                                          profile=self.profile.name if self.profile is not None else None)
         result["labels"] = {**(result.get("labels") or {}), **labels}
         return result, boosted
 
@@ -253,8 +337,10 @@ class LabDockerSpawner(DockerSpawner):
     # -- lifecycle
 
     async def start(self):
+        if self.profiles is not None and self.profile is None:  # started without JupyterHub's hook
+            self.apply_profile(self.user_options)
         # GpusExhausted's message (refuse policy) is what the attendee sees on the spawn page.
-        self.gpu_ids = self.gpu_allocator.allocate(self.user.name)
+        self.gpu_ids = self.gpu_allocator.allocate(self.user.name, self.gpu_request())
         try:
             return await self._start_and_wait()
         except BaseException:  # a failed, timed-out or cancelled start holds no GPU

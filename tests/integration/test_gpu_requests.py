@@ -169,3 +169,55 @@ def test_hub_with_an_unusable_gpu_setting_stops_at_start(hub_image, env, mount_s
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"gluonlab: configuration error: {needle}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_usage_helper_maps_a_process_to_its_container_on_the_real_engine(docker_client) -> None:
+    """gpu_usage's helper container on the real engine: host PID namespace, the real cgroup
+    files Docker makes. The stub hook has no GPU, so the image's fake nvidia-smi lists as a GPU
+    process the host PID of a marked `sleep` it finds in /proc (which only the host PID
+    namespace shows); the mapping from that PID to the user's container is then Docker's own."""
+    from gluonlab_hub import gpu_usage
+
+    client = docker_client
+    marker = "4242.0" + str(uuidlib.uuid4().int % 1000)
+    script = (
+        "#!/bin/sh\n"
+        'case "$1" in\n'
+        "  --query-compute-apps=*)\n"
+        "    echo 'pid, gpu_uuid, used_gpu_memory [MiB]'\n"
+        "    for d in /proc/[0-9]*; do\n"
+        f"      if [ \"$(tr '\\000' ' ' < \"$d/cmdline\" 2>/dev/null)\" = 'sleep {marker} ' ]; then\n"
+        f"        echo \"${{d#/proc/}}, {H100_UUID}, 1234 MiB\"\n"
+        "      fi\n"
+        "    done ;;\n"
+        f"  *) echo 'index, uuid, utilization.gpu [%], memory.used [MiB]'; echo '0, {H100_UUID}, 12 %, 1234 MiB' ;;\n"
+        "esac\n"
+    )
+    tag = f"gluonlab-hubtest/fake-smi-usage:{uuidlib.uuid4().hex[:10]}"
+    ctx = io.BytesIO()
+    with tarfile.open(fileobj=ctx, mode="w") as tar:
+        for name, data, mode in [
+            ("Dockerfile", f"FROM {BASE_IMAGE}\nCOPY nvidia-smi /usr/local/bin/nvidia-smi\n".encode(), 0o644),
+            ("nvidia-smi", script.encode(), 0o755),
+        ]:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+    ctx.seek(0)
+    client.images.build(fileobj=ctx, custom_context=True, tag=tag, rm=True)
+    instance = f"gluonlab-hubtest-{uuidlib.uuid4().hex[:8]}"
+    server = client.containers.run(BASE_IMAGE, ["sleep", marker], detach=True, name=f"{instance}-ana",
+                                   labels=g.container_labels("ana", ["0"], instance, profile="whole-gpu"),
+                                   network_disabled=True)
+    try:
+        servers = gpu_usage.running_servers(client, instance)
+        assert servers == [gpu_usage.Server(server.id, "ana", ("0",), "whole-gpu")]
+        report = gpu_usage.parse_helper_output(gpu_usage.run_helper(client, tag))
+        [app] = report.apps
+        assert report.containers[app.pid] == server.id  # the real cgroup file names the container
+        usage = gpu_usage.usage_by_user(report, servers)["ana"]
+        assert (usage.processes, usage.memory_used_mib, usage.utilization_pct) == (1, 1234, 12.0)
+        assert not client.containers.list(all=True, filters={"label": "gluonlab.role=gpu-usage"})
+    finally:
+        server.remove(force=True)
+        client.images.remove(tag, force=True)

@@ -278,3 +278,109 @@ def test_metric_is_read_from_the_allocator_at_scrape_time() -> None:
     scraped = generate_latest(registry).decode()
     assert 'user="ana"' not in scraped
     assert 'gluonlab_gpu_assigned{gpu="0",user="cy"} 1.0' in scraped
+
+
+# ------------------------------------------------------------------------------- MIG
+# Hand-made from NVIDIA's documented formats (tests/fixtures/gpu-host-mig/README.md).
+
+MIG_SLICE = "MIG-1e2d3c4b-5a69-5788-96a5-b4c3d2e1f00{}"
+SMALL, BIG = g.GpuRequest("mig", 1, "1g.10gb"), g.GpuRequest("mig", 1, "3g.40gb")
+
+
+def mig_host(fixtures_dir: Path) -> list[g.Gpu]:
+    """What discovery returns on the MIG fixture host: both GPUs, then GPU 0's slices."""
+    found = g.parse_nvidia_smi_csv(fixture_output(fixtures_dir / "gpu-host-mig" / "query-gpu-noheader.txt"))
+    return found + g.with_mig_slices(found, fixture_output(fixtures_dir / "gpu-host-mig" / "nvidia-smi-L.txt"))
+
+
+def test_mig_mode_and_slices_are_read_under_their_parent(fixtures_dir: Path) -> None:
+    gpus = mig_host(fixtures_dir)
+    assert [(x.device_id, x.mig_mode) for x in gpus[:2]] == [("0", True), ("1", False)]
+    slices = gpus[2:]
+    assert [(s.device_id, s.mig_profile, s.index, s.parent_index) for s in slices] == [
+        (MIG_SLICE.format(1), "3g.40gb", 0, 0)] + [(MIG_SLICE.format(n), "1g.10gb", n - 1, 0) for n in range(2, 6)]
+    assert slices[1].describe() == "MIG 1g.10gb slice 1 of GPU 0 (NVIDIA H100 80GB HBM3)"
+    assert gpus[0].describe() == "GPU 0 (NVIDIA H100 80GB HBM3, 79.6 GiB, MIG mode)"
+
+
+def test_the_real_h100_list_has_no_slices_and_old_queries_mean_no_mig(fixtures_dir: Path) -> None:
+    real = fixture_output(fixtures_dir / "gpu-host-h100" / "nvidia-smi-L.txt")
+    assert g.parse_nvidia_smi_list(real) == []
+    [gpu] = g.parse_nvidia_smi_csv(fixture_output(fixtures_dir / "gpu-host-h100" / "query-gpu-noheader.txt"))
+    assert not gpu.mig_mode
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("  MIG 1g.10gb     Device  0: (UUID: MIG-aa)", "line 1: MIG device listed before any GPU"),
+    ("GPU 0: NVIDIA H100 (UUID: GPU-aa)\n  MIG 1g.10gb Device 0 (UUID: MIG-bb)", "line 2: not a GPU or MIG device line"),
+    ("GPU 0: NVIDIA H100 (UUID: GPU-aa)\n  MIG big     Device  0: (UUID: MIG-bb)", "line 2: not a GPU or MIG"),
+    ("GPU 0: NVIDIA H100 (UUID: GPU-aa)\n  MIG 1g.10gb     Device  0: (UUID: GPU-bb)", "line 2: not a GPU or MIG"),
+    ("GPU zero: NVIDIA H100 (UUID: GPU-aa)", "line 1: not a GPU or MIG device line"),
+    ("GPU 0: X (UUID: GPU-aa)\n  MIG 1g.10gb     Device  0: (UUID: MIG-bb)\n  MIG 1g.10gb     Device  1: (UUID: MIG-bb)",
+     "lists a MIG device UUID twice"),
+])
+def test_the_list_parser_rejects_malformed_lines(text: str, needle: str) -> None:
+    with pytest.raises(g.GpuSpecError, match=needle):
+        g.parse_nvidia_smi_list(text)
+
+
+def test_slices_by_profile_exclusive_and_never_the_mig_gpu_whole(fixtures_dir: Path) -> None:
+    alloc = g.GpuAllocator(mig_host(fixtures_dir), policy="shared", users_per_gpu=2)
+    assert [x.device_id for x in alloc.mig_parents] == ["0"]
+    assert alloc.mig_profiles() == ["3g.40gb", "1g.10gb"]
+    assert (alloc.seats(SMALL), alloc.seats(BIG), alloc.seats(g.ONE_GPU)) == (4, 1, 2)
+    assert [alloc.allocate(f"s{n}", SMALL) for n in range(4)] == [[MIG_SLICE.format(n)] for n in range(2, 6)]
+    with pytest.raises(g.GpusExhausted, match=r"Every MIG 1g.10gb slice is in use \(4 slice\(s\)\)"):
+        alloc.allocate("s4", SMALL)
+    assert alloc.allocate("big", BIG) == [MIG_SLICE.format(1)]
+    # Whole GPUs come only from GPU 1 (GPU 0 is in MIG mode), shared by two users.
+    assert alloc.allocate("w1") == ["1"] and alloc.allocate("w2") == ["1"]
+    with pytest.raises(g.GpusExhausted, match="All GPUs are in use"):
+        alloc.allocate("w3")
+    assert alloc.free_seats(SMALL) == 0 and alloc.free_seats(g.GpuRequest()) is None
+    alloc.release("s1")
+    assert alloc.free_seats(SMALL) == 1 and alloc.allocate("s4", SMALL) == [MIG_SLICE.format(3)]
+
+
+def test_mixed_requests_survive_a_restart_from_labels(fixtures_dir: Path) -> None:
+    gpus = mig_host(fixtures_dir) + [g.Gpu("2", 2), g.Gpu("3", 3)]
+    before = g.GpuAllocator(gpus, policy="exclusive")
+    before.allocate("ana", SMALL)
+    before.allocate("bo", g.GpuRequest("whole", 2))
+    before.allocate("cy", BIG)
+    before.allocate("cpu-only", g.GpuRequest())
+    assert before.assignments() == {"ana": [MIG_SLICE.format(2)], "bo": ["1", "2"], "cy": [MIG_SLICE.format(1)]}
+    labels = [container(u, ",".join(ids)) for u, ids in before.assignments().items()]
+    after = g.GpuAllocator(gpus, policy="exclusive")
+    assert after.rebuild(labels) == before.assignments()
+    assert after.allocate("dee", SMALL) == [MIG_SLICE.format(3)]  # ana's slice is not handed out again
+    assert after.allocate("eve") == ["3"]
+    with pytest.raises(g.GpusExhausted, match="2 GPUs asked"):
+        after.allocate("fay", g.GpuRequest("whole", 2))
+    with pytest.raises(g.GpusExhausted):
+        after.allocate("fay", BIG)
+
+
+def test_concurrent_slice_spawns_never_double_assign(fixtures_dir: Path) -> None:
+    alloc = g.GpuAllocator(mig_host(fixtures_dir), policy="exclusive", when_exhausted="cpu")
+    got: dict[str, list[str]] = {}
+    barrier = threading.Barrier(12)
+
+    def spawn(user: str) -> None:
+        barrier.wait()
+        got[user] = alloc.allocate(user, SMALL)
+
+    threads = [threading.Thread(target=spawn, args=(f"u{n}",)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    given = [ids[0] for ids in got.values() if ids]
+    assert sorted(given) == [MIG_SLICE.format(n) for n in range(2, 6)]  # four slices, each once
+    assert sum(1 for ids in got.values() if not ids) == 8  # the rest fell back to CPU
+
+
+def test_a_gpu_listed_whole_and_as_slices_is_refused() -> None:
+    slice0 = g.Gpu(MIG_SLICE.format(1), 0, mig_profile="1g.10gb", parent_index=0)
+    with pytest.raises(ValueError, match=r"GPU\(s\) \[0\] are listed whole and as MIG slices"):
+        g.GpuAllocator([g.Gpu("0", 0), slice0])

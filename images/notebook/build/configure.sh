@@ -12,14 +12,24 @@ create_user() {
 }
 
 add_banner() {
-  # Interactive bash reads /etc/bash.bashrc: which GPU this server got, and where the
-  # self-check is. GLUONLAB_GPU_DESCRIPTION comes from the hub.
+  # Interactive bash reads /etc/bash.bashrc: which GPU or MIG slice this server got ("your GPU"),
+  # its profile, and where the self-check is. GLUONLAB_GPU_DESCRIPTION, GLUONLAB_PROFILE and
+  # GLUONLAB_GPUS come from the hub. A whole GPU also shows its memory and utilisation now
+  # (nvidia-smi in the container sees only its own GPUs; for a MIG slice it would show the
+  # whole GPU's numbers, so none are shown).
   if grep -q gluonlab-banner /etc/bash.bashrc; then return 0; fi
   cat >>/etc/bash.bashrc <<'BANNER'
 # gluonlab-banner
 if [ -n "${PS1:-}" ] && [ -z "${GLUONLAB_BANNER_SHOWN:-}" ]; then
   export GLUONLAB_BANNER_SHOWN=1
-  echo "Gluon Lab (${GLUONLAB_VARIANT:-cpu}) | GPU: ${GLUONLAB_GPU_DESCRIPTION:-CPU only} | 自检 self-check: bash /opt/gluonlab/scripts/doctor.sh"
+  echo "Gluon Lab (${GLUONLAB_VARIANT:-cpu})${GLUONLAB_PROFILE:+ | ${GLUONLAB_PROFILE}} | 你的 GPU / your GPU: ${GLUONLAB_GPU_DESCRIPTION:-CPU only} | 自检 self-check: bash /opt/gluonlab/scripts/doctor.sh"
+  case "${GLUONLAB_GPUS:-}" in
+    ""|MIG-*) ;;
+    *) if command -v nvidia-smi >/dev/null 2>&1; then
+         nvidia-smi --query-gpu=index,memory.used,memory.total,utilization.gpu --format=csv,noheader 2>/dev/null \
+           | sed 's/^/  正在使用 \/ in use (GPU, memory, total, utilisation): /' || true
+       fi ;;
+  esac
 fi
 BANNER
 }

@@ -248,6 +248,9 @@ MESSAGES = {
     "gpu.none_listed.found": ("nvidia-smi 没有列出 GPU (no GPU)", "nvidia-smi lists no GPU (no GPU)"),
     "gpu.none_listed.diagnosis": ("驱动已安装但没有 GPU 可用", "the driver is installed but no GPU is available"),
     "gpu.ok.found": ("{count} 个 GPU: {gpus}; 驱动 (driver) {driver}, CUDA {cuda}", "{count} GPU(s): {gpus}; driver {driver}, CUDA {cuda}"),
+    "gpu.mig.found": ("GPU {index} 处于 MIG 模式，{count} 个 MIG 设备 ({profiles})",
+                      "GPU {index} is in MIG mode with {count} MIG device(s) ({profiles})"),
+    "gpu.mig.server": ("本服务器分到 (this server got) {slice}", "this server got {slice}"),
 
     # -- gpu-driver ------------------------------------------------------------------------
     "gpu_driver.found": ("驱动 {driver}，{wheel} 需要 CUDA {cuda} (驱动 >= {need})", "driver {driver}; {wheel} needs CUDA {cuda} (driver >= {need})"),

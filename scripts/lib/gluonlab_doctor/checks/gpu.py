@@ -1,4 +1,11 @@
-"""gpu, gpu-driver, gpu-arch, gpu-mxnet: nvidia-smi, then whether the installed MXNet fits it."""
+"""gpu, gpu-driver, gpu-arch, gpu-mxnet: nvidia-smi, then whether the installed MXNet fits it.
+
+The gpu check also reports MIG (from `nvidia-smi -L`): which GPUs are split into MIG devices and,
+inside a lab server, the GPU or MIG slice the hub gave it (GLUONLAB_GPU_DESCRIPTION). Nothing is
+added where no GPU is in MIG mode and the hub gave no slice.
+"""
+import os
+import re
 import shutil
 
 from .. import parse as P
@@ -14,6 +21,45 @@ SMI_CAUSES = {
     "permissions": ("gpu.smi.permissions", ("cmd.gpu.ls_dev", "gpu.smi.permissions.remedy")),
     "other": ("gpu.smi.other", ("cmd.gpu.smi_q",)),
 }
+
+
+# `nvidia-smi -L`: "GPU 0: <name> (UUID: GPU-...)", and under a GPU in MIG mode
+# "  MIG 1g.10gb     Device  0: (UUID: MIG-...)".
+LIST_GPU = re.compile(r"^GPU (\d+): .+ \(UUID: (GPU-[0-9a-fA-F-]+)\)$")
+LIST_MIG = re.compile(r"^\s+MIG (\S+)\s+Device\s+(\d+): \(UUID: (MIG-[0-9a-fA-F-]+)\)$")
+
+
+def parse_mig_list(text):
+    """{GPU index: [(MIG profile, MIG UUID), ...]} for the GPUs with MIG devices in `nvidia-smi -L`
+    output; None when a line is neither a GPU nor a MIG line (an unknown format: say nothing)."""
+    found, current = {}, None
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        gpu, mig = LIST_GPU.match(line.rstrip()), LIST_MIG.match(line.rstrip())
+        if gpu:
+            current = int(gpu.group(1))
+        elif mig and current is not None:
+            found.setdefault(current, []).append((mig.group(1), mig.group(3)))
+        else:
+            return None
+    return found
+
+
+def mig_summary(ctx, smi):
+    """The MIG sentence for the gpu check's line, or "" (no MIG here, or -L unreadable)."""
+    rc, out = run([smi, "-L"], ctx.args.timeout)
+    migs = parse_mig_list(out) if rc == 0 else None
+    given = os.environ.get("GLUONLAB_GPU_DESCRIPTION", "")
+    parts = []
+    for index in sorted(migs or {}):
+        devices = migs[index]
+        profiles = sorted(set(p for p, _ in devices))
+        counts = ", ".join("%s x%d" % (p, sum(1 for q, _ in devices if q == p)) for p in profiles)
+        parts.append(ctx.t("gpu.mig.found", index=index, count=len(devices), profiles=counts))
+    if given.startswith("MIG ") or (migs and ctx.facts.get("where") == "container"):
+        parts.append(ctx.t("gpu.mig.server", slice=given or "?"))
+    return ("; " + "; ".join(parts)) if parts else ""
 
 
 def no_gpu_remedy(ctx):
@@ -60,7 +106,7 @@ def gpu(ctx):
     desc = "; ".join("%s %s, %s MiB, sm_%s" % (r["index"], r["name"], r["memory.total"], r["compute_capability"] or "?")
                      for r in rows)
     return ctx.passed(t("gpu.ok.found", count=len(rows), gpus=desc, driver=rows[0]["driver_version"],
-                        cuda=b["cuda_version"] if b else "?"))
+                        cuda=b["cuda_version"] if b else "?") + mig_summary(ctx, smi))
 
 
 @check("gpu-driver", group="gpu", needs=("gpus", "driver", "mxnet_cuda", "mxnet_build"),

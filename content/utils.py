@@ -217,11 +217,9 @@ def count_correct(y_hat, y):
 def classification_accuracy(net, loader, device=None):
     """Fraction of the loader's samples that net classifies correctly (prediction mode)."""
     device = device or mx.cpu()
-    right = seen = 0
-    for X, y in loader:
-        X, y = X.as_in_context(device), y.as_in_context(device)
-        right += count_correct(net(X), y)
-        seen += y.shape[0]
+    counts = [(count_correct(net(X.as_in_context(device)), y.as_in_context(device)), y.shape[0])
+              for X, y in loader]
+    right, seen = (sum(column) for column in zip(*counts)) if counts else (0, 0)
     return right / seen if seen else float('nan')
 
 
@@ -265,22 +263,20 @@ def fit(net, train_loader, test_loader, loss, num_epochs, trainer=None, params=N
     if params is not None and lr is None:
         raise ValueError('fit(params=...) also needs lr=<learning rate> for sgd_step')
     device = device or mx.cpu()
+    # One update rule, chosen once: Gluon's Trainer, or our own minibatch SGD on bare NDArrays.
+    update = trainer.step if trainer is not None else (lambda n: sgd_step(params, lr, n))
     history = History()
     for epoch in range(1, num_epochs + 1):
         loss_total = right = seen = 0.0
-        for X, y in train_loader:
-            X, y = X.as_in_context(device), y.as_in_context(device)
+        for batch in train_loader:
+            X, y = (part.as_in_context(device) for part in batch)
             with autograd.record():
                 scores = net(X)
                 losses = loss(scores, y)
             losses.backward()
-            if trainer is not None:
-                trainer.step(X.shape[0])
-            else:
-                sgd_step(params, lr, X.shape[0])
+            update(X.shape[0])
             loss_total += float(losses.sum().asscalar())
-            right += count_correct(scores, y)
-            seen += y.shape[0]
+            right, seen = right + count_correct(scores, y), seen + y.shape[0]
         history.record(loss=loss_total / seen, train_acc=right / seen,
                        test_acc=classification_accuracy(net, test_loader, device))
         if log:

@@ -14,11 +14,12 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from . import admin_view
 from .accounts.rows import MAX_USERNAME_LEN, USERNAME_RE
 from .auth import ThreadedNativeAuthenticator
-from .gpus import AssignmentCollector, GpuSetupError
+from .gpus import AssignmentCollector, GpuAllocator, GpuSetupError
 from .netguard import HUB_API_PORT, HUB_PROXY_PORT
 from .secret_files import ensure_secret_file
 from .settings import Settings
 from .spawner import LabDockerSpawner, hub_gpu_allocator
+from .swarm_spawner import LabSwarmSpawner, hub_swarm_ledger
 
 
 def configure(c: Any, settings: Settings, registry: CollectorRegistry = REGISTRY) -> None:
@@ -100,19 +101,15 @@ def _accounts(c: Any, settings: Settings) -> None:
 
 
 def _user_servers(c: Any, settings: Settings, registry: CollectorRegistry) -> None:
-    """User servers: the GPU pool, the spawner and its limits, the admins' GPU page."""
+    """User servers: the backend (this host, or a Docker Swarm), its GPU pool, the limits every
+    server gets, the admins' GPU page."""
     # The GPU pool is built now, so a bad GPU setting stops the hub here, not at an attendee's login.
     try:
-        gpu_allocator = hub_gpu_allocator(settings)
+        gpu_pool = _swarm_servers(c, settings) if settings.spawner_backend == "swarm" else _docker_servers(c, settings)
     except GpuSetupError as error:
         sys.exit(f"gluonlab: configuration error: {error}")
     # gluonlab_gpu_assigned{user,gpu} on /hub/metrics, read from the pool at each scrape.
-    registry.register(AssignmentCollector(gpu_allocator))
-    # DockerSpawner with GPU pinning, hardening and a quick readiness wait (gluonlab_hub/spawner.py).
-    c.JupyterHub.spawner_class = LabDockerSpawner
-    c.LabDockerSpawner.gpu_allocator = gpu_allocator
-    c.LabDockerSpawner.pids_limit = settings.pids_limit
-    c.LabDockerSpawner.shm_size = settings.shm_size
+    registry.register(AssignmentCollector(gpu_pool))
     c.DockerSpawner.image = settings.notebook_image
     c.DockerSpawner.allowed_images = [settings.notebook_image]
     c.DockerSpawner.network_name = settings.network
@@ -121,7 +118,6 @@ def _user_servers(c: Any, settings: Settings, registry: CollectorRegistry) -> No
     # Stopped containers are removed; the home volume keeps the user's work.
     c.DockerSpawner.remove = True
     c.DockerSpawner.notebook_dir = "/home/jovyan"
-    c.DockerSpawner.volumes = {settings.home_volume_template: "/home/jovyan"}
     c.DockerSpawner.mem_limit = settings.mem_limit
     c.DockerSpawner.cpu_limit = settings.cpu_limit
     c.Spawner.default_url = "/lab"
@@ -133,9 +129,37 @@ def _user_servers(c: Any, settings: Settings, registry: CollectorRegistry) -> No
 
     # Admin view of who holds which GPU: /hub/gluonlab/gpus (page), /hub/api/gluonlab/gpus (JSON),
     # for holders of the custom scope (granted to the admins by the role below).
-    c.JupyterHub.extra_handlers = admin_view.gpu_handlers(gpu_allocator)
+    c.JupyterHub.extra_handlers = admin_view.gpu_handlers(gpu_pool)
     c.JupyterHub.template_paths = [admin_view.TEMPLATE_DIR]
     c.JupyterHub.custom_scopes = admin_view.CUSTOM_SCOPES
+
+
+def _docker_servers(c: Any, settings: Settings) -> GpuAllocator:
+    """One host: DockerSpawner with GPU pinning, hardening and a quick readiness wait
+    (gluonlab_hub/spawner.py); returns the hub's GPU pool."""
+    gpu_allocator = hub_gpu_allocator(settings)
+    c.JupyterHub.spawner_class = LabDockerSpawner
+    c.LabDockerSpawner.gpu_allocator = gpu_allocator
+    c.LabDockerSpawner.pids_limit = settings.pids_limit
+    c.LabDockerSpawner.shm_size = settings.shm_size
+    c.DockerSpawner.volumes = {settings.home_volume_template: "/home/jovyan"}
+    return gpu_allocator
+
+
+def _swarm_servers(c: Any, settings: Settings) -> GpuAllocator:
+    """Several hosts: one Swarm service per user on the workers, GPUs as generic resources, homes
+    pinned to their node (gluonlab_hub/swarm_spawner.py); returns the hub's GPU ledger."""
+    ledger = hub_swarm_ledger(settings)
+    c.JupyterHub.spawner_class = LabSwarmSpawner
+    c.LabSwarmSpawner.gpu_ledger = ledger
+    c.LabSwarmSpawner.gpu_policy = settings.gpu_policy
+    c.LabSwarmSpawner.gpu_when_exhausted = settings.gpu_when_exhausted
+    c.LabSwarmSpawner.gpu_resource = settings.swarm_gpu_resource
+    c.LabSwarmSpawner.pids_limit = settings.pids_limit
+    c.LabSwarmSpawner.shm_size = settings.shm_size
+    c.LabSwarmSpawner.constraints = [x.strip() for x in settings.swarm_constraints.split(",") if x.strip()]
+    c.LabSwarmSpawner.home_volume = settings.home_volume_template
+    return ledger
 
 
 def _services(c: Any, settings: Settings) -> None:

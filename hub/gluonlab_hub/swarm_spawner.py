@@ -15,7 +15,7 @@ What the single-host spawner guarantees (spawner.py) holds here too:
 * GPUs: the service reserves one ``NVIDIA-GPU`` generic resource (GLUONLAB_SWARM_GPU_RESOURCE);
   Swarm hands the task one GPU UUID that no other task holds (exclusive policy), and the NVIDIA
   runtime (``swarm-resource`` in its config.toml) gives the container that GPU. The UUID is read
-  back from the task (AssignedGenericResources) into the hub's :class:`SwarmGpuLedger`, which the
+  back from the task (its GenericResources) into the hub's :class:`SwarmGpuLedger`, which the
   admin GPU page and the ``gluonlab_gpu_assigned`` gauge read, and the server's start command
   copies it from ``DOCKER_RESOURCE_<resource>`` into GLUONLAB_GPUS / GLUONLAB_GPU_DESCRIPTION for
   the terminal banner. When every GPU is taken: refused with a message, or (GLUONLAB_GPU_EXHAUSTED
@@ -68,6 +68,14 @@ TASK_POLL_INTERVAL_S = 0.5
 #: The scheduler's words for a task no node can take (swarmkit: "no suitable node (...)").
 NO_SUITABLE_NODE = "no suitable node"
 INSUFFICIENT_RESOURCES = "insufficient resources"
+#: What Swarm's constraint enforcer writes when it rejects a task. Its resource check is inverted
+#: for generic resources (swarmkit constraintenforcer: `if HasResource(...)` removes the task
+#: when the GPU IS there), so any update of a node object (its first network attachment, a
+#: label, a status change) rejects the GPU tasks on that node. A start that meets it tries again:
+#: the update that caused it is done by then (README "One server or several", limits).
+ENFORCER_REJECTED = "assigned node no longer meets constraints"
+#: Starts tried again after such a rejection.
+ENFORCER_RETRIES = 2
 
 # The start command: copy the GPU Swarm picked into the variables the banner shows, then run the
 # image's command. Python, not sh: the variable's name has a '-', and dash drops such variables
@@ -117,9 +125,10 @@ def node_gpus(nodes: Iterable[Mapping[str, Any]], resource: str) -> list[Gpu]:
 
 
 def assigned_gpus(task: Mapping[str, Any] | None, resource: str) -> list[str]:
-    """The GPU UUIDs Swarm gave *task* (its AssignedGenericResources of kind *resource*)."""
+    """The GPU UUIDs Swarm gave *task*: its GenericResources of kind *resource* (the engine API's
+    name for what swarmkit calls the task's assigned generic resources)."""
     values = []
-    for item in (task or {}).get("AssignedGenericResources") or []:
+    for item in (task or {}).get("GenericResources") or []:
         named = item.get("NamedResourceSpec") or {}
         if named.get("Kind") == resource and named.get("Value"):
             values.append(named["Value"])
@@ -398,6 +407,7 @@ class LabSwarmSpawner(SwarmSpawner):
 
     async def start_object(self) -> None:
         """Wait until the service's task runs; say at once when no node can take it."""
+        retries = ENFORCER_RETRIES
         while True:
             task = await self.get_task()
             if not task:
@@ -409,6 +419,11 @@ class LabSwarmSpawner(SwarmSpawner):
             if reason:
                 await self._not_placed(reason)
                 continue  # the CPU fallback made a new service
+            if state == "rejected" and ENFORCER_REJECTED in (task["Status"].get("Err") or "") and retries:
+                retries -= 1
+                self.log.warning("Swarm's constraint enforcer rejected %s's task: starting it again", self.user.name)
+                await self._recreate()
+                continue
             if state not in STARTING_STATES:
                 raise ServiceNotPlaced(
                     f"服务器无法启动 / Your server could not start on node {await self._task_node_name(task)}: "
@@ -420,10 +435,8 @@ class LabSwarmSpawner(SwarmSpawner):
         gpu_short = self._want_gpu and INSUFFICIENT_RESOURCES in reason
         if gpu_short and self.gpu_when_exhausted == "cpu":
             self.log.warning("No GPU free for %s (%s): starting without one", self.user.name, reason)
-            await self.remove_object()
             self._want_gpu = False
-            service = await self.create_object()
-            self.object_id = service[self.object_id_key]
+            await self._recreate()
             return
         where = f"on node {self.home_node}, where your files are," if self.home_node else "on any node"
         if gpu_short:
@@ -435,6 +448,11 @@ class LabSwarmSpawner(SwarmSpawner):
                                "Tell the instructor.")
 
     # -- helpers
+
+    async def _recreate(self) -> None:
+        await self.remove_object()
+        service = await self.create_object()
+        self.object_id = service[self.object_id_key]
 
     async def _check_home_node(self) -> None:
         if not self.home_node:

@@ -50,7 +50,7 @@ def node(hostname: str, *uuids: str, state: str = "ready", availability: str = "
 
 def task(state: str, node_id: str = "id-w1", err: str = "", gpus: tuple[str, ...] = ()) -> dict:
     return {"ID": "t1", "NodeID": node_id, "Status": {"State": state, "Err": err},
-            "AssignedGenericResources": [{"NamedResourceSpec": {"Kind": "NVIDIA-GPU", "Value": g}} for g in gpus]}
+            "GenericResources": [{"NamedResourceSpec": {"Kind": "NVIDIA-GPU", "Value": g}} for g in gpus]}
 
 
 def spawner(name: str = "alice", **traits) -> LabSwarmSpawner:
@@ -241,6 +241,24 @@ def test_no_free_gpu_with_cpu_fallback_starts_a_service_without_one() -> None:
     asyncio.run(alice.start_object())
     assert not alice._want_gpu and alice.object_id == "s2"
     assert answers.calls.count("remove_service") == 1 and answers.calls.count("create_service") == 1
+
+
+def test_a_task_the_constraint_enforcer_rejects_is_started_again() -> None:
+    alice = spawner()
+    alice.load_state({"object_id": "s1", "object_name": "lab-alice"})
+    rejected = task("rejected", err="assigned node no longer meets constraints")
+    answers = SwarmAnswers([node("w1")], [[rejected], [task("running")]])
+    alice.docker = answers
+    asyncio.run(alice.start_object())
+    assert alice.object_id == "s2" and answers.calls.count("create_service") == 1
+
+
+def test_a_task_rejected_again_and_again_is_reported() -> None:
+    alice = spawner()
+    alice.load_state({"object_id": "s1", "object_name": "lab-alice"})
+    alice.docker = SwarmAnswers([node("w1")], [[task("rejected", err="assigned node no longer meets constraints")]])
+    with pytest.raises(ServiceNotPlaced, match="on node w1: assigned node no longer meets constraints"):
+        asyncio.run(alice.start_object())
 
 
 def test_a_rejected_task_names_its_node_and_error() -> None:

@@ -19,7 +19,7 @@ from .netguard import HUB_API_PORT, HUB_PROXY_PORT
 from .secret_files import ensure_secret_file
 from .settings import Settings
 from .spawner import LabDockerSpawner, hub_gpu_allocator
-from .swarm_spawner import LabSwarmSpawner, hub_swarm_ledger
+from .swarm_spawner import LabSwarmSpawner, home_node_handlers, hub_swarm_ledger
 
 
 def configure(c: Any, settings: Settings, registry: CollectorRegistry = REGISTRY) -> None:
@@ -130,6 +130,9 @@ def _user_servers(c: Any, settings: Settings, registry: CollectorRegistry) -> No
     # Admin view of who holds which GPU: /hub/gluonlab/gpus (page), /hub/api/gluonlab/gpus (JSON),
     # for holders of the custom scope (granted to the admins by the role below).
     c.JupyterHub.extra_handlers = admin_view.gpu_handlers(gpu_pool)
+    if settings.spawner_backend == "swarm":
+        # Admins move a user's home pin to another node: PUT /hub/api/gluonlab/home-node/<user>.
+        c.JupyterHub.extra_handlers += home_node_handlers()
     c.JupyterHub.template_paths = [admin_view.TEMPLATE_DIR]
     c.JupyterHub.custom_scopes = admin_view.CUSTOM_SCOPES
 

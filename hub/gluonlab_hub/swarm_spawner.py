@@ -33,7 +33,8 @@ waits for a GPU on their own node even when another node has one free.
 A node lost: poll() reports the server of a user whose node is down or drained as stopped, so
 the hub and everyone else carry on. The next start says plainly that the files are on the lost
 node and forgets the pin; the start after that lands on any node with an EMPTY home (the files
-come back when the node does: README "One server or several", moving a user).
+come back when the node does). An admin moves a user to another node by copying the volume and
+``PUT /hub/api/gluonlab/home-node/<user>`` (:class:`HomeNodeAPIHandler`).
 
 A hub restart finds the services again (their names and ids are in the spawner state, as with
 containers) and the ledger is rebuilt from the services' tasks.
@@ -49,6 +50,9 @@ import docker
 from docker.types import ContainerSpec, EndpointSpec, Mount, Placement, Resources, RestartPolicy
 from docker.types import TaskTemplate
 from dockerspawner import SwarmSpawner
+from jupyterhub.apihandlers.base import APIHandler
+from jupyterhub.scopes import needs_scope
+from tornado import web
 from traitlets import Instance, Integer, List, Unicode, default
 
 from . import gpus as gpu_mod
@@ -105,6 +109,10 @@ class NodeUnavailable(RuntimeError):
 
 class ServiceNotPlaced(RuntimeError):
     """Swarm could not place or run the user's service; ``str()`` is for the attendee."""
+
+
+class HomeMoveRefused(ValueError):
+    """An admin's move of a user's home pin cannot be done; ``str()`` says why."""
 
 
 # ------------------------------------------------------------------ reading Swarm objects
@@ -447,6 +455,18 @@ class LabSwarmSpawner(SwarmSpawner):
         raise ServiceNotPlaced(f"没有节点可以运行你的服务器 / No node can run your server {where}: {reason}. "
                                "Tell the instructor.")
 
+    async def move_home(self, node: str) -> str:
+        """Pin this user's next servers to *node* (an admin who copied their home volume there);
+        "" forgets the pin. Returns the node now pinned."""
+        if self.active:
+            raise HomeMoveRefused(f"stop {self.user.name}'s server first")
+        if node:
+            problem = node_problem(await self._inspect_node(node))
+            if problem:
+                raise HomeMoveRefused(f"node {node} cannot take servers: {problem}")
+        self.home_node = node
+        return node
+
     # -- helpers
 
     async def _recreate(self) -> None:
@@ -496,3 +516,33 @@ class LabSwarmSpawner(SwarmSpawner):
         except docker.errors.DockerException as error:
             self.log.warning("Could not remove service %s: %s", self.service_name, error)
         self.object_id = ""
+
+
+# ------------------------------------------------------------------ the admins' move of a home
+
+
+class HomeNodeAPIHandler(APIHandler):
+    """PUT /hub/api/gluonlab/home-node/<user> {"node": "<hostname>"}: pin a user's servers to
+    the node their home volume was copied to ("" forgets the pin). Admins only (admin:servers)."""
+
+    @needs_scope("admin:servers")
+    async def put(self, user_name: str) -> None:
+        user = self.find_user(user_name)
+        if user is None:
+            raise web.HTTPError(404, f"no user {user_name}")
+        spawner = user.spawners[""]
+        node = (self.get_json_body() or {}).get("node", "")
+        if not isinstance(node, str):
+            raise web.HTTPError(400, 'send {"node": "<hostname>"}')
+        try:
+            pinned = await spawner.move_home(node)
+        except HomeMoveRefused as error:
+            raise web.HTTPError(409, str(error)) from None
+        spawner.orm_spawner.state = spawner.get_state()
+        self.db.commit()
+        self.write({"user": user_name, "home_node": pinned})
+
+
+def home_node_handlers() -> list[tuple[str, type]]:
+    """For c.JupyterHub.extra_handlers with the swarm backend."""
+    return [(r"/api/gluonlab/home-node/([^/]+)", HomeNodeAPIHandler)]

@@ -25,6 +25,7 @@ from gluonlab_hub.settings import Settings, SettingsError
 from gluonlab_hub.swarm_spawner import (
     NOTEBOOK_CMD,
     LabSwarmSpawner,
+    HomeMoveRefused,
     NodeUnavailable,
     ServiceNotPlaced,
     SwarmGpuLedger,
@@ -269,6 +270,18 @@ def test_a_rejected_task_names_its_node_and_error() -> None:
         asyncio.run(alice.start_object())
 
 
+def test_an_admin_moves_a_stopped_users_home_to_a_ready_node_only() -> None:
+    alice = spawner()
+    alice.load_state({"home_node": "w1"})
+    alice.docker = SwarmAnswers([node("w1"), node("w2"), node("w3", state="down")])
+    assert asyncio.run(alice.move_home("w2")) == "w2" and alice.placement_constraints() == ["node.hostname==w2"]
+    with pytest.raises(HomeMoveRefused, match="node w3 cannot take servers: its state is down"):
+        asyncio.run(alice.move_home("w3"))
+    with pytest.raises(HomeMoveRefused, match="node w9 cannot take servers: it has left the swarm"):
+        asyncio.run(alice.move_home("w9"))
+    assert asyncio.run(alice.move_home("")) == "" and alice.get_state() == {}
+
+
 # ------------------------------------------------------------------ settings and hub config
 
 
@@ -303,6 +316,7 @@ def test_the_swarm_backend_is_wired_from_the_settings(monkeypatch) -> None:
     assert c.LabSwarmSpawner.constraints == ["node.role==worker", "node.labels.gpu==true"]
     assert c.LabSwarmSpawner.pids_limit == 256 and c.LabSwarmSpawner.gpu_policy == "exclusive"
     assert [g.device_id for g in c.LabSwarmSpawner.gpu_ledger.gpus] == ["GPU-a", "GPU-b"]
+    assert [h[0] for h in c.JupyterHub.extra_handlers][-1] == r"/api/gluonlab/home-node/([^/]+)"
     assert c.LabSwarmSpawner.home_volume == "gluonlab-home-{username}"
     ready = spawner(config=c)
     assert ready.gpu_ledger is c.LabSwarmSpawner.gpu_ledger and ready.mem_limit == 4 << 30

@@ -7,9 +7,10 @@ import uuid
 
 import docker
 import pytest
+import requests
 
 from cluster import GPU_RESOURCE, SwarmCluster, _wait
-from labclient import REPO_ROOT, HubClient
+from labclient import REPO_ROOT, HubClient, wait_until
 
 INSTANCE = "swarmci"
 HUB_PORT = 8000
@@ -38,12 +39,12 @@ class SwarmLab:
         self.wait_for_hub()
 
     def wait_for_hub(self, timeout: float = 120) -> None:
-        def healthy():
+        def answers():
             self.hub.reload()
             if self.hub.status != "running":
                 raise RuntimeError(f"the hub stopped: {self.logs()[-3000:]}")
-            return self.hub.attrs["State"].get("Health", {}).get("Status") == "healthy"
-        _wait(healthy, timeout, "the hub to be healthy")
+            return requests.get(f"{self.url}/hub/api", timeout=5).ok
+        wait_until(answers, timeout, what="the hub to answer through its proxy")
 
     def restart_hub(self) -> None:
         self.hub.restart(timeout=30)
@@ -70,23 +71,27 @@ class SwarmLab:
         return found[0]
 
 
-def anchor_network(manager: docker.DockerClient, image: str, timeout: float = 120) -> None:
-    """One idle task on every worker on the lab network, as the Ansible role docker_swarm runs:
-    each worker's first attachment to the network updates its node object, and Swarm's
-    constraint enforcer then rejects the GPU tasks on it (swarm_spawner.ENFORCER_REJECTED);
-    with the attachment made beforehand, users' starts meet no such update."""
-    manager.services.create(
-        image, ["python3", "-c", "import signal; signal.pause()"], name=f"{INSTANCE}-network-anchor",
-        networks=[INSTANCE], mode=docker.types.ServiceMode("global"), constraints=["node.role==worker"],
-        endpoint_spec=docker.types.EndpointSpec(mode="dnsrr"), labels={"gluonlab.role": "network-anchor"},
-        # The image's health check asks for a Jupyter server, which this task does not run; a task
-        # with a health check counts as running only once healthy.
-        healthcheck=docker.types.Healthcheck(test=["NONE"]))
+def anchor_network(manager: docker.DockerClient, images: dict[str, str], timeout: float = 120) -> None:
+    """One idle task on every node on the lab network, as the Ansible role docker_swarm runs:
+    a worker's first attachment to the network updates its node object, and Swarm's constraint
+    enforcer then rejects the GPU tasks on it (swarm_spawner.ENFORCER_REJECTED); and a node with
+    nothing on the network leaves it, so the hub's container could not be restarted ("network
+    not found"). *images*: role -> an image that node role holds (the test loads the notebook
+    image on the workers only; the role runs one global service, every node has the image)."""
+    for role, image in images.items():
+        manager.services.create(
+            image, ["python3", "-c", "import signal; signal.pause()"], name=f"{INSTANCE}-network-anchor-{role}",
+            networks=[INSTANCE], mode=docker.types.ServiceMode("global"), constraints=[f"node.role=={role}"],
+            endpoint_spec=docker.types.EndpointSpec(mode="dnsrr"), labels={"gluonlab.role": "network-anchor"},
+            # The image's health check asks for a Jupyter server, which this task does not run; a
+            # task with a health check counts as running only once healthy.
+            healthcheck=docker.types.Healthcheck(test=["NONE"]))
 
     def running() -> bool:
-        tasks = manager.api.tasks(filters={"service": f"{INSTANCE}-network-anchor", "desired-state": "running"})
-        return len([t for t in tasks if t["Status"]["State"] == "running"]) == 2
-    _wait(running, timeout, "the network anchor on both workers")
+        tasks = [t for role in images for t in manager.api.tasks(
+            filters={"service": f"{INSTANCE}-network-anchor-{role}", "desired-state": "running"})]
+        return len([t for t in tasks if t["Status"]["State"] == "running"]) == 3
+    _wait(running, timeout, "the network anchor on every node")
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +109,7 @@ def swarm_lab(docker_client, hub_image, notebook_image):
         # creates it on a real cluster).
         manager = cluster.manager.engine
         manager.networks.create(INSTANCE, driver="overlay", attachable=True)
-        anchor_network(manager, notebook_tag)
+        anchor_network(manager, {"manager": hub_tag, "worker": notebook_tag})
         lab.env["GLUONLAB_NOTEBOOK_IMAGE"] = notebook_tag
         lab.start_hub(hub_tag)
         yield lab

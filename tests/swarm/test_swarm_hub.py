@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from cluster import GPU_RESOURCE, _wait
-from labclient import HubClient, execute
+from labclient import HubClient, execute, wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration, pytest.mark.swarm, pytest.mark.slow]
 
@@ -132,9 +132,9 @@ def test_a_hub_restart_finds_every_server_again(swarm_lab, hub):
     before = gpu_view(hub)["assignments"]
     swarm_lab.restart_hub()
     for name in ("alice", "bob"):
-        _wait(lambda n=name: requests.get(f"{swarm_lab.url}/user/{n}/api/status",
-                                          headers={"Authorization": f"token {hub.token}"}, timeout=10).ok,
-              60, f"{name}'s server through the proxy after the hub restart")
+        wait_until(lambda n=name: requests.get(f"{swarm_lab.url}/user/{n}/api/status",
+                                               headers={"Authorization": f"token {hub.token}"}, timeout=10).ok,
+                   60, what=f"{name}'s server through the proxy after the hub restart")
     assert gpu_view(hub)["assignments"] == before
 
 
@@ -147,6 +147,10 @@ def test_a_restarted_user_lands_where_their_home_is(swarm_lab, hub):
     assert ok, message
     assert cluster.node_of_task(swarm_lab.service_name("alice")) == home
     assert in_container(swarm_lab.container_of("alice"), "print(open('/home/jovyan/notes.txt').read())") == "kept"
+    # An admin cannot move the home of a running server (the volume would be in use).
+    other = next(n.hostname for n in cluster.workers if n.hostname != home)
+    moved = hub.api("PUT", "/gluonlab/home-node/alice", json={"node": other})
+    assert moved.status_code == 409 and "stop alice's server first" in moved.text
 
 
 def test_a_lost_worker_is_survived_and_its_users_start_elsewhere(swarm_lab, hub):

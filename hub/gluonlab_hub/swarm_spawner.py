@@ -406,11 +406,13 @@ class LabSwarmSpawner(SwarmSpawner):
         if node_id:
             problem = node_problem(await self._inspect_node(node_id))
             if problem:
+                # The hub takes a non-None poll for a stopped server and calls no stop(): the GPU
+                # of a lost node is given back here.
                 self.log.warning("Server of %s is lost with its node: %s", self.user.name, problem)
+                self.gpu_ledger.record(self.user.name, [])
                 return f"node {self.home_node or node_id} is unavailable: {problem}"
         status = await super().poll()
-        if status is None:
-            self.gpu_ledger.record(self.user.name, assigned_gpus(task, self.gpu_resource))
+        self.gpu_ledger.record(self.user.name, assigned_gpus(task, self.gpu_resource) if status is None else [])
         return status
 
     async def start_object(self) -> None:

@@ -206,10 +206,13 @@ def test_a_start_whose_home_node_is_down_says_so_and_unpins() -> None:
 
 
 def test_a_server_on_a_lost_node_polls_as_stopped() -> None:
-    alice = spawner(gpu_ledger=SwarmGpuLedger([], "exclusive"))
+    ledger = SwarmGpuLedger([Gpu("GPU-a")], "exclusive")
+    ledger.record("alice", ["GPU-a"])
+    alice = spawner(gpu_ledger=ledger)
     alice.load_state({"object_id": "s1", "object_name": "lab-alice", "home_node": "w1"})
-    alice.docker = SwarmAnswers([node("w1", state="down")], [[task("running")]])
+    alice.docker = SwarmAnswers([node("w1", state="down")], [[task("running", gpus=("GPU-a",))]])
     assert asyncio.run(alice.poll()) == "node w1 is unavailable: its state is down"
+    assert ledger.assignments() == {}  # the hub calls no stop() after such a poll
 
 
 def test_polling_a_running_server_after_a_hub_restart_records_its_gpu() -> None:

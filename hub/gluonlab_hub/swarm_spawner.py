@@ -53,7 +53,7 @@ from dockerspawner import SwarmSpawner
 from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.scopes import needs_scope
 from tornado import web
-from traitlets import Instance, Integer, List, Unicode, default
+from traitlets import Float, Instance, Integer, List, Unicode, default
 
 from . import gpus as gpu_mod
 from .gpus import Gpu, GpuAllocator, GpuSetupError
@@ -80,6 +80,9 @@ INSUFFICIENT_RESOURCES = "insufficient resources"
 ENFORCER_REJECTED = "assigned node no longer meets constraints"
 #: Starts tried again after such a rejection.
 ENFORCER_RETRIES = 2
+#: How long a task may stay unplaceable before the attendee is told. A GPU given back a moment
+#: ago (a server just stopped) is held until that task has shut down on its node, a few seconds.
+PLACEMENT_GRACE_S = 20.0
 
 # The start command: copy the GPU Swarm picked into the variables the banner shows, then run the
 # image's command. Python, not sh: the variable's name has a '-', and dash drops such variables
@@ -303,6 +306,8 @@ class LabSwarmSpawner(SwarmSpawner):
     pids_limit = Integer(1024, help="Most processes a user server may run.").tag(config=True)
     shm_size = Unicode("1g", help="Size of a user server's /dev/shm.").tag(config=True)
     constraints = List(Unicode(), help="Placement constraints of every user server.").tag(config=True)
+    placement_grace_s = Float(PLACEMENT_GRACE_S, help="Seconds a task may wait for a node before the "
+                              "attendee is told none can take it.").tag(config=True)
     home_volume = Unicode("{prefix}-home-{username}", help="Name template of a user's home volume.").tag(config=True)
     #: The node holding this user's home volume ("" until their first server ran); in the state.
     home_node = Unicode("")
@@ -418,6 +423,8 @@ class LabSwarmSpawner(SwarmSpawner):
     async def start_object(self) -> None:
         """Wait until the service's task runs; say at once when no node can take it."""
         retries = ENFORCER_RETRIES
+        loop = asyncio.get_running_loop()
+        unplaced_since = None
         while True:
             task = await self.get_task()
             if not task:
@@ -427,8 +434,13 @@ class LabSwarmSpawner(SwarmSpawner):
                 return
             reason = pending_reason(task) if state == "pending" else ""
             if reason:
-                await self._not_placed(reason)
-                continue  # the CPU fallback made a new service
+                unplaced_since = unplaced_since if unplaced_since is not None else loop.time()
+                if loop.time() - unplaced_since >= self.placement_grace_s:
+                    await self._not_placed(reason)
+                    unplaced_since = None
+                    continue  # the CPU fallback made a new service
+            else:
+                unplaced_since = None
             if state == "rejected" and ENFORCER_REJECTED in (task["Status"].get("Err") or "") and retries:
                 retries -= 1
                 self.log.warning("Swarm's constraint enforcer rejected %s's task: starting it again", self.user.name)

@@ -56,6 +56,7 @@ def task(state: str, node_id: str = "id-w1", err: str = "", gpus: tuple[str, ...
 
 def spawner(name: str = "alice", **traits) -> LabSwarmSpawner:
     user = SimpleNamespace(name=name, id=1, url=f"/user/{name}/", escaped_name=name)
+    traits.setdefault("placement_grace_s", 0)
     return LabSwarmSpawner(user=user, hub=Hub(), prefix="lab", client_kwargs={"base_url": NO_ENGINE}, **traits)
 
 
@@ -233,6 +234,17 @@ def test_no_free_gpu_is_refused_with_the_attendees_message(home, where) -> None:
     alice.docker = SwarmAnswers([node("w1")], [[full]])
     with pytest.raises(ServiceNotPlaced, match=re.escape(f"All GPUs {where} are in use (1 GPU(s) in the cluster")):
         asyncio.run(alice.start_object())
+
+
+def test_a_gpu_given_back_a_moment_ago_is_waited_for() -> None:
+    # Swarm holds a stopped server's GPU until its task has shut down: pending first, then placed.
+    alice = spawner(gpu_policy="exclusive", placement_grace_s=5)
+    alice.load_state({"object_id": "s1", "object_name": "lab-alice"})
+    alice._want_gpu = True
+    full = task("pending", node_id="", err="no suitable node (insufficient resources on 2 nodes)")
+    alice.docker = SwarmAnswers([node("w1")], [[full], [full], [task("running")]])
+    asyncio.run(alice.start_object())
+    assert alice._want_gpu
 
 
 def test_no_free_gpu_with_cpu_fallback_starts_a_service_without_one() -> None:

@@ -18,12 +18,13 @@ from .accounts.removal import SERVICE as ACCOUNTS_SERVICE
 from .accounts.rows import MAX_USERNAME_LEN, USERNAME_RE
 from .auth import ThreadedNativeAuthenticator
 from .course_data import COURSE_DATA_MOUNT
-from .gpus import AssignmentCollector, GpuSetupError
+from .gpus import AssignmentCollector, GpuAllocator, GpuSetupError
 from .homes import HomeError, HomeStore, parse_size
 from .netguard import HUB_API_PORT, HUB_PROXY_PORT
 from .secret_files import ensure_secret_file
 from .settings import Settings
 from .spawner import LabDockerSpawner, hub_gpu_allocator
+from .swarm_spawner import LabSwarmSpawner, home_node_handlers, hub_swarm_ledger
 
 
 ANNOUNCEMENT_SERVICE = "announcement"
@@ -109,31 +110,30 @@ def _accounts(c: Any, settings: Settings) -> None:
 
 
 def _user_servers(c: Any, settings: Settings, registry: CollectorRegistry) -> profile_mod.ProfileSet:
-    """User servers: profiles, the GPU pool, the spawner and its limits, the admins' GPU page."""
+    """User servers: profiles, the backend (this host, or a Docker Swarm) and its GPU pool, the
+    limits every server gets, the admins' GPU page."""
     # The GPU pool is built now, so a bad GPU setting stops the hub here, not at an attendee's login.
     # So are the server profiles (GLUONLAB_PROFILES_FILE), checked against the GPUs found.
     try:
         profiles = profile_mod.load(settings)
-        gpu_allocator = hub_gpu_allocator(settings)
+        if settings.spawner_backend == "swarm":
+            if profiles.from_file:
+                raise profile_mod.ProfilesError(
+                    "GLUONLAB_PROFILES_FILE is not supported with GLUONLAB_SPAWNER_BACKEND=swarm yet: leave it "
+                    "empty (one kind of server) or use the docker backend (README \"One server or several\")")
+            gpu_pool = _swarm_servers(c, settings)
+        else:
+            gpu_pool = _docker_servers(c, settings, profiles)
         if profiles.from_file:
-            profile_mod.check_against_pool(profiles, gpu_allocator)
+            profile_mod.check_against_pool(profiles, gpu_pool)
     except (GpuSetupError, profile_mod.ProfilesError) as error:
         sys.exit(f"gluonlab: configuration error: {error}")
     # gluonlab_gpu_assigned{user,gpu} on /hub/metrics, read from the pool at each scrape.
-    registry.register(AssignmentCollector(gpu_allocator))
+    registry.register(AssignmentCollector(gpu_pool))
     # gluonlab_gpu_{memory_used_mib,utilization_percent,idle_seconds}{user,gpu}: the gpu-usage service's
     # last reading (a reading older than three check intervals is not shown).
     usage_file = _usage_file(settings)
     registry.register(gpu_usage.UsageCollector(usage_file, max_age_s=3 * max(settings.gpu_idle_check_s, 1)))
-    # DockerSpawner with GPU pinning, hardening and a quick readiness wait (gluonlab_hub/spawner.py).
-    c.JupyterHub.spawner_class = LabDockerSpawner
-    c.LabDockerSpawner.gpu_allocator = gpu_allocator
-    # Several profiles: a choice on the spawn page and {"profile": name} in the API. One (no file):
-    # no choice, the settings' image and limits, as a lab without profiles always had.
-    if profiles.from_file:
-        c.LabDockerSpawner.profiles = profiles
-    c.LabDockerSpawner.pids_limit = settings.pids_limit
-    c.LabDockerSpawner.shm_size = settings.shm_size
     c.DockerSpawner.image = profiles.profiles[0].image
     # Only the profiles' images; users never name one (LabDockerSpawner.apply_profile refuses it).
     c.DockerSpawner.allowed_images = profiles.images()
@@ -143,15 +143,6 @@ def _user_servers(c: Any, settings: Settings, registry: CollectorRegistry) -> pr
     # Stopped containers are removed; the home volume keeps the user's work.
     c.DockerSpawner.remove = True
     c.DockerSpawner.notebook_dir = "/home/jovyan"
-    volumes: dict[str, Any] = {settings.home_volume_template: "/home/jovyan"}
-    if settings.course_data_volume:
-        # One copy of the data sets for the room, read-only (README "Course data").
-        volumes[settings.course_data_volume] = {"bind": COURSE_DATA_MOUNT, "mode": "ro"}
-    c.DockerSpawner.volumes = volumes
-    # Disk: each home its own file system of GLUONLAB_HOME_SIZE, a read-only root with a /tmp of
-    # GLUONLAB_TMP_SIZE, a capped log (gluonlab_hub/homes.py, README "Threat model: disk").
-    c.LabDockerSpawner.home_store = _home_store(settings)
-    c.LabDockerSpawner.tmp_size = settings.tmp_size
     c.DockerSpawner.mem_limit = settings.mem_limit
     c.DockerSpawner.cpu_limit = settings.cpu_limit
     c.Spawner.default_url = "/lab"
@@ -164,10 +155,55 @@ def _user_servers(c: Any, settings: Settings, registry: CollectorRegistry) -> pr
     # Admin view of who holds which GPU: /hub/gluonlab/gpus (page), /hub/api/gluonlab/gpus (JSON),
     # for holders of the custom scope (granted to the admins by the role below).
     c.JupyterHub.extra_handlers = admin_view.gpu_handlers(
-        gpu_allocator, profiles, usage_file, max_age_s=3 * max(settings.gpu_idle_check_s, 1))
+        gpu_pool, profiles, usage_file, max_age_s=3 * max(settings.gpu_idle_check_s, 1))
+    if settings.spawner_backend == "swarm":
+        # Admins move a user's home pin to another node: PUT /hub/api/gluonlab/home-node/<user>.
+        c.JupyterHub.extra_handlers += home_node_handlers()
     c.JupyterHub.template_paths = [admin_view.TEMPLATE_DIR]
     c.JupyterHub.custom_scopes = admin_view.CUSTOM_SCOPES
     return profiles
+
+
+def _docker_servers(c: Any, settings: Settings, profiles: profile_mod.ProfileSet) -> GpuAllocator:
+    """One host: DockerSpawner with GPU pinning, profiles, hardening, sized homes and a quick
+    readiness wait (gluonlab_hub/spawner.py); returns the hub's GPU pool."""
+    gpu_allocator = hub_gpu_allocator(settings)
+    c.JupyterHub.spawner_class = LabDockerSpawner
+    c.LabDockerSpawner.gpu_allocator = gpu_allocator
+    # Several profiles: a choice on the spawn page and {"profile": name} in the API. One (no file):
+    # no choice, the settings' image and limits, as a lab without profiles always had.
+    if profiles.from_file:
+        c.LabDockerSpawner.profiles = profiles
+    c.LabDockerSpawner.pids_limit = settings.pids_limit
+    c.LabDockerSpawner.shm_size = settings.shm_size
+    volumes: dict[str, Any] = {settings.home_volume_template: "/home/jovyan"}
+    if settings.course_data_volume:
+        # One copy of the data sets for the room, read-only (README "Course data").
+        volumes[settings.course_data_volume] = {"bind": COURSE_DATA_MOUNT, "mode": "ro"}
+    c.DockerSpawner.volumes = volumes
+    # Disk: each home its own file system of GLUONLAB_HOME_SIZE, a read-only root with a /tmp of
+    # GLUONLAB_TMP_SIZE, a capped log (gluonlab_hub/homes.py, README "Threat model: disk").
+    c.LabDockerSpawner.home_store = _home_store(settings)
+    c.LabDockerSpawner.tmp_size = settings.tmp_size
+    return gpu_allocator
+
+
+def _swarm_servers(c: Any, settings: Settings) -> GpuAllocator:
+    """Several hosts: one Swarm service per user on the workers, GPUs as generic resources, homes
+    pinned to their node (gluonlab_hub/swarm_spawner.py); returns the hub's GPU ledger. Sized
+    homes, the read-only root, profiles and the course data volume are single-host features for
+    now (README "One server or several")."""
+    ledger = hub_swarm_ledger(settings)
+    c.JupyterHub.spawner_class = LabSwarmSpawner
+    c.LabSwarmSpawner.gpu_ledger = ledger
+    c.LabSwarmSpawner.gpu_policy = settings.gpu_policy
+    c.LabSwarmSpawner.gpu_when_exhausted = settings.gpu_when_exhausted
+    c.LabSwarmSpawner.gpu_resource = settings.swarm_gpu_resource
+    c.LabSwarmSpawner.pids_limit = settings.pids_limit
+    c.LabSwarmSpawner.shm_size = settings.shm_size
+    c.LabSwarmSpawner.constraints = [x.strip() for x in settings.swarm_constraints.split(",") if x.strip()]
+    c.LabSwarmSpawner.home_volume = settings.home_volume_template
+    return ledger
 
 
 def _home_store(settings: Settings) -> HomeStore | None:

@@ -34,6 +34,7 @@ VARIANTS = ("cpu", "cu117", "ngc", "cu80")
 # The one list of GPU policies and exhausted-pool behaviours (gluonlab_hub.gpus uses these).
 GPU_POLICIES = ("none", "exclusive", "shared")
 WHEN_EXHAUSTED = ("refuse", "cpu")
+SPAWNER_BACKENDS = ("docker", "swarm")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _SIZE = r"^\d+(\.\d+)?[kKmMgG]?$"
 _SIZE_FIX = "use a size such as 512m, 4G or 1g"
@@ -88,6 +89,7 @@ GROUPS = {
     "storage": "Disk of users' servers",
     "hub": "Hub internals (rarely changed)",
     "course_data": "Course data (one read-only copy of the tutorials' data sets for every server)",
+    "swarm": "Several hosts (Docker Swarm)",
 }
 
 
@@ -310,6 +312,23 @@ class Settings(BaseSettings):
         fix="use a Docker volume name (letters, digits, '_', '.', '-'; at least 2), e.g. gluonlab-course-data, "
             "or leave it empty")
 
+    # --- Several hosts (Docker Swarm) --------------------------------------------------------
+    spawner_backend: Literal[SPAWNER_BACKENDS] = setting(
+        "GLUONLAB_SPAWNER_BACKEND", "docker", "docker: users' servers run on the hub's host; swarm: on the "
+        "worker nodes of the Docker Swarm the hub's host manages (README \"One server or several\").",
+        group="swarm", read_by=(HUB,))
+    swarm_constraints: str = setting(
+        "GLUONLAB_SWARM_CONSTRAINTS", "node.role==worker", "Swarm placement constraints every user server "
+        "gets (comma-separated), e.g. node.labels.gluonlab.gpu==true.", group="swarm", read_by=(HUB,),
+        pattern=r"^[A-Za-z0-9_.\-]+\s*(==|!=)\s*[A-Za-z0-9_.\-]+(\s*,\s*[A-Za-z0-9_.\-]+\s*(==|!=)\s*[A-Za-z0-9_.\-]+)*$",
+        fix="write constraints as in docker service create --constraint, comma-separated, e.g. node.role==worker",
+        allowed="key==value, ...")
+    swarm_gpu_resource: str = setting(
+        "GLUONLAB_SWARM_GPU_RESOURCE", "NVIDIA-GPU", "Name of the node generic resource that stands for a GPU "
+        "(dockerd node-generic-resources; the NVIDIA runtime's swarm-resource is DOCKER_RESOURCE_<name>).",
+        group="swarm", read_by=(HUB,), pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$",
+        fix="use letters, digits, '_' and '-', e.g. NVIDIA-GPU", allowed="A-Z a-z 0-9 _ -")
+
     # --- Validation ------------------------------------------------------------------------
     @model_validator(mode="before")
     @classmethod
@@ -361,6 +380,16 @@ class Settings(BaseSettings):
         if bool(self.ssl_cert) != bool(self.ssl_key):
             raise _invalid("set both the certificate and the key file, or neither",
                            name="GLUONLAB_SSL_CERT/GLUONLAB_SSL_KEY", value=self.ssl_cert or self.ssl_key)
+        return self
+
+    @model_validator(mode="after")
+    def _swarm_gpu_policy(self) -> "Settings":
+        # Swarm hands a named generic resource (one GPU UUID) to one task at a time: sharing a
+        # GPU between users cannot be expressed there (README "One server or several").
+        if self.spawner_backend == "swarm" and self.gpu_policy == "shared":
+            raise _invalid("on Swarm each GPU goes to one user at a time: use GLUONLAB_GPU_POLICY=exclusive "
+                           "or none with GLUONLAB_SPAWNER_BACKEND=swarm", name="GLUONLAB_GPU_POLICY",
+                           value=self.gpu_policy)
         return self
 
     @model_validator(mode="after")

@@ -1,0 +1,562 @@
+"""Users' servers on a Docker Swarm: one hub URL for a room spread over several GPU hosts.
+
+With ``GLUONLAB_SPAWNER_BACKEND=swarm`` the hub runs on a Swarm manager and each user's server
+is a one-task Swarm service (dockerspawner's SwarmSpawner) on a worker node. Swarm places the
+services; this module schedules nothing itself.
+
+What the single-host spawner guarantees (spawner.py) holds here too:
+
+* Hardening: no capabilities (CapabilityDrop ALL), a pids limit (Limits.Pids), memory and CPU
+  limits, /dev/shm as a sized tmpfs, no health check, never privileged (services cannot be).
+  ``no-new-privileges`` has no field in the service API of Docker 20.10 (API 1.41): the workers'
+  dockerd sets it for every container (daemon.json ``"no-new-privileges": true``, written by the
+  Ansible role docker_swarm; the Swarm test checks it in a user's container).
+* CPU-only servers get ``NVIDIA_VISIBLE_DEVICES=void``.
+* GPUs: the service reserves one ``NVIDIA-GPU`` generic resource (GLUONLAB_SWARM_GPU_RESOURCE);
+  Swarm hands the task one GPU UUID that no other task holds (exclusive policy), and the NVIDIA
+  runtime (``swarm-resource`` in its config.toml) gives the container that GPU. The UUID is read
+  back from the task (its GenericResources) into the hub's :class:`SwarmGpuLedger`, which the
+  admin GPU page and the ``gluonlab_gpu_assigned`` gauge read, and the server's start command
+  copies it from ``DOCKER_RESOURCE_<resource>`` into GLUONLAB_GPUS / GLUONLAB_GPU_DESCRIPTION for
+  the terminal banner. When every GPU is taken: refused with a message, or (GLUONLAB_GPU_EXHAUSTED
+  =cpu) started again without one. The shared policy cannot be expressed (a named resource goes
+  to one task at a time): settings.py refuses it with this backend.
+* Content sync, the login-rush throttle and the culler are the image's and the hub's, unchanged.
+
+Homes follow the user by pinning: a home is a local Docker volume on the node where the user's
+first server ran, so the spawner keeps that node's hostname in its state (``home_node``, saved in
+the hub database) and every later start carries ``node.hostname==<home_node>``. Pinning is the
+default because it needs nothing beyond Docker (no NFS server to run and secure, no shared disk
+that every worker's I/O waits on) and keeps a home's I/O local to its GPU. Its price: a user
+waits for a GPU on their own node even when another node has one free.
+
+A node lost: poll() reports the server of a user whose node is down or drained as stopped, so
+the hub and everyone else carry on. The next start says plainly that the files are on the lost
+node and forgets the pin; the start after that lands on any node with an EMPTY home (the files
+come back when the node does). An admin moves a user to another node by copying the volume and
+``PUT /hub/api/gluonlab/home-node/<user>`` (:class:`HomeNodeAPIHandler`).
+
+A hub restart finds the services again (their names and ids are in the spawner state, as with
+containers) and the ledger is rebuilt from the services' tasks.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable, Mapping
+
+import docker
+from docker.types import ContainerSpec, EndpointSpec, Mount, Placement, Resources, RestartPolicy
+from docker.types import TaskTemplate
+from dockerspawner import SwarmSpawner
+from jupyterhub.apihandlers.base import APIHandler
+from jupyterhub.scopes import needs_scope
+from tornado import web
+from traitlets import Float, Instance, Integer, List, Unicode, default
+
+from . import gpus as gpu_mod
+from .gpus import Gpu, GpuAllocator, GpuSetupError
+from .spawner import DOCKER_API_THREADS, NO_HEALTHCHECK, ServerExited, gpu_visibility_environment
+from .spawner import wait_until_listening
+
+log = logging.getLogger("gluonlab.swarm")
+
+#: The notebook image's CMD (images/notebook/Dockerfile; tests/unit/test_swarm_spawner.py
+#: compares them). Named here because the manager need not hold the image to inspect it.
+NOTEBOOK_CMD = ["start-notebook.sh"]
+#: Task states on the way to running (Swarm's own names).
+STARTING_STATES = {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
+#: How often a starting service's task is looked at.
+TASK_POLL_INTERVAL_S = 0.5
+#: The scheduler's words for a task no node can take (swarmkit: "no suitable node (...)").
+NO_SUITABLE_NODE = "no suitable node"
+INSUFFICIENT_RESOURCES = "insufficient resources"
+#: What Swarm's constraint enforcer writes when it rejects a task. Its resource check is inverted
+#: for generic resources (swarmkit constraintenforcer: `if HasResource(...)` removes the task
+#: when the GPU IS there), so any update of a node object (its first network attachment, a
+#: label, a status change) rejects the GPU tasks on that node. A start that meets it tries again:
+#: the update that caused it is done by then (README "One server or several", limits).
+ENFORCER_REJECTED = "assigned node no longer meets constraints"
+#: Starts tried again after such a rejection.
+ENFORCER_RETRIES = 2
+#: How long a task may stay unplaceable before the attendee is told. A GPU given back a moment
+#: ago (a server just stopped) is held until that task has shut down on its node, a few seconds.
+PLACEMENT_GRACE_S = 20.0
+
+# The start command: copy the GPU Swarm picked into the variables the banner shows, then run the
+# image's command. Python, not sh: the variable's name has a '-', and dash drops such variables
+# from the environment of what it runs.
+_GPU_ENV_SCRIPT = (
+    "import os, sys\n"
+    "gpu = os.environ.get('DOCKER_RESOURCE_' + sys.argv[1], '')\n"
+    "if gpu:\n"
+    "    os.environ.update(GLUONLAB_GPUS=gpu, GLUONLAB_GPU_DESCRIPTION=f'GPU {gpu} (picked by Swarm)')\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+class NodeUnavailable(RuntimeError):
+    """The node holding the user's home is down, drained or gone; ``str()`` is for the attendee."""
+
+    def __init__(self, username: str, node: str, why: str) -> None:
+        self.node = node
+        super().__init__(
+            f"你的文件所在的节点 {node} 不可用（{why}）。再次启动将在其他节点上打开一个空的主目录；"
+            f"你的文件留在 {node} 上，节点恢复后讲师可以把你移回。/ "
+            f"The node that holds your files, {node}, is unavailable ({why}). Start again to get a new "
+            f"server on another node with an EMPTY home folder; your files stay on {node} and the "
+            f"instructor can move you back when it returns."
+        )
+
+
+class ServiceNotPlaced(RuntimeError):
+    """Swarm could not place or run the user's service; ``str()`` is for the attendee."""
+
+
+class HomeMoveRefused(ValueError):
+    """An admin's move of a user's home pin cannot be done; ``str()`` says why."""
+
+
+# ------------------------------------------------------------------ reading Swarm objects
+
+
+def node_gpus(nodes: Iterable[Mapping[str, Any]], resource: str) -> list[Gpu]:
+    """The GPUs the nodes advertise as named generic resources *resource* (one UUID each), in
+    node hostname order. Counted resources (``NVIDIA-GPU=4``) name no GPU and are left out."""
+    found: list[Gpu] = []
+    for node in sorted(nodes, key=lambda n: n.get("Description", {}).get("Hostname", "")):
+        description = node.get("Description") or {}
+        hostname = description.get("Hostname", node.get("ID", "?"))
+        for item in (description.get("Resources") or {}).get("GenericResources") or []:
+            named = item.get("NamedResourceSpec") or {}
+            if named.get("Kind") == resource and named.get("Value"):
+                found.append(Gpu(device_id=named["Value"], uuid=named["Value"], name=f"on {hostname}"))
+    return found
+
+
+def assigned_gpus(task: Mapping[str, Any] | None, resource: str) -> list[str]:
+    """The GPU UUIDs Swarm gave *task*: its GenericResources of kind *resource* (the engine API's
+    name for what swarmkit calls the task's assigned generic resources)."""
+    values = []
+    for item in (task or {}).get("GenericResources") or []:
+        named = item.get("NamedResourceSpec") or {}
+        if named.get("Kind") == resource and named.get("Value"):
+            values.append(named["Value"])
+    return values
+
+
+def node_problem(node: Mapping[str, Any] | None) -> str:
+    """Why user servers cannot run on *node* ("" when it can take them)."""
+    if node is None:
+        return "it has left the swarm"
+    state = (node.get("Status") or {}).get("State", "unknown")
+    if state != "ready":
+        return f"its state is {state}"
+    availability = (node.get("Spec") or {}).get("Availability", "active")
+    if availability != "active":
+        return f"the admin set it to {availability}"
+    return ""
+
+
+def pending_reason(task: Mapping[str, Any]) -> str:
+    """The scheduler's reason a pending task has no node ("" while it is still being placed)."""
+    status = task.get("Status") or {}
+    err = status.get("Err") or ""
+    return err if NO_SUITABLE_NODE in err else ""
+
+
+# ------------------------------------------------------------------ the service spec
+
+
+def service_create_kwargs(
+    *,
+    name: str,
+    image: str,
+    args: list[str],
+    env: Mapping[str, str],
+    labels: Mapping[str, str],
+    home_volume: str,
+    home_dir: str,
+    network: str,
+    mem_limit: int | None,
+    cpu_limit: float | None,
+    pids_limit: int,
+    shm_size: str,
+    constraints: Iterable[str],
+    gpu_resource: str,
+    want_gpu: bool,
+) -> dict[str, Any]:
+    """Arguments of docker-py's ``create_service`` for one user's server (module doc)."""
+    container = ContainerSpec(
+        image,
+        args=args,
+        env=dict(env),
+        labels=dict(labels),
+        mounts=[
+            Mount(target=home_dir, source=home_volume, type="volume"),
+            # Services have no ShmSize: a tmpfs of the same size takes /dev/shm's place.
+            Mount(target="/dev/shm", source=None, type="tmpfs", tmpfs_size=docker.utils.parse_bytes(shm_size)),
+        ],
+        cap_drop=["ALL"],
+        healthcheck={"Test": NO_HEALTHCHECK["test"]},  # the engine API form
+    )
+    resources = Resources(
+        cpu_limit=int(cpu_limit * 1e9) if cpu_limit else None,
+        mem_limit=mem_limit or None,
+        generic_resources={gpu_resource: 1} if want_gpu else None,
+    )
+    resources.setdefault("Limits", {})["Pids"] = pids_limit
+    task = TaskTemplate(
+        container_spec=container,
+        resources=resources,
+        # Like a container under DockerSpawner: a server that exits stays stopped, and the hub
+        # notices (Swarm would otherwise restart it, or move it away from its home).
+        restart_policy=RestartPolicy(condition="none"),
+        placement=Placement(constraints=list(constraints)),
+        networks=[network],
+    )
+    return {
+        "name": name,
+        "task_template": task,
+        # No virtual IP: the hub reaches the one task by the service's name (DNS round robin),
+        # and kernels without IPVS have no VIP load balancer at all.
+        "endpoint_spec": EndpointSpec(mode="dnsrr"),
+        "labels": dict(labels),
+    }
+
+
+def gpu_start_args(resource: str, cmd: list[str]) -> list[str]:
+    """The start command: *cmd* behind the script that copies Swarm's GPU into the banner's variables."""
+    return ["python3", "-c", _GPU_ENV_SCRIPT, resource, *cmd]
+
+
+# ------------------------------------------------------------------ the hub's GPU ledger
+
+
+class SwarmGpuLedger(GpuAllocator):
+    """Who holds which GPU on the Swarm. Swarm picks the GPU; the hub records what it picked
+    (from the tasks), so the admin page and the gauge read the same object as on one host."""
+
+    def __init__(self, gpus: Iterable[Gpu], policy: str) -> None:
+        super().__init__(gpus, policy=policy)
+
+    def allocate(self, username: str) -> list[str]:
+        raise RuntimeError("on Swarm the scheduler picks GPUs: record() what it picked")
+
+    def record(self, username: str, ids: Iterable[str]) -> None:
+        """*username*'s server holds *ids* (from its task); no ids = it holds none."""
+        ids = tuple(ids)
+        with self._lock:
+            if ids:
+                self._holdings[username] = gpu_mod._Holding(ids=ids, since=self._clock(), confirmed=True)
+            else:
+                self._holdings.pop(username, None)
+
+    def rebuild_from_swarm(self, client: Any, resource: str, instance: str) -> dict[str, list[str]]:
+        """Re-read every running user service's GPU from its task (hub start)."""
+        services = client.api.services(filters={"label": [gpu_mod.LABEL_USER, f"{gpu_mod.LABEL_INSTANCE}={instance}"]})
+        with self._lock:
+            self._holdings = {}
+        for service in services:
+            user = service["Spec"].get("Labels", {}).get(gpu_mod.LABEL_USER)
+            tasks = client.api.tasks(filters={"service": service["ID"], "desired-state": "running"})
+            for task in tasks:
+                self.record(user, assigned_gpus(task, resource))
+        return self.assignments()
+
+
+def hub_swarm_ledger(settings: Any, docker_client: Any = None) -> SwarmGpuLedger:
+    """The hub's GPU ledger on Swarm, built when the hub starts: the GPUs every node advertises
+    and who holds them now. Raises GpuSetupError naming what to fix when this engine is no
+    Swarm manager."""
+    policy = "none" if settings.gpu_policy == "none" else "exclusive"
+    try:
+        client = docker_client or docker.from_env()
+        swarm = client.info().get("Swarm") or {}
+        if not swarm.get("ControlAvailable"):
+            raise GpuSetupError(
+                "GLUONLAB_SPAWNER_BACKEND=swarm: the hub's Docker engine is not a Swarm manager "
+                f"(swarm state: {swarm.get('LocalNodeState', 'unknown')}); run the hub on the manager "
+                "(Ansible role docker_swarm) or set GLUONLAB_SPAWNER_BACKEND=docker")
+        gpus = node_gpus(client.api.nodes(), settings.swarm_gpu_resource) if policy != "none" else []
+        ledger = SwarmGpuLedger(gpus, policy=policy)
+        rebuilt = ledger.rebuild_from_swarm(client, settings.swarm_gpu_resource, settings.instance)
+    except docker.errors.DockerException as error:
+        raise GpuSetupError(f"GLUONLAB_SPAWNER_BACKEND=swarm: the hub needs the manager's Docker engine: {error}") from error
+    if policy != "none" and not gpus:
+        log.warning("GLUONLAB_GPU_POLICY=%s but no node advertises a %s generic resource: every GPU start "
+                    "will be refused", settings.gpu_policy, settings.swarm_gpu_resource)
+    log.info("Swarm GPUs: %s; held: %s", ", ".join(g.describe() for g in gpus) or "none",
+             rebuilt or "nobody holds a GPU")
+    return ledger
+
+
+# ------------------------------------------------------------------ the spawner
+
+
+class LabSwarmSpawner(SwarmSpawner):
+    """SwarmSpawner with the single-host spawner's hardening, GPUs as generic resources, homes
+    pinned to their node, and lost nodes reported (see module doc)."""
+
+    gpu_ledger = Instance(SwarmGpuLedger, help="The hub's GPU ledger (hub_swarm_ledger builds it).").tag(config=True)
+    gpu_policy = Unicode("none", help="none or exclusive: whether a server reserves a GPU.").tag(config=True)
+    gpu_when_exhausted = Unicode("refuse", help="refuse, or cpu: start without a GPU.").tag(config=True)
+    gpu_resource = Unicode("NVIDIA-GPU", help="The node generic resource that stands for a GPU.").tag(config=True)
+    pids_limit = Integer(1024, help="Most processes a user server may run.").tag(config=True)
+    shm_size = Unicode("1g", help="Size of a user server's /dev/shm.").tag(config=True)
+    constraints = List(Unicode(), help="Placement constraints of every user server.").tag(config=True)
+    placement_grace_s = Float(PLACEMENT_GRACE_S, help="Seconds a task may wait for a node before the "
+                              "attendee is told none can take it.").tag(config=True)
+    home_volume = Unicode("{prefix}-home-{username}", help="Name template of a user's home volume.").tag(config=True)
+    #: The node holding this user's home volume ("" until their first server ran); in the state.
+    home_node = Unicode("")
+
+    @default("gpu_ledger")
+    def _no_gpus(self) -> SwarmGpuLedger:
+        return SwarmGpuLedger([], policy="none")
+
+    @default("cmd")
+    def _notebook_cmd(self) -> list[str]:
+        return list(NOTEBOOK_CMD)
+
+    _lab_executor: ThreadPoolExecutor | None = None
+    _want_gpu = False
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        cls = LabSwarmSpawner
+        if cls._lab_executor is None:
+            cls._lab_executor = ThreadPoolExecutor(DOCKER_API_THREADS, thread_name_prefix="swarm-api")
+        return cls._lab_executor
+
+    # -- state: the home pin outlives every server (clear_state keeps it)
+
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        self.home_node = state.get("home_node", "")
+
+    def get_state(self) -> dict:
+        state = super().get_state()
+        if self.home_node:
+            state["home_node"] = self.home_node
+        return state
+
+    # -- what the service gets
+
+    def get_env(self) -> dict[str, str]:
+        env = super().get_env()
+        if not self._want_gpu:  # with a GPU, the start command sets these (gpu_start_args)
+            env.update(gpu_mod.container_environment([]))
+            env.update(gpu_visibility_environment([]))
+        return env
+
+    def placement_constraints(self) -> list[str]:
+        pin = [f"node.hostname=={self.home_node}"] if self.home_node else []
+        return [*self.constraints, *pin]
+
+    async def create_object(self) -> dict:
+        labels = {gpu_mod.LABEL_USER: self.user.name, gpu_mod.LABEL_INSTANCE: self.prefix}
+        cmd = await self.get_command()
+        kwargs = service_create_kwargs(
+            name=self.service_name,
+            image=self.image,
+            args=gpu_start_args(self.gpu_resource, cmd),
+            env=self.get_env(),
+            labels=labels,
+            home_volume=self._render_templates(self.home_volume),
+            home_dir=self.notebook_dir or "/home/jovyan",
+            network=self.network_name,
+            mem_limit=self.mem_limit,
+            cpu_limit=self.cpu_limit,
+            pids_limit=self.pids_limit,
+            shm_size=self.shm_size,
+            constraints=self.placement_constraints(),
+            gpu_resource=self.gpu_resource,
+            want_gpu=self._want_gpu,
+        )
+        return await self.docker("create_service", **kwargs)
+
+    # -- lifecycle
+
+    async def start(self):
+        await self._check_home_node()
+        self._want_gpu = self.gpu_policy != "none"
+        try:
+            ip, port = await super().start()
+            try:
+                waited = await wait_until_listening(ip, port, timeout=self.http_timeout, exited=self.poll)
+            except ServerExited as error:
+                raise ServerExited(f"{error}: {await self._task_summary()}") from None
+            await self._after_start()
+            self.log.info("Server for %s listens on node %s after %.1f s more", self.user.name, self.home_node, waited)
+            return ip, port
+        except BaseException:
+            # A failed, timed-out or cancelled start leaves no service behind holding a GPU.
+            await self._remove_quietly()
+            self.gpu_ledger.record(self.user.name, [])
+            raise
+
+    async def stop(self, now: bool = False) -> None:
+        try:
+            await super().stop(now=now)
+        finally:
+            self.gpu_ledger.record(self.user.name, [])
+
+    async def poll(self):
+        task = await self.get_task()
+        if not task:
+            return await super().poll()
+        node_id = task.get("NodeID")
+        if node_id:
+            problem = node_problem(await self._inspect_node(node_id))
+            if problem:
+                # The hub takes a non-None poll for a stopped server and calls no stop(): the GPU
+                # of a lost node is given back here.
+                self.log.warning("Server of %s is lost with its node: %s", self.user.name, problem)
+                self.gpu_ledger.record(self.user.name, [])
+                return f"node {self.home_node or node_id} is unavailable: {problem}"
+        status = await super().poll()
+        self.gpu_ledger.record(self.user.name, assigned_gpus(task, self.gpu_resource) if status is None else [])
+        return status
+
+    async def start_object(self) -> None:
+        """Wait until the service's task runs; say at once when no node can take it."""
+        retries = ENFORCER_RETRIES
+        loop = asyncio.get_running_loop()
+        unplaced_since = None
+        while True:
+            task = await self.get_task()
+            if not task:
+                raise ServiceNotPlaced(f"Swarm service {self.service_name} has no task")
+            state = task["Status"]["State"].lower()
+            if state == "running":
+                return
+            reason = pending_reason(task) if state == "pending" else ""
+            if reason:
+                unplaced_since = unplaced_since if unplaced_since is not None else loop.time()
+                if loop.time() - unplaced_since >= self.placement_grace_s:
+                    await self._not_placed(reason)
+                    unplaced_since = None
+                    continue  # the CPU fallback made a new service
+            else:
+                unplaced_since = None
+            if state == "rejected" and ENFORCER_REJECTED in (task["Status"].get("Err") or "") and retries:
+                retries -= 1
+                self.log.warning("Swarm's constraint enforcer rejected %s's task: starting it again", self.user.name)
+                await self._recreate()
+                continue
+            if state not in STARTING_STATES:
+                raise ServiceNotPlaced(
+                    f"服务器无法启动 / Your server could not start on node {await self._task_node_name(task)}: "
+                    f"{task['Status'].get('Err') or state}. Tell the instructor.")
+            await asyncio.sleep(TASK_POLL_INTERVAL_S)
+
+    async def _not_placed(self, reason: str) -> None:
+        """No node can take the task: fall back to the CPU, or raise the attendee's message."""
+        gpu_short = self._want_gpu and INSUFFICIENT_RESOURCES in reason
+        if gpu_short and self.gpu_when_exhausted == "cpu":
+            self.log.warning("No GPU free for %s (%s): starting without one", self.user.name, reason)
+            self._want_gpu = False
+            await self._recreate()
+            return
+        where = f"on node {self.home_node}, where your files are," if self.home_node else "on any node"
+        if gpu_short:
+            total = len(self.gpu_ledger.gpus)
+            raise ServiceNotPlaced(
+                f"所有 GPU 都已分配，请联系讲师。/ All GPUs {where} are in use ({total} GPU(s) in the "
+                f"cluster, one user each); ask the instructor to free one or to allow CPU fallback.")
+        raise ServiceNotPlaced(f"没有节点可以运行你的服务器 / No node can run your server {where}: {reason}. "
+                               "Tell the instructor.")
+
+    async def move_home(self, node: str) -> str:
+        """Pin this user's next servers to *node* (an admin who copied their home volume there);
+        "" forgets the pin. Returns the node now pinned."""
+        if self.active:
+            raise HomeMoveRefused(f"stop {self.user.name}'s server first")
+        if node:
+            problem = node_problem(await self._inspect_node(node))
+            if problem:
+                raise HomeMoveRefused(f"node {node} cannot take servers: {problem}")
+        self.home_node = node
+        return node
+
+    # -- helpers
+
+    async def _recreate(self) -> None:
+        await self.remove_object()
+        service = await self.create_object()
+        self.object_id = service[self.object_id_key]
+
+    async def _check_home_node(self) -> None:
+        if not self.home_node:
+            return
+        problem = node_problem(await self._inspect_node(self.home_node))
+        if problem:
+            lost, self.home_node = self.home_node, ""
+            self.log.warning("Home node %s of %s is unavailable (%s): unpinned", lost, self.user.name, problem)
+            raise NodeUnavailable(self.user.name, lost, problem)
+
+    async def _after_start(self) -> None:
+        task = await self.get_task()
+        hostname = await self._task_node_name(task)
+        if not self.home_node:
+            self.home_node = hostname  # the home volume was created there
+        self.gpu_ledger.record(self.user.name, assigned_gpus(task, self.gpu_resource))
+
+    async def _inspect_node(self, node: str) -> dict | None:
+        try:
+            return await self.docker("inspect_node", node)
+        except docker.errors.NotFound:
+            return None
+
+    async def _task_node_name(self, task: Mapping[str, Any] | None) -> str:
+        node_id = (task or {}).get("NodeID")
+        node = await self._inspect_node(node_id) if node_id else None
+        return (node or {}).get("Description", {}).get("Hostname", node_id or "?")
+
+    async def _task_summary(self) -> str:
+        task = await self.get_task()
+        status = (task or {}).get("Status") or {}
+        return f"task {status.get('State', 'gone')} {status.get('Err', '')}".strip()
+
+    async def _remove_quietly(self) -> None:
+        if not self.object_id:
+            return
+        try:
+            await self.remove_object()
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.DockerException as error:
+            self.log.warning("Could not remove service %s: %s", self.service_name, error)
+        self.object_id = ""
+
+
+# ------------------------------------------------------------------ the admins' move of a home
+
+
+class HomeNodeAPIHandler(APIHandler):
+    """PUT /hub/api/gluonlab/home-node/<user> {"node": "<hostname>"}: pin a user's servers to
+    the node their home volume was copied to ("" forgets the pin). Admins only (admin:servers)."""
+
+    @needs_scope("admin:servers")
+    async def put(self, user_name: str) -> None:
+        user = self.find_user(user_name)
+        if user is None:
+            raise web.HTTPError(404, f"no user {user_name}")
+        spawner = user.spawners[""]
+        node = (self.get_json_body() or {}).get("node", "")
+        if not isinstance(node, str):
+            raise web.HTTPError(400, 'send {"node": "<hostname>"}')
+        try:
+            pinned = await spawner.move_home(node)
+        except HomeMoveRefused as error:
+            raise web.HTTPError(409, str(error)) from None
+        spawner.orm_spawner.state = spawner.get_state()
+        self.db.commit()
+        self.write({"user": user_name, "home_node": pinned})
+
+
+def home_node_handlers() -> list[tuple[str, type]]:
+    """For c.JupyterHub.extra_handlers with the swarm backend."""
+    return [(r"/api/gluonlab/home-node/([^/]+)", HomeNodeAPIHandler)]

@@ -1,0 +1,178 @@
+"""One hub for several hosts, on a real 3-node Docker Swarm (tests/swarm/cluster.py), through the
+hub's API: users land on both workers, never two on one (fake) GPU, a user beyond the GPUs is
+refused with a message, the hub's restart finds every server again, a user's home follows them,
+and a worker lost mid-workshop is survived.
+
+The GPUs are node generic resources with made-up UUIDs: this proves Swarm's placement and the
+hub's bookkeeping (which UUID went to whom, what the admin page, the gauge and the user's
+environment say), not GPU access (no NVIDIA runtime in these nodes). Tests run in order and
+share one cluster (module scope): each step starts from the one before.
+"""
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from cluster import GPU_RESOURCE, _wait
+from labclient import HubClient, execute, wait_until
+
+pytestmark = [pytest.mark.docker, pytest.mark.integration, pytest.mark.swarm, pytest.mark.slow]
+
+USERS = ("alice", "bob", "carol")
+
+
+def spawn(hub: HubClient, username: str, timeout: float = 240) -> tuple[bool, str]:
+    """Ask the hub to start *username*'s server and follow its progress as the spawn page does;
+    returns (ready, the message the attendee would read)."""
+    response = hub.api("POST", f"/users/{username}/server")
+    if response.status_code == 400:
+        # The hub may still be taking down a server it just found lost ("pending stop"): as an
+        # attendee would, try again a little later.
+        response = _wait(lambda: (r := hub.api("POST", f"/users/{username}/server")).status_code != 400 and r,
+                         60, f"the hub to accept {username}'s start")
+    # A start that fails within the request answers 500; the reason, as the spawn page shows it,
+    # comes from the progress stream either way.
+    url = f"{hub.base_url}/hub/api/users/{username}/server/progress"
+    with requests.get(url, headers={"Authorization": f"token {hub.token}"}, stream=True, timeout=timeout) as events:
+        if events.status_code != 200:
+            return False, f"{response.status_code} {response.text}; progress: {events.status_code} {events.text}"
+        message = ""
+        for line in events.iter_lines(decode_unicode=True):
+            if not line or not line.startswith("data:"):
+                continue
+            event = json.loads(line[len("data:"):])
+            message = event.get("message", message)
+            if event.get("ready"):
+                return True, message
+            if event.get("failed"):
+                return False, message
+    return False, f"progress stream ended: {message}"
+
+
+def gpu_view(hub: HubClient) -> dict:
+    response = requests.get(f"{hub.base_url}/hub/api/gluonlab/gpus", headers={"Authorization": f"token {hub.token}"},
+                            timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def environ(container) -> dict[str, str]:
+    raw = container.exec_run(["cat", "/proc/1/environ"]).output.decode()
+    return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+
+
+def in_container(container, code: str) -> str:
+    result = container.exec_run(["python3", "-c", code])
+    assert result.exit_code == 0, result.output.decode()
+    return result.output.decode().strip()
+
+
+@pytest.fixture(scope="module")
+def hub(swarm_lab) -> HubClient:
+    client = swarm_lab.admin()
+    for name in USERS:
+        assert client.api("POST", f"/users/{name}").status_code == 201
+    return client
+
+
+def test_users_land_on_both_workers_each_with_their_own_gpu(swarm_lab, hub):
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = dict(zip(("alice", "bob"), pool.map(lambda name: spawn(hub, name), ("alice", "bob"))))
+    assert all(ok for ok, _ in outcomes.values()), f"{outcomes}\n{swarm_lab.logs()[-4000:]}"
+    cluster = swarm_lab.cluster
+    nodes = {name: cluster.node_of_task(swarm_lab.service_name(name)) for name in ("alice", "bob")}
+    assert sorted(nodes.values()) == ["worker1", "worker2"], nodes
+    # What Swarm handed out is what the hub reports: its admin page's API, its gauge...
+    view = gpu_view(hub)
+    assigned = view["assignments"]
+    assert set(assigned) == {"alice", "bob"}
+    for name, node in nodes.items():
+        assert assigned[name] == cluster.nodes[node].gpus, (name, node, assigned)
+    assert [g["id"] for g in view["gpus"]] == [g for n in ("worker1", "worker2") for g in cluster.nodes[n].gpus]
+    metrics = requests.get(f"{swarm_lab.url}/hub/metrics", headers={"Authorization": f"token {hub.token}"},
+                           timeout=10).text
+    for name, gpus in assigned.items():
+        assert f'gluonlab_gpu_assigned{{gpu="{gpus[0]}",user="{name}"}} 1.0' in metrics
+    # ...the container's own environment (what the NVIDIA runtime would read) and the user's.
+    alice = swarm_lab.container_of("alice")
+    assert environ(alice)[f"DOCKER_RESOURCE_{GPU_RESOURCE}"] == assigned["alice"][0]
+    seen = execute(swarm_lab.url, "alice", hub.token, "import os; print(os.environ['GLUONLAB_GPUS'], "
+                                                      "os.environ['GLUONLAB_GPU_DESCRIPTION'])")
+    assert seen["stdout"].split(" ", 1) == [assigned["alice"][0], f"GPU {assigned['alice'][0]} (picked by Swarm)\n"]
+
+
+def test_servers_on_workers_get_the_single_host_hardening(swarm_lab):
+    alice = swarm_lab.container_of("alice")
+    host_config = alice.attrs["HostConfig"]
+    assert host_config["CapDrop"] == ["ALL"] and not host_config["Privileged"]
+    assert host_config["PidsLimit"] == 512
+    assert host_config["Memory"] == 1 << 30 and host_config["NanoCpus"] == 10**9
+    status = dict(line.split(":\t", 1) for line in alice.exec_run(["cat", "/proc/1/status"]).output.decode().splitlines()
+                  if ":\t" in line)
+    assert status["NoNewPrivs"].strip() == "1" and int(status["CapEff"], 16) == 0
+    shm = in_container(alice, "import os; s = os.statvfs('/dev/shm'); print(s.f_blocks * s.f_frsize)")
+    assert int(shm) == 1 << 30
+    assert "Healthcheck" not in alice.attrs["Config"] or alice.attrs["Config"]["Healthcheck"]["Test"] == ["NONE"]
+
+
+def test_a_user_beyond_the_gpus_is_refused_with_a_message(swarm_lab, hub):
+    ok, message = spawn(hub, "carol")
+    assert not ok and "All GPUs on any node are in use (2 GPU(s) in the cluster" in message, message
+    assert "所有 GPU 都已分配" in message
+    _wait(lambda: not hub.api("GET", "/users/carol").json().get("servers"), 60, "carol's failed spawn to clear")
+    manager = swarm_lab.cluster.manager.engine
+    assert not manager.services.list(filters={"name": swarm_lab.service_name("carol")})  # nothing left holding a GPU
+    assert "carol" not in gpu_view(hub)["assignments"]
+
+
+def test_a_hub_restart_finds_every_server_again(swarm_lab, hub):
+    before = gpu_view(hub)["assignments"]
+    swarm_lab.restart_hub()
+    for name in ("alice", "bob"):
+        wait_until(lambda n=name: requests.get(f"{swarm_lab.url}/user/{n}/api/status",
+                                               headers={"Authorization": f"token {hub.token}"}, timeout=10).ok,
+                   60, what=f"{name}'s server through the proxy after the hub restart")
+    assert gpu_view(hub)["assignments"] == before
+
+
+def test_a_restarted_user_lands_where_their_home_is(swarm_lab, hub):
+    cluster = swarm_lab.cluster
+    home = cluster.node_of_task(swarm_lab.service_name("alice"))
+    in_container(swarm_lab.container_of("alice"), "open('/home/jovyan/notes.txt', 'w').write('kept')")
+    hub.stop_server("alice")
+    ok, message = spawn(hub, "alice")
+    assert ok, message
+    assert cluster.node_of_task(swarm_lab.service_name("alice")) == home
+    assert in_container(swarm_lab.container_of("alice"), "print(open('/home/jovyan/notes.txt').read())") == "kept"
+    # An admin cannot move the home of a running server (the volume would be in use).
+    other = next(n.hostname for n in cluster.workers if n.hostname != home)
+    moved = hub.api("PUT", "/gluonlab/home-node/alice", json={"node": other})
+    assert moved.status_code == 409 and "stop alice's server first" in moved.text
+
+
+def test_a_lost_worker_is_survived_and_its_users_start_elsewhere(swarm_lab, hub):
+    cluster = swarm_lab.cluster
+    lost = cluster.node_of_task(swarm_lab.service_name("bob"))
+    kept = next(n.hostname for n in cluster.workers if n.hostname != lost)
+    in_container(swarm_lab.container_of("bob"), "open('/home/jovyan/notes.txt', 'w').write('bob')")
+    cluster.nodes[lost].container.kill()  # as a power cut: no goodbye to the manager
+    manager = cluster.manager.engine
+    _wait(lambda: manager.api.inspect_node(lost)["Status"]["State"] == "down", 60, f"the manager to see {lost} down")
+    # Everyone else carries on: alice's server still answers through the hub.
+    assert requests.get(f"{swarm_lab.url}/user/alice/api/status", headers={"Authorization": f"token {hub.token}"},
+                        timeout=10).ok
+    # bob is told plainly where his files are and what a new start gives him.
+    ok, message = spawn(hub, "bob")
+    assert not ok and f"The node that holds your files, {lost}, is unavailable" in message, message
+    assert "EMPTY home folder" in message
+    # The only GPU left is alice's: once she stops, bob starts on the node that is left.
+    hub.stop_server("alice")
+    ok, message = spawn(hub, "bob")
+    assert ok, message
+    assert cluster.node_of_task(swarm_lab.service_name("bob")) == kept
+    files = in_container(swarm_lab.container_of("bob"), "import os; print(os.path.exists('/home/jovyan/notes.txt'))")
+    assert files == "False"  # a new, empty home, as the message said
+    assert gpu_view(hub)["assignments"] == {"bob": cluster.nodes[kept].gpus}

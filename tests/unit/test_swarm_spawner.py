@@ -1,0 +1,337 @@
+"""LabSwarmSpawner without a Docker engine: the service it asks Swarm for, the GPU bookkeeping,
+the home pin in the state, lost nodes, and the messages attendees get.
+
+The same against a real 3-node Swarm, through the hub: tests/swarm/test_swarm_hub.py. Where a
+Swarm answer is needed here, `SwarmAnswers` gives the spawner the objects a manager returns
+(their shape as the engine API documents it), nothing more.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import docker
+import pytest
+from jupyterhub.objects import Hub
+from traitlets.config import Config
+
+from gluonlab_hub import hub_config
+from gluonlab_hub.gpus import AssignmentCollector, Gpu, GpuSetupError
+from gluonlab_hub.settings import Settings, SettingsError
+from gluonlab_hub.swarm_spawner import (
+    NOTEBOOK_CMD,
+    LabSwarmSpawner,
+    HomeMoveRefused,
+    NodeUnavailable,
+    ServiceNotPlaced,
+    SwarmGpuLedger,
+    assigned_gpus,
+    gpu_start_args,
+    hub_swarm_ledger,
+    node_gpus,
+    node_problem,
+    pending_reason,
+    service_create_kwargs,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+NO_ENGINE = "unix:///nonexistent/docker.sock"
+
+
+def node(hostname: str, *uuids: str, state: str = "ready", availability: str = "active") -> dict:
+    return {"ID": f"id-{hostname}", "Spec": {"Availability": availability},
+            "Status": {"State": state},
+            "Description": {"Hostname": hostname, "Resources": {"GenericResources": [
+                {"NamedResourceSpec": {"Kind": "NVIDIA-GPU", "Value": u}} for u in uuids]}}}
+
+
+def task(state: str, node_id: str = "id-w1", err: str = "", gpus: tuple[str, ...] = ()) -> dict:
+    return {"ID": "t1", "NodeID": node_id, "Status": {"State": state, "Err": err},
+            "GenericResources": [{"NamedResourceSpec": {"Kind": "NVIDIA-GPU", "Value": g}} for g in gpus]}
+
+
+def spawner(name: str = "alice", **traits) -> LabSwarmSpawner:
+    user = SimpleNamespace(name=name, id=1, url=f"/user/{name}/", escaped_name=name)
+    traits.setdefault("placement_grace_s", 0)
+    return LabSwarmSpawner(user=user, hub=Hub(), prefix="lab", client_kwargs={"base_url": NO_ENGINE}, **traits)
+
+
+def spec(**overrides) -> dict:
+    args = dict(name="lab-alice", image="gluonlab/notebook:cpu", args=["start-notebook.sh"], env={"A": "1"},
+                labels={"gluonlab.user": "alice"}, home_volume="lab-home-alice", home_dir="/home/jovyan",
+                network="lab", mem_limit=4 << 30, cpu_limit=2.0, pids_limit=512, shm_size="1g",
+                constraints=["node.role==worker"], gpu_resource="NVIDIA-GPU", want_gpu=True)
+    return service_create_kwargs(**{**args, **overrides})
+
+
+# ------------------------------------------------------------------ the service spec
+
+
+def test_the_service_gets_the_single_host_hardening_and_limits() -> None:
+    kwargs = spec()
+    template = kwargs["task_template"]
+    container = template["ContainerSpec"]
+    assert container["CapabilityDrop"] == ["ALL"]
+    assert container["Healthcheck"] == {"Test": ["NONE"]}
+    assert "Privileges" not in container  # nothing that could raise privileges
+    mounts = {m["Target"]: m for m in container["Mounts"]}
+    assert mounts["/home/jovyan"]["Type"] == "volume" and mounts["/home/jovyan"]["Source"] == "lab-home-alice"
+    assert mounts["/dev/shm"]["Type"] == "tmpfs" and mounts["/dev/shm"]["TmpfsOptions"]["SizeBytes"] == 1 << 30
+    assert template["Resources"]["Limits"] == {"NanoCPUs": 2_000_000_000, "MemoryBytes": 4 << 30, "Pids": 512}
+    assert template["Resources"]["Reservations"]["GenericResources"] == [
+        {"DiscreteResourceSpec": {"Kind": "NVIDIA-GPU", "Value": 1}}]
+    assert template["RestartPolicy"]["Condition"] == "none"
+    assert template["Placement"]["Constraints"] == ["node.role==worker"]
+    assert kwargs["endpoint_spec"]["Mode"] == "dnsrr"
+    assert kwargs["labels"] == {"gluonlab.user": "alice"} == container["Labels"]
+
+
+def test_a_cpu_only_service_reserves_no_gpu() -> None:
+    assert "Reservations" not in spec(want_gpu=False)["task_template"]["Resources"]
+
+
+def test_the_spawner_pins_a_known_home_and_keeps_the_pin_across_stops() -> None:
+    alice = spawner(constraints=["node.role==worker"])
+    assert alice.placement_constraints() == ["node.role==worker"]
+    alice.load_state({"object_id": "s1", "object_name": "lab-alice", "home_node": "w2"})
+    assert alice.placement_constraints() == ["node.role==worker", "node.hostname==w2"]
+    alice.object_id = ""  # the service is gone
+    alice.clear_state()  # what the hub does at every stop
+    assert alice.get_state() == {"home_node": "w2"}
+    after_restart = spawner()
+    after_restart.load_state(alice.get_state())
+    assert after_restart.home_node == "w2"
+
+
+def test_cpu_only_servers_see_no_gpu_and_say_so() -> None:
+    env = spawner().get_env()
+    assert env["NVIDIA_VISIBLE_DEVICES"] == "void" and env["GLUONLAB_GPU_DESCRIPTION"] == "CPU only"
+
+
+def test_the_notebook_command_is_the_images() -> None:
+    dockerfile = (REPO / "images/notebook/Dockerfile").read_text(encoding="utf-8")
+    assert f'CMD {NOTEBOOK_CMD}'.replace("'", '"') in dockerfile
+    assert spawner().cmd == NOTEBOOK_CMD
+
+
+@pytest.mark.parametrize("swarm_gpu, banner", [("GPU-2b18", "GPU GPU-2b18 (picked by Swarm)"), (None, "")])
+def test_the_start_command_copies_swarms_gpu_into_the_banner_variables(swarm_gpu, banner) -> None:
+    # Really run, as in the container: the variable's name has a '-'.
+    env = {"PATH": os.environ["PATH"]} | ({"DOCKER_RESOURCE_NVIDIA-GPU": swarm_gpu} if swarm_gpu else {})
+    shown = ["sh", "-c", 'printf "%s|%s" "${GLUONLAB_GPUS:-}" "${GLUONLAB_GPU_DESCRIPTION:-}"']
+    out = subprocess.run(gpu_start_args("NVIDIA-GPU", shown), env=env, capture_output=True, text=True, check=True)
+    assert out.stdout == f"{swarm_gpu or ''}|{banner}"
+
+
+# ------------------------------------------------------------------ reading Swarm's objects
+
+
+def test_gpus_come_from_the_nodes_named_resources() -> None:
+    nodes = [node("w2", "GPU-c"), node("w1", "GPU-a", "GPU-b"), node("mgr")]
+    assert [(g.device_id, g.describe()) for g in node_gpus(nodes, "NVIDIA-GPU")] == [
+        ("GPU-a", "GPU GPU-a (on w1)"), ("GPU-b", "GPU GPU-b (on w1)"), ("GPU-c", "GPU GPU-c (on w2)")]
+    assert node_gpus(nodes, "OTHER") == []
+
+
+def test_the_gpu_swarm_picked_is_read_from_the_task() -> None:
+    assert assigned_gpus(task("running", gpus=("GPU-b",)), "NVIDIA-GPU") == ["GPU-b"]
+    assert assigned_gpus(task("running"), "NVIDIA-GPU") == [] == assigned_gpus(None, "NVIDIA-GPU")
+
+
+@pytest.mark.parametrize("n, problem", [
+    (node("w1"), ""), (None, "it has left the swarm"), (node("w1", state="down"), "its state is down"),
+    (node("w1", availability="drain"), "the admin set it to drain")])
+def test_node_problems_are_named(n, problem) -> None:
+    assert node_problem(n) == problem
+
+
+def test_only_the_schedulers_refusal_counts_as_not_placed() -> None:
+    assert pending_reason(task("pending", err="no suitable node (insufficient resources on 2 nodes)"))
+    assert pending_reason(task("pending")) == ""
+
+
+def test_the_ledger_records_what_swarm_picked_for_the_page_and_the_gauge() -> None:
+    ledger = SwarmGpuLedger([Gpu("GPU-a", uuid="GPU-a", name="on w1"), Gpu("GPU-b", uuid="GPU-b")], "exclusive")
+    ledger.record("alice", ["GPU-b"])
+    assert ledger.holders() == {"GPU-a": [], "GPU-b": ["alice"]}
+    samples = [s for m in AssignmentCollector(ledger).collect() for s in m.samples]
+    assert [(s.labels, s.value) for s in samples] == [({"user": "alice", "gpu": "GPU-b"}, 1)]
+    ledger.record("alice", [])
+    assert ledger.assignments() == {}
+    with pytest.raises(RuntimeError, match="the scheduler picks GPUs"):
+        ledger.allocate("bob")
+
+
+# ------------------------------------------------------------------ lifecycle against a manager's answers
+
+
+class SwarmAnswers:
+    """What a manager answers the calls the spawner makes (inspect_node, tasks, ...)."""
+
+    def __init__(self, nodes: list[dict], tasks: list[list[dict]] | None = None) -> None:
+        self.nodes = {n["ID"]: n for n in nodes} | {n["Description"]["Hostname"]: n for n in nodes}
+        self.tasks = tasks or []
+        self.calls: list[str] = []
+        self.service_id = "s1"
+
+    async def __call__(self, method: str, *args, **kwargs):
+        self.calls.append(method)
+        if method == "inspect_node":
+            if args[0] not in self.nodes:
+                raise docker.errors.NotFound("no such node")
+            return self.nodes[args[0]]
+        if method == "inspect_service":
+            return {"ID": self.service_id}
+        if method == "tasks":
+            return self.tasks.pop(0) if len(self.tasks) > 1 else self.tasks[0]
+        if method == "create_service":
+            self.service_id = "s2"
+            return {"ID": "s2"}
+        if method == "remove_service":
+            return None
+        raise AssertionError(f"unexpected Docker call {method}")
+
+
+def test_a_start_whose_home_node_is_down_says_so_and_unpins() -> None:
+    alice = spawner()
+    alice.load_state({"home_node": "w1"})
+    alice.docker = SwarmAnswers([node("w1", state="down")])
+    with pytest.raises(NodeUnavailable, match="EMPTY home folder; your files stay on w1") as error:
+        asyncio.run(alice.start())
+    assert "你的文件所在的节点 w1 不可用" in str(error.value)
+    assert alice.home_node == "" and alice.placement_constraints() == []
+
+
+def test_a_server_on_a_lost_node_polls_as_stopped() -> None:
+    ledger = SwarmGpuLedger([Gpu("GPU-a")], "exclusive")
+    ledger.record("alice", ["GPU-a"])
+    alice = spawner(gpu_ledger=ledger)
+    alice.load_state({"object_id": "s1", "object_name": "lab-alice", "home_node": "w1"})
+    alice.docker = SwarmAnswers([node("w1", state="down")], [[task("running", gpus=("GPU-a",))]])
+    assert asyncio.run(alice.poll()) == "node w1 is unavailable: its state is down"
+    assert ledger.assignments() == {}  # the hub calls no stop() after such a poll
+
+
+def test_polling_a_running_server_after_a_hub_restart_records_its_gpu() -> None:
+    ledger = SwarmGpuLedger([Gpu("GPU-a", uuid="GPU-a")], "exclusive")
+    alice = spawner(gpu_ledger=ledger)
+    alice.load_state({"object_id": "s1", "object_name": "lab-alice", "home_node": "w1"})
+    alice.docker = SwarmAnswers([node("w1", "GPU-a")], [[task("running", gpus=("GPU-a",))]])
+    assert asyncio.run(alice.poll()) is None
+    assert ledger.assignments() == {"alice": ["GPU-a"]}
+
+
+@pytest.mark.parametrize("home, where", [("", "on any node"), ("w1", "on node w1, where your files are,")])
+def test_no_free_gpu_is_refused_with_the_attendees_message(home, where) -> None:
+    alice = spawner(gpu_policy="exclusive", gpu_ledger=SwarmGpuLedger([Gpu("GPU-a")], "exclusive"))
+    alice.load_state({"object_id": "s1", "object_name": "lab-alice", "home_node": home})
+    alice._want_gpu = True
+    full = task("pending", node_id="", err="no suitable node (insufficient resources on 2 nodes)")
+    alice.docker = SwarmAnswers([node("w1")], [[full]])
+    with pytest.raises(ServiceNotPlaced, match=re.escape(f"All GPUs {where} are in use (1 GPU(s) in the cluster")):
+        asyncio.run(alice.start_object())
+
+
+def test_a_gpu_given_back_a_moment_ago_is_waited_for() -> None:
+    # Swarm holds a stopped server's GPU until its task has shut down: pending first, then placed.
+    alice = spawner(gpu_policy="exclusive", placement_grace_s=5)
+    alice.load_state({"object_id": "s1", "object_name": "lab-alice"})
+    alice._want_gpu = True
+    full = task("pending", node_id="", err="no suitable node (insufficient resources on 2 nodes)")
+    alice.docker = SwarmAnswers([node("w1")], [[full], [full], [task("running")]])
+    asyncio.run(alice.start_object())
+    assert alice._want_gpu
+
+
+def test_no_free_gpu_with_cpu_fallback_starts_a_service_without_one() -> None:
+    alice = spawner(gpu_policy="exclusive", gpu_when_exhausted="cpu")
+    alice.load_state({"object_id": "s1", "object_name": "lab-alice"})
+    alice._want_gpu = True
+    answers = SwarmAnswers([node("w1")], [[task("pending", node_id="", err="no suitable node (insufficient "
+                                                                         "resources on 2 nodes)")], [task("running")]])
+    alice.docker = answers
+    asyncio.run(alice.start_object())
+    assert not alice._want_gpu and alice.object_id == "s2"
+    assert answers.calls.count("remove_service") == 1 and answers.calls.count("create_service") == 1
+
+
+def test_a_task_the_constraint_enforcer_rejects_is_started_again() -> None:
+    alice = spawner()
+    alice.load_state({"object_id": "s1", "object_name": "lab-alice"})
+    rejected = task("rejected", err="assigned node no longer meets constraints")
+    answers = SwarmAnswers([node("w1")], [[rejected], [task("running")]])
+    alice.docker = answers
+    asyncio.run(alice.start_object())
+    assert alice.object_id == "s2" and answers.calls.count("create_service") == 1
+
+
+def test_a_task_rejected_again_and_again_is_reported() -> None:
+    alice = spawner()
+    alice.load_state({"object_id": "s1", "object_name": "lab-alice"})
+    alice.docker = SwarmAnswers([node("w1")], [[task("rejected", err="assigned node no longer meets constraints")]])
+    with pytest.raises(ServiceNotPlaced, match="on node w1: assigned node no longer meets constraints"):
+        asyncio.run(alice.start_object())
+
+
+def test_a_rejected_task_names_its_node_and_error() -> None:
+    alice = spawner()
+    alice.load_state({"object_id": "s1", "object_name": "lab-alice"})
+    alice.docker = SwarmAnswers([node("w1")], [[task("rejected", err="No such image: gluonlab/notebook:cpu")]])
+    with pytest.raises(ServiceNotPlaced, match="on node w1: No such image: gluonlab/notebook:cpu"):
+        asyncio.run(alice.start_object())
+
+
+def test_an_admin_moves_a_stopped_users_home_to_a_ready_node_only() -> None:
+    alice = spawner()
+    alice.load_state({"home_node": "w1"})
+    alice.docker = SwarmAnswers([node("w1"), node("w2"), node("w3", state="down")])
+    assert asyncio.run(alice.move_home("w2")) == "w2" and alice.placement_constraints() == ["node.hostname==w2"]
+    with pytest.raises(HomeMoveRefused, match="node w3 cannot take servers: its state is down"):
+        asyncio.run(alice.move_home("w3"))
+    with pytest.raises(HomeMoveRefused, match="node w9 cannot take servers: it has left the swarm"):
+        asyncio.run(alice.move_home("w9"))
+    assert asyncio.run(alice.move_home("")) == "" and alice.get_state() == {}
+
+
+# ------------------------------------------------------------------ settings and hub config
+
+
+def test_the_shared_gpu_policy_is_refused_on_swarm_with_the_fix() -> None:
+    with pytest.raises(SettingsError, match="GLUONLAB_GPU_POLICY='shared' is not valid: on Swarm each GPU"):
+        Settings.from_env({"GLUONLAB_SPAWNER_BACKEND": "swarm", "GLUONLAB_GPU_POLICY": "shared"})
+
+
+def test_bad_constraints_are_named() -> None:
+    with pytest.raises(SettingsError, match="GLUONLAB_SWARM_CONSTRAINTS='node.role' is not valid"):
+        Settings.from_env({"GLUONLAB_SWARM_CONSTRAINTS": "node.role"})
+
+
+def test_a_hub_whose_engine_is_no_manager_stops_with_the_fix() -> None:
+    engine = SimpleNamespace(info=lambda: {"Swarm": {"LocalNodeState": "inactive", "ControlAvailable": False}})
+    with pytest.raises(GpuSetupError, match="is not a Swarm manager .swarm state: inactive."):
+        hub_swarm_ledger(Settings.from_env({"GLUONLAB_SPAWNER_BACKEND": "swarm"}), engine)
+
+
+def test_the_swarm_backend_is_wired_from_the_settings(monkeypatch) -> None:
+    nodes = [node("w1", "GPU-a"), node("w2", "GPU-b")]
+    engine = SimpleNamespace(info=lambda: {"Swarm": {"ControlAvailable": True}},
+                             api=SimpleNamespace(nodes=lambda: nodes, services=lambda filters: [], tasks=None))
+    monkeypatch.setattr(hub_config, "hub_swarm_ledger", lambda s: hub_swarm_ledger(s, engine))
+    settings = Settings.from_env({"GLUONLAB_SPAWNER_BACKEND": "swarm", "GLUONLAB_GPU_POLICY": "exclusive",
+                                  "GLUONLAB_SWARM_CONSTRAINTS": "node.role==worker, node.labels.gpu==true",
+                                  "GLUONLAB_PIDS_LIMIT": "256"})
+    c = Config()
+    from prometheus_client import CollectorRegistry
+    hub_config._user_servers(c, settings, CollectorRegistry())
+    assert c.JupyterHub.spawner_class is LabSwarmSpawner
+    assert c.LabSwarmSpawner.constraints == ["node.role==worker", "node.labels.gpu==true"]
+    assert c.LabSwarmSpawner.pids_limit == 256 and c.LabSwarmSpawner.gpu_policy == "exclusive"
+    assert [g.device_id for g in c.LabSwarmSpawner.gpu_ledger.gpus] == ["GPU-a", "GPU-b"]
+    assert [h[0] for h in c.JupyterHub.extra_handlers][-1] == r"/api/gluonlab/home-node/([^/]+)"
+    assert c.LabSwarmSpawner.home_volume == "gluonlab-home-{username}"
+    ready = spawner(config=c)
+    assert ready.gpu_ledger is c.LabSwarmSpawner.gpu_ledger and ready.mem_limit == 4 << 30

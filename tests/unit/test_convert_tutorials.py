@@ -95,3 +95,19 @@ def test_name_kernel_refuses_an_interpreter_without_mxnet(tmp_path: Path, capsys
     assert name_kernel.main([str(kernel), "cpu"]) == 1
     assert "no MXNet" in capsys.readouterr().err
     assert json.loads(kernel.read_text())["display_name"] == "Python 3 (ipykernel)"  # untouched
+
+
+def test_name_kernel_reads_mxnet_from_the_kernels_own_interpreter(tmp_path: Path) -> None:
+    """argv[0] names the kernel's interpreter; here one whose path holds an mxnet 1.9.1 dist."""
+    site = tmp_path / "site"
+    (site / "mxnet-1.9.1.dist-info").mkdir(parents=True)
+    (site / "mxnet-1.9.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: mxnet\nVersion: 1.9.1\n")
+    interpreter = tmp_path / "kernel-python"
+    interpreter.write_text(f"#!/bin/sh\nPYTHONPATH={site} exec {sys.executable} \"$@\"\n")
+    interpreter.chmod(0o755)
+    kernel = tmp_path / "kernel.json"
+    kernel.write_text(json.dumps({"argv": [str(interpreter), "-m", "ipykernel_launcher"], "display_name": "x",
+                                  "language": "python"}))
+    assert name_kernel.main([str(kernel), "cpu"]) == 0
+    py = "%d.%d" % sys.version_info[:2]
+    assert json.loads(kernel.read_text())["display_name"] == f"MXNet 1.9.1 · CPU (Python {py})"

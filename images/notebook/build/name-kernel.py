@@ -35,7 +35,12 @@ def main(argv: list[str]) -> int:
         return 0 if argv[:1] in (["-h"], ["--help"]) else 2
     path, variant = Path(argv[0]), argv[1]
     spec = json.loads(path.read_text(encoding="utf-8"))
-    interpreter = shutil.which(spec["argv"][0]) or spec["argv"][0]
+    interpreter = spec["argv"][0]
+    # jupyter_client starts a bare "python"/"python3" kernel with the server's own interpreter
+    # (this script runs in it); an absolute argv[0] (the NGC kernel Python) is used as it is.
+    if interpreter in ("python", f"python{sys.version_info[0]}", f"python{sys.version_info[0]}.{sys.version_info[1]}"):
+        interpreter = sys.executable
+    interpreter = shutil.which(interpreter) or interpreter
     out = subprocess.run([interpreter, "-c", PROBE], capture_output=True, text=True, check=True, timeout=120)
     mxnet, _, python = out.stdout.strip().partition("|")
     if not mxnet:

@@ -90,6 +90,8 @@ def test_learner_starts_at_the_table_of_contents_and_runs_a_notebook_with_figure
         page.locator(".lm-MenuBar-itemLabel", has_text="Gluon 教程").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="目录 / Table of contents").first.click()
         toc = wait_for_notebook(page, "README.ipynb")
+        toc.locator(".jp-RenderedMarkdown a[href*='.ipynb']").first.wait_for()  # rendered
+        assert toc.locator(".jp-RenderedMarkdown a[href*='.ipynb']").count() >= 20
         md_links = toc.locator(".jp-RenderedMarkdown a").evaluate_all(
             "links => links.map(a => a.getAttribute('href')).filter(h => /\\.md([?#]|$)/.test(h))")
         assert md_links == [], f"the contents still link .md files: {md_links[:3]}"

@@ -227,7 +227,8 @@ for path in sorted(glob.glob(content + '/chapter*/*.ipynb')) + [content + '/READ
     text = '\n'.join(c.source for c in nb.cells if c.cell_type == 'markdown')
     report['notebooks'][os.path.relpath(path, content)] = {
         'code': sum(c.cell_type == 'code' for c in nb.cells), 'kernel': nb.metadata['kernelspec'],
-        'md_links': text.count('.md)'), 'ipynb_links': text.count('.ipynb)')}
+        'md_links': text.count('.md)'), 'ipynb_links': text.count('.ipynb)'),
+        'stable_ids': [c.id for c in nb.cells] == ['cell-%d' % i for i in range(len(nb.cells))]}
 print(json.dumps(report))
 """
     report = json.loads(docker_client.containers.run(notebook_image.id, ["python3", "-c", script], remove=True))
@@ -243,6 +244,8 @@ print(json.dumps(report))
         assert got["kernel"] == {"name": "python3", "display_name": report["kernel"], "language": "python"}, md
         # Previous / Contents / Next: the navigation now leads to notebooks.
         assert got["md_links"] == 0 and got["ipynb_links"] >= 2, (md, got)
+        # Same tutorial, same bytes: the content version changes only when the content does.
+        assert got["stable_ids"], md
     assert notebooks["README.ipynb"]["ipynb_links"] >= len(sections) - 1
 
 

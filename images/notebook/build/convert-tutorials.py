@@ -76,7 +76,10 @@ def convert(content: Path, kernelspec: dict, drop_sources: bool) -> int:
     converted = {md.resolve() for md in sources}
     for md in sources:
         notebook = reader.reads(md.read_text(encoding="utf-8"))
-        for cell in notebook.cells:
+        for number, cell in enumerate(notebook.cells):
+            # Stable ids (nbformat makes random ones): the same tutorial converts to the same
+            # bytes, so the content version (a hash of the tree) changes only with the content.
+            cell["id"] = f"cell-{number}"
             if cell.cell_type == "markdown":
                 cell.source = rewrite_links(cell.source, md, converted)
         notebook.metadata["kernelspec"] = kernelspec

@@ -114,6 +114,9 @@ def test_learner_starts_at_the_table_of_contents_and_runs_a_notebook_with_figure
             arg=VISIBLE_NOTEBOOK, timeout=30_000)
 
         step("run all cells")
+        # "Run all" acts on the notebook that has focus: give it to the one just opened by the link
+        # (in the stack the previous notebook could still be the tracker's current one).
+        notebook.locator(".jp-Cell").first.click()
         page.locator(".lm-MenuBar-itemLabel", has_text="运行").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="运行所有单元格").first.click()
         page.wait_for_function(

@@ -3,6 +3,7 @@ MXNet math and a Gluon training step, the JupyterLab extensions and settings."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -187,22 +188,22 @@ def test_content_update_keeps_a_users_edited_tutorial(docker_client, notebook_im
     home = {volume.name: {"bind": "/home/jovyan", "mode": "rw"}}
     try:
         run(docker_client, notebook_image, "timeout 60 start-notebook.sh --version >/dev/null 2>&1", volumes=home)
-        run(docker_client, notebook_image, "echo 'my own notes' >> ~/tutorials/README.md", volumes=home)
+        run(docker_client, notebook_image, "echo 'my own notes' >> ~/tutorials/README.ipynb", volumes=home)
 
         newer = tmp_path / "content"
         shutil.copytree(REPO / "content", newer)
-        (newer / "README.md").write_text((newer / "README.md").read_text() + "\n新增一节。\n")
+        (newer / "README.ipynb").write_text('{"cells": [], "note": "新增一节"}\n')  # the image ships notebooks
         (newer / "utils.py").write_text((newer / "utils.py").read_text() + "\n# updated helper\n")
         (newer / "new_section.md").write_text("# 新的一节\n")
         (newer / "VERSION").write_text("newer0000001\n")
         out = run(docker_client, notebook_image,
                   "timeout 60 start-notebook.sh --version >/dev/null 2>&1; cd ~/tutorials; "
-                  "tail -n 1 README.md; ls; tail -n 1 utils.py",
+                  "tail -n 1 README.ipynb; ls; tail -n 1 utils.py",
                   volumes={**home, str(newer): {"bind": "/opt/gluonlab/newer", "mode": "ro"}},
                   environment={"GLUONLAB_CONTENT_DIR": "/opt/gluonlab/newer"})
         lines = out.split()
         assert out.splitlines()[0] == "my own notes"          # the user's edit is kept
-        assert "README.new-newer0000001.md" in lines           # the new version beside it
+        assert "README.new-newer0000001.ipynb" in lines           # the new version beside it
         assert "CONTENT-UPDATE-newer0000001.md" in lines       # and a report
         assert "new_section.md" in lines                       # new files arrive
         assert out.splitlines()[-1] == "# updated helper"      # unchanged files update
@@ -210,22 +211,62 @@ def test_content_update_keeps_a_users_edited_tutorial(docker_client, notebook_im
         volume.remove(force=True)
 
 
-def test_every_markdown_tutorial_ships_as_a_notebook_too(docker_client, notebook_image):
-    """A double-click on .ipynb opens a notebook (JupyterLab 4 cannot default .md to jupytext's
-    viewer); each one is notedown's conversion of its .md, runnable with the python3 kernel."""
+def test_every_tutorial_ships_once_as_a_notebook(docker_client, notebook_image):
+    """One document per tutorial (README "First screen"): each .md of the repository is shipped
+    as notedown's conversion to .ipynb, the .md itself is not, links between tutorials point at
+    notebooks, and every notebook names the image's kernel."""
     script = r"""
-import glob, json, re, nbformat
-report = {}
-for md in sorted(glob.glob('/opt/gluonlab/content/chapter*/*.md')):
-    nb = nbformat.read(md[:-3] + '.ipynb', as_version=4)
+import glob, json, os, nbformat
+content = '/opt/gluonlab/content'
+report = {'md': sorted(os.path.relpath(p, content) for p in glob.glob(content + '/**/*.md', recursive=True)),
+          'kernel': json.load(open('/opt/venv/share/jupyter/kernels/python3/kernel.json'))['display_name'],
+          'notebooks': {}}
+for path in sorted(glob.glob(content + '/chapter*/*.ipynb')) + [content + '/README.ipynb']:
+    nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
-    fences = len(re.findall(r'^```python\s*$', open(md, encoding='utf-8').read(), re.M))
-    code = [c for c in nb.cells if c.cell_type == 'code']
-    report[md] = [len(code), fences, nb.metadata['kernelspec']['name']]
+    text = '\n'.join(c.source for c in nb.cells if c.cell_type == 'markdown')
+    report['notebooks'][os.path.relpath(path, content)] = {
+        'code': sum(c.cell_type == 'code' for c in nb.cells), 'kernel': nb.metadata['kernelspec'],
+        'md_links': text.count('.md)'), 'ipynb_links': text.count('.ipynb)'),
+        'stable_ids': [c.id for c in nb.cells] == ['cell-%d' % i for i in range(len(nb.cells))]}
 print(json.dumps(report))
 """
     report = json.loads(docker_client.containers.run(notebook_image.id, ["python3", "-c", script], remove=True))
+    assert report["md"] == []
+    assert report["kernel"] == "MXNet 1.9.1 · CPU (Python 3.11)"
     sections = sorted((REPO / "content").glob("chapter*/*.md"))
-    assert len(report) == len(sections) >= 20
-    for md, (code_cells, fences, kernel) in report.items():
-        assert code_cells == fences > 0 and kernel == "python3", md
+    notebooks = report["notebooks"]
+    assert len(notebooks) == len(sections) + 1 >= 21
+    for md in sections:
+        fences = len(re.findall(r"^```python\s*$", md.read_text(encoding="utf-8"), re.M))
+        got = notebooks[md.relative_to(REPO / "content").with_suffix(".ipynb").as_posix()]
+        assert got["code"] == fences > 0, md
+        assert got["kernel"] == {"name": "python3", "display_name": report["kernel"], "language": "python"}, md
+        # Previous / Contents / Next: the navigation now leads to notebooks.
+        assert got["md_links"] == 0 and got["ipynb_links"] >= 2, (md, got)
+        # Same tutorial, same bytes: the content version changes only when the content does.
+        assert got["stable_ids"], md
+    assert notebooks["README.ipynb"]["ipynb_links"] >= len(sections) - 1
+
+
+def test_home_lists_notebooks_only_and_the_lab_opens_the_table_of_contents(docker_client, notebook_image):
+    out = run(docker_client, notebook_image,
+              "export HOME=$(mktemp -d); start-notebook.sh > /tmp/server.log 2>&1 & "
+              "for _ in $(seq 60); do grep -q 'is running at' /tmp/server.log && break; sleep 0.5; done; "
+              "cd $HOME/tutorials; find . -name '*.md' | sort; ls README.ipynb ask-for-help.ipynb; "
+              "/opt/venv/bin/python -c \"import http.client as h; c = h.HTTPConnection('127.0.0.1', 8888); "
+              "c.request('GET', '/'); r = c.getresponse(); print(r.status, r.getheader('Location'))\"; kill %1")
+    lines = out.split("\n")
+    assert lines[:2] == ["README.ipynb", "ask-for-help.ipynb"], out       # no .md tutorial in the home
+    assert "302 /lab/tree/tutorials/README.ipynb" in out, out              # the first screen is the ToC
+    help_nb = json.loads(run(docker_client, notebook_image, "cat /opt/gluonlab/content/ask-for-help.ipynb"))
+    assert "gluonlab-help" in help_nb["cells"][1]["source"]
+
+
+def test_lab_menu_opens_the_table_of_contents_and_the_help_notebook(docker_client, notebook_image):
+    overrides = json.loads(run(docker_client, notebook_image, "cat /opt/venv/share/jupyter/lab/settings/overrides.json"))
+    (menu,) = overrides["@jupyterlab/mainmenu-extension:plugin"]["menus"]
+    paths = [item["args"]["path"] for item in menu["items"] if item.get("command") == "docmanager:open"]
+    assert paths == ["tutorials/README.ipynb", "tutorials/ask-for-help.ipynb"]
+    shipped = run(docker_client, notebook_image, "cd /opt/gluonlab/content && ls README.ipynb ask-for-help.ipynb").split()
+    assert shipped == ["README.ipynb", "ask-for-help.ipynb"]

@@ -251,3 +251,24 @@ def test_uncreatable_dest_is_a_clear_error(src_v1: Path, tmp_path: Path) -> None
     with pytest.raises(cs.ContentSyncError, match="cannot create"):
         cs.sync(src_v1, home / "tutorials")
     assert home.read_text() == "not a folder\n"
+
+
+def test_markdown_now_shipped_as_notebook_leaves_the_view_unless_edited(tmp_path: Path) -> None:
+    """An older image shipped x.md and x.ipynb; the newer one only x.ipynb. Unedited .md copies
+    move to a hidden folder (each tutorial listed once); an edited one stays where it is."""
+    old = {"README.md": "# ToC\n", "README.ipynb": "{}\n", "ch/a.md": "# A\n", "ch/a.ipynb": "{}\n",
+           "ch/b.md": "# B\n", "ch/b.ipynb": "{}\n", "ch/notes.md": "# notes\n"}
+    new = {"README.ipynb": '{"v": 2}\n', "ch/a.ipynb": '{"v": 2}\n', "ch/b.ipynb": '{"v": 2}\n'}
+    dest = tmp_path / "t"
+    cs.sync(write_tree(tmp_path / "s1", old, "old1"), dest)
+    (dest / "ch" / "b.md").write_text("# B\nmy notes\n")  # the learner edited this one
+    result = cs.sync(write_tree(tmp_path / "s2", new, "new2"), dest)
+    assert result.replaced_by_notebook == [("README.md", ".gluonlab-replaced/new2/README.md"),
+                                           ("ch/a.md", ".gluonlab-replaced/new2/ch/a.md")]
+    assert result.dropped_upstream == ["ch/b.md", "ch/notes.md"]  # edited, or no notebook form
+    visible = sorted(k for k in snapshot(dest) if not k.startswith(".") and not k.startswith("CONTENT-UPDATE"))
+    assert visible == ["README.ipynb", "ch/a.ipynb", "ch/b.ipynb", "ch/b.md", "ch/notes.md"]
+    assert (dest / ".gluonlab-replaced" / "new2" / "ch" / "a.md").read_text() == "# A\n"  # nothing lost
+    assert (dest / "ch" / "b.md").read_text() == "# B\nmy notes\n"
+    report = (dest / result.report).read_text()
+    assert "`ch/a.md` → `.gluonlab-replaced/new2/ch/a.md`" in report

@@ -23,8 +23,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
-# The course's own table of contents names the first tutorial: the first .md link in it.
-TOC_LINK = re.compile(r"\]\(([\w./-]+\.md)\)")
+# The course's own table of contents names the first tutorial: the first notebook link in it.
+TOC_LINK = re.compile(r"\]\(([\w./-]+\.ipynb)\)")
 USER, PASSWORD = "attendee01", "gluon-" + uuid.uuid4().hex[:10]
 
 
@@ -105,20 +105,21 @@ def test_attendee_works_through_the_first_tutorial_in_a_real_browser(stack, brow
         assert "文件" in labels and "运行" in labels, f"menu bar is not Chinese: {labels}"
 
         step("open first tutorial")
-        toc = context.request.get(f"{stack.url}/user/{USER}/api/contents/tutorials/README.md?type=file&format=text")
-        assert toc.ok, f"no tutorials/README.md in the home directory: {toc.status}"
-        first = TOC_LINK.search(toc.json()["content"])
-        assert first, "tutorials/README.md links no tutorial"
+        # The image ships each tutorial once, as a notebook (README "First screen").
+        toc = context.request.get(f"{stack.url}/user/{USER}/api/contents/tutorials/README.ipynb?type=notebook")
+        assert toc.ok, f"no tutorials/README.ipynb in the home directory: {toc.status}"
+        first = TOC_LINK.search("\n".join(cell["source"] for cell in toc.json()["content"]["cells"]))
+        assert first, "tutorials/README.ipynb links no tutorial"
         *folders, notebook = first.group(1).split("/")
         browser_panel = page.locator(".jp-DirListing-content")
+        # The first screen opened the table of contents, which moved the file browser into
+        # tutorials/: start from the home folder, as an attendee clicking the home icon does.
+        page.locator(".jp-BreadCrumbs-home").first.click()
         for name in ("tutorials", *folders):
             browser_panel.locator(".jp-DirListing-item", has=page.locator(f"text='{name}'")).first.dblclick()
             page.locator(".jp-BreadCrumbs").get_by_text(name).wait_for()
-        # Attendees double-click the notebook the image converted from the tutorial's markdown
-        # (JupyterLab 4 applies defaultViewers before jupytext registers its viewer, so a
-        # double-click on the .md itself opens the text editor).
-        ipynb = re.sub(r"\.md$", ".ipynb", notebook)
-        browser_panel.locator(".jp-DirListing-item", has=page.locator(f"text='{ipynb}'")).first.dblclick()
+        # Attendees double-click the notebook the image converted from the tutorial's markdown.
+        browser_panel.locator(".jp-DirListing-item", has=page.locator(f"text='{notebook}'")).first.dblclick()
         panel = page.locator(".jp-NotebookPanel:visible").first
         panel.wait_for()
         # A Markdown notebook names no kernel: accept the default one if Lab asks.

@@ -19,7 +19,10 @@ last synced):
     beside it as ``name.new-<version>.ext`` (never overwriting an existing file);
   - file the user deleted (in the manifest, gone from ``DEST``) -> not restored; the report
     says how to get it back;
-  - file dropped from the content -> the user's copy is kept, untouched.
+  - file dropped from the content -> the user's copy is kept, untouched; except a markdown
+    tutorial the image now ships as a notebook (``x.md`` gone, ``x.ipynb`` in the content) that
+    the user never edited: it is moved into ``DEST/.gluonlab-replaced/<version>/`` (hidden in
+    the Lab), so each tutorial is listed once and nothing is lost.
 
   A bilingual report ``DEST/CONTENT-UPDATE-<version>.md`` lists what happened.
 * Missing or corrupt manifest with files present in ``DEST``: treated conservatively as
@@ -51,6 +54,7 @@ MANIFEST_NAME = ".gluonlab-content.json"
 VERSION_NAME = "VERSION"
 MANIFEST_FORMAT = 1
 REPORT_PREFIX = "CONTENT-UPDATE-"
+REPLACED_DIR = ".gluonlab-replaced"
 
 
 class ContentSyncError(Exception):
@@ -74,6 +78,7 @@ class SyncResult:
     not_restored: list[str] = field(default_factory=list)
     edited_not_changed_upstream: list[str] = field(default_factory=list)
     dropped_upstream: list[str] = field(default_factory=list)
+    replaced_by_notebook: list[tuple[str, str]] = field(default_factory=list)  # (file, where it was moved)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     report: str | None = None
 
@@ -277,7 +282,12 @@ def sync(source: Path, dest: Path) -> SyncResult:
             else:
                 new_manifest.pop(rel, None)
 
-    result.dropped_upstream = sorted(r for r in recorded if r not in src_files)
+    for rel in sorted(r for r in recorded if r not in src_files):
+        moved = _move_replaced_markdown(dest, rel, recorded[rel], src_files, version)
+        if moved:
+            result.replaced_by_notebook.append((rel, moved))
+        else:
+            result.dropped_upstream.append(rel)
 
     if not result.first_sync:
         result.report = write_report(dest, result)
@@ -288,6 +298,25 @@ def sync(source: Path, dest: Path) -> SyncResult:
         ).encode(),
     )
     return result
+
+
+def _move_replaced_markdown(dest: Path, rel: str, recorded_hash: str, src_files: dict[str, Path],
+                            version: str) -> str | None:
+    """Move an unedited ``x.md`` that the content now ships as ``x.ipynb`` out of sight; returns
+    where it went, or None when it stays (edited, not markdown, no notebook form, or an error)."""
+    path = PurePosixPath(rel)
+    target = dest / rel
+    if path.suffix != ".md" or str(path.with_suffix(".ipynb")) not in src_files:
+        return None
+    try:
+        if not _is_plain_file(target) or sha256_file(target) != recorded_hash:
+            return None
+        moved = PurePosixPath(REPLACED_DIR, safe_version(version), rel)
+        (dest / moved).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(target, dest / moved)
+    except OSError:
+        return None
+    return str(moved)
 
 
 def render_report(result: SyncResult) -> str:
@@ -326,6 +355,11 @@ def render_report(result: SyncResult) -> str:
         result.not_restored,
     )
     section("已从课程中移除（你的副本保留）", "Removed from the course (your copy is kept)", result.dropped_upstream)
+    section(
+        "改为笔记本提供：未修改过的 Markdown 副本已移到隐藏文件夹",
+        "Now shipped as notebooks: your unedited Markdown copies were moved to a hidden folder",
+        [f"`{f}` → `{m}`" for f, m in result.replaced_by_notebook],
+    )
     section("无法写入", "Could not be written", [f"{f}: {why}" for f, why in result.errors])
     return "\n".join(lines).rstrip() + "\n"
 

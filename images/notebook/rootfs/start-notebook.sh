@@ -22,6 +22,17 @@ show_gpus() {
   fi
 }
 
+# First screen (README "First screen"): the tutorials' table of contents, while it exists (a
+# learner who deleted or moved it lands in a plain Lab). Under the hub this refines the hub's
+# Spawner.default_url ("/lab", passed as JUPYTERHUB_DEFAULT_URL) to a notebook inside the Lab.
+first_screen_url() {
+  local dest="${GLUONLAB_TUTORIALS_DIR:-$HOME/tutorials}"
+  local toc="$dest/README.ipynb"
+  if [[ -f "$toc" && "$toc" == "$HOME/"* ]]; then
+    printf '/lab/tree/%s\n' "${toc#"$HOME/"}"
+  fi
+}
+
 main() {
   # Kernel connection files in /tmp, not ~/.local/share/jupyter/runtime: a full home (its own
   # size-limited file system under the hub) must not stop kernels, nor the attendee cleaning up.
@@ -35,15 +46,18 @@ main() {
   fi
   sync_tutorials
   show_gpus
+  local url
+  url=$(first_screen_url)
   # start-jupyter-server.py: the same servers, with Python's garbage collector held back
   # until they listen and the Hub's database modules not loaded (see that file). The
   # server's own Python (/opt/venv) even where python3 on PATH is another one (the NGC
   # variant's kernel Python).
   if [[ -n "${JUPYTERHUB_API_TOKEN:-}" ]]; then
+    if [[ -n "$url" ]]; then export JUPYTERHUB_DEFAULT_URL="$url"; fi
     exec /opt/venv/bin/python3 /usr/local/bin/start-jupyter-server.py singleuser "$@"
   fi
   exec /opt/venv/bin/python3 /usr/local/bin/start-jupyter-server.py lab \
-    --ip=0.0.0.0 --port="${JUPYTER_PORT:-8888}" --no-browser "$@"
+    --ip=0.0.0.0 --port="${JUPYTER_PORT:-8888}" --no-browser ${url:+"--LabApp.default_url=$url"} "$@"
 }
 
 main "$@"

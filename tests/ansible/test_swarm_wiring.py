@@ -51,6 +51,9 @@ def test_swarm_inventory_places_the_hub_and_the_gpu_hosts():
     hub = inventory["_meta"]["hostvars"]["hub01"]
     assert hub["gluonlab_hub_spawner_backend"] == "swarm" and hub["preflight_min_gpus"] == 0
     assert inventory["_meta"]["hostvars"]["gpu01"]["docker_swarm_gpu_uuids"] == "auto"
+    # Docker refuses swarm mode with live-restore: the docker_swarm role stops unless it is off.
+    assert all(inventory["_meta"]["hostvars"][host]["docker_engine_live_restore"] is False
+               for host in ["hub01", "gpu01", "gpu02", "gpu03", "gpu04"])
 
 
 def test_site_playbook_with_gpu_hosts_passes_syntax_check():

@@ -48,3 +48,12 @@ def test_role_refuses_a_first_admin_password_the_hub_would_refuse(password):
 
 def test_role_accepts_a_good_first_admin_password():
     assert check(gluonlab_hub_admin_password="a-good-long-password").returncode == 0
+
+
+def test_role_refuses_the_swarm_backend_without_a_registry():
+    result = check(gluonlab_hub_spawner_backend="swarm")
+    assert result.returncode != 0
+    out = " ".join(result.stdout.split())
+    assert "gluonlab_hub_spawner_backend=swarm (GLUONLAB_SPAWNER_BACKEND) needs gluonlab_hub_registry" in out
+    result = check(gluonlab_hub_spawner_backend="swarm", gluonlab_hub_registry="10.1.0.1:5000")
+    assert result.returncode == 0, tail(result.stdout)

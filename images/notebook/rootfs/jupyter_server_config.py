@@ -21,6 +21,7 @@ c.ResourceUseDisplay.track_cpu_percent = True
 # "File Save Error" dialog. This wraps jupytext's contents manager (which turns every error,
 # ours included, into that 500), so the jupytext extension keeps it as it is.
 import errno  # noqa: E402
+import sqlite3  # noqa: E402
 
 from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager  # noqa: E402
 from jupytext.async_contentsmanager import build_async_jupytext_contents_manager_class  # noqa: E402
@@ -36,6 +37,10 @@ HOME_FULL = ("你的主目录已满，文件没有保存。请删除不再需要
 def _disk_full(error):
     while error is not None:
         if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        # Saving also signs the notebook in ~/.local/share/jupyter/nbsignatures.db: on a full
+        # home SQLite says so in its own words (SQLITE_FULL), not as an OSError.
+        if isinstance(error, sqlite3.OperationalError) and "disk is full" in str(error):
             return True
         error = error.__cause__ or error.__context__
     return False

@@ -1,0 +1,73 @@
+"""The several-hosts wiring without a host: the docker_swarm role's knobs against its
+argument_specs, the example inventory for a hub and GPU hosts, and the hub role's .env in Swarm
+mode. The Swarm itself is formed in the docker_swarm molecule scenario (test_molecule.py)."""
+from __future__ import annotations
+
+import json
+import sys
+
+import yaml
+from conftest import ANSIBLE_DIR, REPO_ROOT, run_tool, tail
+from test_hub_env import render
+
+ROLE = ANSIBLE_DIR / "roles" / "docker_swarm"
+SWARM_INVENTORY = "inventory/example-swarm/hosts.yml"
+ARGSPEC_PLAYBOOK = REPO_ROOT / "tests" / "ansible" / "fixtures" / "docker-swarm-argspec.yml"
+
+
+def test_argument_specs_document_every_knob():
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    options = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+    assert set(options) == set(defaults), "argument_specs.yml and defaults/main.yml list different knobs"
+    for name, spec in options.items():
+        assert spec.get("description") and spec.get("type"), name
+        if "choices" in spec:
+            assert defaults[name] in spec["choices"], name
+
+
+def validate(**knobs) -> tuple[int, str]:
+    extra = {"ansible_python_interpreter": sys.executable, **knobs}
+    result = run_tool(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", json.dumps(extra),
+                       str(ARGSPEC_PLAYBOOK)], timeout=120)
+    return result.returncode, result.stdout
+
+
+def test_a_wrong_knob_is_refused_with_its_name_and_choices():
+    returncode, output = validate(docker_swarm_manager_availability="off", docker_swarm_registry_port="x")
+    assert returncode != 0, tail(output)
+    assert "docker_swarm_manager_availability" in output and "active, pause, drain" in output, tail(output)
+    assert "docker_swarm_registry_port" in output, tail(output)
+    returncode, output = validate(docker_swarm_manager_availability="active", docker_swarm_registry_port=5001,
+                                  docker_swarm_gpu_uuids=["GPU-1"])
+    assert returncode == 0, tail(output)
+
+
+def test_swarm_inventory_places_the_hub_and_the_gpu_hosts():
+    result = run_tool(["ansible-inventory", "-i", SWARM_INVENTORY, "--list"], timeout=60)
+    assert result.returncode == 0, tail(result.stdout)
+    inventory = json.loads(result.stdout)
+    assert inventory["gluonlab"]["hosts"] == ["hub01"]
+    assert inventory["gpu_hosts"]["hosts"] == ["gpu01", "gpu02", "gpu03", "gpu04"]
+    hub = inventory["_meta"]["hostvars"]["hub01"]
+    assert hub["gluonlab_hub_spawner_backend"] == "swarm" and hub["preflight_min_gpus"] == 0
+    assert inventory["_meta"]["hostvars"]["gpu01"]["docker_swarm_gpu_uuids"] == "auto"
+    # Docker refuses swarm mode with live-restore: the docker_swarm role stops unless it is off.
+    assert all(inventory["_meta"]["hostvars"][host]["docker_engine_live_restore"] is False
+               for host in ["hub01", "gpu01", "gpu02", "gpu03", "gpu04"])
+
+
+def test_site_playbook_with_gpu_hosts_passes_syntax_check():
+    result = run_tool(["ansible-playbook", "-i", SWARM_INVENTORY, "--syntax-check", "site.yml"], timeout=120)
+    assert result.returncode == 0, tail(result.stdout)
+
+
+def test_hub_env_in_swarm_mode_points_the_workers_at_the_registry(tmp_path):
+    env = render(tmp_path, gluonlab_hub_spawner_backend="swarm", gluonlab_hub_registry="10.1.0.1:5000",
+                 gluonlab_hub_notebook_variant="cu117", gluonlab_hub_course_data_volume="gluonlab-course-data")
+    assert env["GLUONLAB_SPAWNER_BACKEND"] == "swarm"
+    assert env["GLUONLAB_NOTEBOOK_IMAGE"] == "10.1.0.1:5000/gluonlab/notebook:cu117"
+    assert env["GLUONLAB_COURSE_DATA_VOLUME"] == "gluonlab-course-data"
+    # One server: the image name follows the variant (settings.py derives it), no registry.
+    env = render(tmp_path)
+    assert env["GLUONLAB_SPAWNER_BACKEND"] == "docker" and "GLUONLAB_NOTEBOOK_IMAGE" not in env
+    assert env["GLUONLAB_COURSE_DATA_VOLUME"] == ""

@@ -162,3 +162,15 @@ def test_no_tests_collected_is_reported_not_passed(tmp_path):
     assert "pytest collected no tests (exit 5)" in result.stderr
     result = run(["scripts/test.sh", "--fast", "--no-build"], env=fast_lane_env(tmp_path), timeout=60)
     assert result.returncode == 2 and "--fast builds no images" in result.stderr
+
+
+def test_test_modules_have_unique_basenames():
+    # pytest imports test modules by basename (rootdir-relative, no packages): two files of the
+    # same name in different folders stop the whole run at collection, which the fast lane
+    # (a few folders only) would not see.
+    seen: dict[str, list[str]] = {}
+    for path in sorted((REPO / "tests").rglob("test_*.py")):
+        if ".venv" not in path.parts:
+            seen.setdefault(path.name, []).append(str(path.relative_to(REPO)))
+    clashes = {name: paths for name, paths in seen.items() if len(paths) > 1}
+    assert not clashes, f"rename one of each: {clashes}"

@@ -1,6 +1,6 @@
 """Shared course data, hub side: the read-only mount in user servers, the setting's checks, and
 the fill/check container gluonlab-course-data runs (built without an engine; the real run is
-tests/integration/test_course_data.py)."""
+tests/integration/test_course_data_stack.py)."""
 from __future__ import annotations
 
 import sys

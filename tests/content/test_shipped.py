@@ -71,18 +71,39 @@ def seeded_home():
         subprocess.run(['docker', 'rm', '-f', name], capture_output=True)
 
 
+def is_tutorial_source(rel):
+    """The markdown the image build turns into a notebook and does not ship (the table of
+    contents and every chapter section: images/notebook/build/convert-tutorials.py)."""
+    return rel == 'README.md' or (rel.startswith('chapter') and rel.endswith('.md') and rel.count('/') == 1)
+
+
+def as_notebook(rel):
+    return rel[:-len('.md')] + '.ipynb'
+
+
 def test_image_ships_current_content(seeded_home):
     repo = repo_content_hashes()
     image = seeded_home['image']
-    missing = sorted(set(repo) - set(image))
-    differ = sorted(rel for rel in repo if rel in image and image[rel] != repo[rel])
+    files = [rel for rel in repo if not is_tutorial_source(rel)]
+    missing = sorted(set(files) - set(image))
+    differ = sorted(rel for rel in files if rel in image and image[rel] != repo[rel])
     assert not missing and not differ, (
         'the image does not ship content/ as it is in the repo (rebuild it: scripts/test.sh '
         'builds images). missing: %s, different: %s' % (missing, differ))
+    # Each tutorial once, as its notebook: the markdown source stays in the repository.
+    sources = [rel for rel in repo if is_tutorial_source(rel)]
+    assert len(sources) == len(harness.section_files()) + 1
+    assert not [rel for rel in sources if as_notebook(rel) not in image], 'a tutorial has no notebook in the image'
+    assert not [rel for rel in sources if rel in image], 'the image ships markdown sources beside the notebooks'
 
 
 def test_first_start_seeds_every_tutorial_into_home(seeded_home):
     repo = repo_content_hashes()
-    home = seeded_home['home']
-    for rel in harness.section_files() + ['README.md', 'utils.py', 'datasets.py', 'environment.yml']:
+    home, image = seeded_home['home'], seeded_home['image']
+    for rel in harness.section_files() + ['README.md']:
+        notebook = as_notebook(rel)
+        assert notebook in home and home[notebook] == image[notebook], (
+            '%s is missing or different in %s' % (notebook, HOME_TUTORIALS))
+        assert rel not in home, '%s is in %s beside its notebook' % (rel, HOME_TUTORIALS)
+    for rel in ['utils.py', 'datasets.py', 'environment.yml']:
         assert home.get(rel) == repo[rel], '%s is missing or different in %s' % (rel, HOME_TUTORIALS)

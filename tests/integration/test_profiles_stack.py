@@ -210,10 +210,17 @@ def test_an_idle_gpu_gets_a_notice_then_returns_to_the_pool(lab):
                what="ana's idle server to be stopped")
     assigned = gpu_view(hub)["assignments"]
     assert "ana" not in assigned and assigned["bo"] == ["1"]
-    kept = docker.from_env().containers.run("gluonlab/debian-base:bookworm", ["cat", "/home/GPU-idle-notice.txt"],
-                                            volumes={f"{stack.instance}-home-ana": {"bind": "/home", "mode": "ro"}},
-                                            remove=True, network_disabled=True)
-    assert b"your files are kept" in kept  # the home volume outlives the stopped server
+    # The home volume outlives the stopped server. It is a sized home (GLUONLAB_HOME_SIZE): its
+    # loop device is attached only while mounted, so the hub attaches it to read it here.
+    volume = f"{stack.instance}-home-ana"
+    stack.compose("exec", "-T", "hub", "python3", "-m", "gluonlab_hub.homes", "open", volume)
+    try:
+        kept = docker.from_env().containers.run("gluonlab/debian-base:bookworm", ["cat", "/home/GPU-idle-notice.txt"],
+                                                volumes={volume: {"bind": "/home", "mode": "ro"}},
+                                                remove=True, network_disabled=True)
+    finally:
+        stack.compose("exec", "-T", "hub", "python3", "-m", "gluonlab_hub.homes", "close", volume)
+    assert b"your files are kept" in kept
 
 
 def test_the_admin_page_lists_profiles_and_its_stop_button_stops_a_server(lab):

@@ -11,6 +11,8 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ import requests
 import websocket
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Where tests leave what explains a failure (hub logs, screenshots); CI uploads the folder.
+ARTIFACTS = REPO_ROOT / "test-artifacts"
 
 
 def free_port() -> int:
@@ -83,8 +87,31 @@ class LabStack:
         wait_until(lambda: requests.get(f"{self.url}/hub/api/", timeout=3).ok, timeout, what="the hub API")
         return self
 
-    def logs(self) -> str:
-        return self.compose("logs", "--no-color", "hub", check=False).stdout
+    def logs(self, service: str = "hub") -> str:
+        return self.compose("logs", "--no-color", service, check=False).stdout
+
+    @contextmanager
+    def running(self, log_name: str | None = None, print_logs: tuple[str, ...] = ("hub",),
+                timeout: float = 180) -> Iterator["LabStack"]:
+        """Bring the stack up, yield it, and always take it down (with everything down()
+        removes), also when up() or the caller's setup fails. On a failure inside the block the
+        logs of *print_logs* go to stdout (pytest shows them with the error); with *log_name*
+        the hub's log is also kept as ARTIFACTS/<log_name>, failed or not.
+
+        In a pytest fixture, `with lab.running(): yield lab` covers the fixture's setup; a
+        test's own failure is not raised into the fixture, so its logs come from *log_name*."""
+        try:
+            self.up(timeout)
+            yield self
+        except Exception:
+            for service in print_logs:
+                print(self.logs(service))
+            raise
+        finally:
+            if log_name:
+                ARTIFACTS.mkdir(exist_ok=True)
+                (ARTIFACTS / log_name).write_text(self.logs())
+            self.down()
 
     def restart_hub(self, timeout: float = 120) -> None:
         self.compose("restart", "hub")

@@ -153,18 +153,15 @@ def room(tmp_path_factory):
     finally:
         filler.remove(force=True)
     try:
-        lab.up()
-        hub = HubClient(lab.url)
-        assert hub.login("admin", lab.admin_password).status_code == 302
-        hub.create_token("admin")
-        for name in ("alice", "bob"):
-            assert hub.api("POST", f"/users/{name}").status_code == 201
-            hub.start_server(name)
-        yield lab, hub, volume, expected, data
+        with lab.running(log_name="course-data-hub.log"):
+            hub = HubClient(lab.url)
+            assert hub.login("admin", lab.admin_password).status_code == 302
+            hub.create_token("admin")
+            for name in ("alice", "bob"):
+                assert hub.api("POST", f"/users/{name}").status_code == 201
+                hub.start_server(name)
+            yield lab, hub, volume, expected, data
     finally:
-        (REPO_ROOT / "test-artifacts").mkdir(exist_ok=True)
-        (REPO_ROOT / "test-artifacts" / "course-data-hub.log").write_text(lab.logs())
-        lab.down()
         client.volumes.get(volume).remove(force=True)
 
 

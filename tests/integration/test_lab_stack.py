@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import docker
 import pytest
@@ -48,17 +47,8 @@ def docker_events(container, action: str) -> int:
 
 @pytest.fixture(scope="module")
 def stack():
-    lab = LabStack()
-    try:
-        lab.up()
+    with LabStack().running(log_name="lab-stack-hub.log") as lab:
         yield lab
-    except Exception:
-        print(lab.logs())
-        raise
-    finally:
-        Path(REPO_ROOT / "test-artifacts").mkdir(exist_ok=True)
-        (REPO_ROOT / "test-artifacts" / "lab-stack-hub.log").write_text(lab.logs())
-        lab.down()
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +63,7 @@ def admin(stack):
 def test_first_admin_password_is_generated_and_readable_as_the_readme_says():
     """No GLUONLAB_ADMIN_PASSWORD: the README's `docker compose exec hub cat .../admin-password`
     gives the generated password, stored with mode 600, and it logs in."""
-    lab = LabStack(admin_password="")
-    try:
-        lab.up()
+    with LabStack(admin_password="").running() as lab:
         password = lab.compose("exec", "-T", "hub", "cat", "/srv/jupyterhub/state/admin-password").stdout.strip()
         assert len(password) >= 12
         modes = lab.compose("exec", "-T", "hub", "stat", "-c", "%a %n", "/srv/jupyterhub/state/admin-password",
@@ -84,8 +72,6 @@ def test_first_admin_password_is_generated_and_readable_as_the_readme_says():
         assert [m.split()[0] for m in modes if m] == ["600", "600", "600", "700"]
         assert HubClient(lab.url).login("admin", password).status_code == 302
         assert password not in lab.logs()
-    finally:
-        lab.down()
 
 
 def test_hub_is_bound_to_loopback_only(stack, docker_client):

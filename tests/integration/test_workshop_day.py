@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from labclient import HubClient, LabStack, REPO_ROOT
+from labclient import HubClient, LabStack
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
@@ -23,13 +23,8 @@ PASSWORD = "walk-in-" + uuid.uuid4().hex[:8]
 @pytest.fixture(scope="module")
 def lab():
     stack = LabStack(instance=f"glday-{uuid.uuid4().hex[:8]}", extra_env={"GLUONLAB_MEM_LIMIT": "1G"})
-    try:
-        stack.up()
+    with stack.running(log_name="workshop-day-hub.log"):
         yield stack
-    finally:
-        (REPO_ROOT / "test-artifacts").mkdir(exist_ok=True)
-        (REPO_ROOT / "test-artifacts" / "workshop-day-hub.log").write_text(stack.logs())
-        stack.down()
 
 
 def accounts(lab: LabStack, *args: str) -> str:

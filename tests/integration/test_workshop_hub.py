@@ -52,16 +52,11 @@ def exclusive_lab():
         "GLUONLAB_GPU_POLICY": "exclusive", "GLUONLAB_GPUS": "0,1", "GLUONLAB_GPU_EXHAUSTED": "refuse",
         "GLUONLAB_CULL_TIMEOUT": "60", "GLUONLAB_MEM_LIMIT": "1G", "GLUONLAB_PIDS_LIMIT": "512",
     })
-    try:
-        lab.up()
+    with lab.running(log_name="workshop-hub.log"):
         hub = admin_client(lab)
         for name in ("alice", "bob", "carol"):
             assert hub.api("POST", f"/users/{name}").status_code == 201
         yield lab, hub
-    finally:
-        (REPO_ROOT / "test-artifacts").mkdir(exist_ok=True)
-        (REPO_ROOT / "test-artifacts" / "workshop-hub.log").write_text(lab.logs())
-        lab.down()
 
 
 def test_exclusive_policy_pins_one_gpu_per_user_then_refuses(exclusive_lab):
@@ -237,8 +232,7 @@ def test_prestart_starts_attendees_servers_before_the_workshop(exclusive_lab):
 def test_shared_policy_puts_users_on_the_least_loaded_gpu_and_throttles_spawns():
     lab = LabStack(extra_env={"GLUONLAB_GPU_POLICY": "shared", "GLUONLAB_GPUS": "0,1", "GLUONLAB_USERS_PER_GPU": "3",
                               "GLUONLAB_CONCURRENT_SPAWN_LIMIT": "1"})
-    try:
-        lab.up()
+    with lab.running():
         hub = admin_client(lab)
         for name in ("ann", "ben", "cat", "dan", "eve"):
             assert hub.api("POST", f"/users/{name}").status_code == 201
@@ -261,5 +255,3 @@ def test_shared_policy_puts_users_on_the_least_loaded_gpu_and_throttles_spawns()
         wait_until(lambda: hub.api("GET", f"/users/{started[0]}").json()["servers"].get("", {}).get("ready"), 120,
                    what=f"{started[0]}'s server to be ready")
         assert hub.api("POST", f"/users/{throttled[0]}/server").status_code in (201, 202)
-    finally:
-        lab.down()

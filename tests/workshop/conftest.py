@@ -4,10 +4,26 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
+from browsing import CHROMIUM, CHROMIUM_ARGS
 from labclient import LabStack
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium, headless, driven by Playwright (the browser tests)."""
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.fail("Debian's chromium is missing: apt-get install -y chromium (scripts/setup-docker-host.sh does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,8 @@ import re
 import uuid
 
 import pytest
+from browsing import chinese_page
 from labclient import HubClient, LabStack
-from test_workshop_browser import ARTIFACTS, Steps, browser  # noqa: F401  (browser: the shared fixture)
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
@@ -18,25 +18,15 @@ CODE, USER, PASSWORD = "room-" + uuid.uuid4().hex[:6], "walkin", "walk-in-" + uu
 
 @pytest.fixture(scope="module")
 def stack():
-    lab = LabStack(instance=f"glws-join-{uuid.uuid4().hex[:8]}")
-    try:
-        lab.up()
+    with LabStack(instance=f"glws-join-{uuid.uuid4().hex[:8]}").running(log_name="join-browser-hub.log") as lab:
         opened = lab.compose("exec", "-T", "hub", "gluonlab-accounts", "enrol", "open", "--seats", "2",
                              "--minutes", "30", "--code", CODE, check=False, timeout=120)
         assert opened.returncode == 0, opened.stderr
         yield lab
-    finally:
-        ARTIFACTS.mkdir(exist_ok=True)
-        (ARTIFACTS / "join-browser-hub.log").write_text(lab.logs())
-        lab.down()
 
 
-def test_a_walk_in_joins_from_the_login_page_and_lands_in_the_lab(stack, browser):  # noqa: F811
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    step = Steps(page)
-    try:
+def test_a_walk_in_joins_from_the_login_page_and_lands_in_the_lab(stack, browser):
+    with chinese_page(browser) as (context, page, step):
         step("announcement banner")
         admin = HubClient(stack.url)
         assert admin.login("admin", stack.admin_password).status_code == 302
@@ -74,8 +64,3 @@ def test_a_walk_in_joins_from_the_login_page_and_lands_in_the_lab(stack, browser
         page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
         labels = page.locator(".lm-MenuBar-itemLabel").all_inner_texts()
         assert "文件" in labels, f"menu bar is not Chinese: {labels}"
-    except Exception:
-        step.save_failure()
-        raise
-    finally:
-        context.close()

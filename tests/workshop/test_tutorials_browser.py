@@ -11,8 +11,8 @@ import re
 import uuid
 
 import pytest
+from browsing import chinese_page, log_in_and_start
 from labclient import LabStack
-from test_workshop_browser import ARTIFACTS, Steps, browser  # noqa: F401  (browser: the shared fixture)
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
@@ -24,15 +24,9 @@ VISIBLE_NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
 @pytest.fixture(scope="module")
 def stack(create_attendees):
-    lab = LabStack(instance=f"glws-tut-{uuid.uuid4().hex[:8]}")
-    try:
-        lab.up()
+    with LabStack(instance=f"glws-tut-{uuid.uuid4().hex[:8]}").running(log_name="browser-tutorials-hub.log") as lab:
         create_attendees(lab, [(USER, PASSWORD)])
         yield lab
-    finally:
-        ARTIFACTS.mkdir(exist_ok=True)
-        (ARTIFACTS / "browser-tutorials-hub.log").write_text(lab.logs())
-        lab.down()
 
 
 def wait_for_notebook(page, path: str):
@@ -52,21 +46,10 @@ def click_link(panel, target: str) -> None:
     link.click()
 
 
-def test_learner_starts_at_the_table_of_contents_and_runs_a_notebook_with_figures(stack, browser):  # noqa: F811
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    step = Steps(page)
+def test_learner_starts_at_the_table_of_contents_and_runs_a_notebook_with_figures(stack, browser):
     api = f"{stack.url}/user/{USER}/api"
-    try:
-        step("login")
-        page.goto(f"{stack.url}/hub/login")
-        page.fill("#username_input", USER)
-        page.fill("#password_input", PASSWORD)
-        page.click("#login_submit")
-        page.wait_for_url(re.compile(r"/hub/(home|spawn|spawn-pending|user)|/user/"))
-        if "/hub/home" in page.url:
-            page.click("#start")
+    with chinese_page(browser) as (context, page, step):
+        log_in_and_start(page, step, stack.url, USER, PASSWORD)
 
         step("first screen is the table of contents")
         page.wait_for_url(re.compile(rf"/user/{USER}/lab/tree/tutorials/README\.ipynb"), timeout=180_000)
@@ -134,8 +117,3 @@ def test_learner_starts_at_the_table_of_contents_and_runs_a_notebook_with_figure
                         .some(el => el.tagName.toLowerCase() === 'svg' ? el.getBoundingClientRect().width > 0
                                                                        : el.complete && el.naturalWidth > 0)""",
             arg=VISIBLE_NOTEBOOK, timeout=30_000)
-    except BaseException:
-        step.save_failure()
-        raise
-    finally:
-        context.close()

@@ -9,20 +9,14 @@ HTML go to test-artifacts/browser-*.
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
-from pathlib import Path
 
 import pytest
-from labclient import REPO_ROOT, LabStack
+from browsing import chinese_page, log_in_and_start
+from labclient import LabStack
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
-CHROMIUM = "/usr/bin/chromium"
-# No downloads, no background chatter: the lab machine has no internet.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-ARTIFACTS = REPO_ROOT / "test-artifacts"
 # The course's own table of contents names the first tutorial: the first notebook link in it.
 TOC_LINK = re.compile(r"\]\(([\w./-]+\.ipynb)\)")
 USER, PASSWORD = "attendee01", "gluon-" + uuid.uuid4().hex[:10]
@@ -30,68 +24,16 @@ USER, PASSWORD = "attendee01", "gluon-" + uuid.uuid4().hex[:10]
 
 @pytest.fixture(scope="module")
 def stack(create_attendees):
-    lab = LabStack(instance=f"glws-browser-{uuid.uuid4().hex[:8]}")
-    try:
-        lab.up()
+    with LabStack(instance=f"glws-browser-{uuid.uuid4().hex[:8]}").running(log_name="browser-hub.log") as lab:
         create_attendees(lab, [(USER, PASSWORD)])
         yield lab
-    finally:
-        ARTIFACTS.mkdir(exist_ok=True)
-        (ARTIFACTS / "browser-hub.log").write_text(lab.logs())
-        lab.down()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.fail("Debian's chromium is missing: apt-get install -y chromium (scripts/setup-docker-host.sh does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
-class Steps:
-    """Runs named steps; on the first failure saves a screenshot and the page HTML."""
-
-    def __init__(self, page):
-        self.page = page
-        self.current = "start"
-
-    def __call__(self, name: str):
-        self.current = name
-        return self
-
-    def save_failure(self) -> None:
-        ARTIFACTS.mkdir(exist_ok=True)
-        stem = ARTIFACTS / f"browser-{re.sub(r'[^a-z0-9]+', '-', self.current)}"
-        try:
-            self.page.screenshot(path=f"{stem}.png", full_page=True)
-            Path(f"{stem}.html").write_text(self.page.content())
-        except Exception as error:  # noqa: BLE001  (the page may be gone; the assertion is what matters)
-            print(f"could not save the failure screenshot: {error}")
 
 
 def test_attendee_works_through_the_first_tutorial_in_a_real_browser(stack, browser):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    step = Steps(page)
-    try:
-        step("login")
-        page.goto(f"{stack.url}/hub/login")
-        page.fill("#username_input", USER)
-        page.fill("#password_input", PASSWORD)
-        page.click("#login_submit")
-        page.wait_for_url(re.compile(r"/hub/(home|spawn|spawn-pending|user)|/user/"))
-
-        step("start server")
-        if "/hub/home" in page.url:
-            page.click("#start")
+    with chinese_page(browser) as (context, page, step):
+        log_in_and_start(page, step, stack.url, USER, PASSWORD)
         # spawn-pending redirects to JupyterLab once the server is ready.
         page.wait_for_url(re.compile(rf"/user/{USER}/lab"), timeout=180_000)
 
@@ -173,8 +115,3 @@ def test_attendee_works_through_the_first_tutorial_in_a_real_browser(stack, brow
         page.wait_for_url(re.compile(r"/hub/(login|logout)"))
         # Logged out for real: the hub's API no longer knows this browser.
         assert context.request.get(f"{stack.url}/hub/api/user").status == 403
-    except BaseException:
-        step.save_failure()
-        raise
-    finally:
-        context.close()

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 import requests
-from labclient import REPO_ROOT, HubClient, LabStack
+from labclient import HubClient, LabStack
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
@@ -19,14 +19,8 @@ SPAWN_HISTOGRAM = "jupyterhub_server_spawn_duration_seconds"
 
 @pytest.fixture(scope="module")
 def stack():
-    lab = LabStack(instance=f"glws-metrics-{uuid.uuid4().hex[:8]}")
-    try:
-        lab.up()
+    with LabStack(instance=f"glws-metrics-{uuid.uuid4().hex[:8]}").running(log_name="workshop-metrics-hub.log") as lab:
         yield lab
-    finally:
-        (REPO_ROOT / "test-artifacts").mkdir(exist_ok=True)
-        (REPO_ROOT / "test-artifacts" / "workshop-metrics-hub.log").write_text(lab.logs())
-        lab.down()
 
 
 @pytest.fixture(scope="module")

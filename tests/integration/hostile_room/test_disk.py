@@ -25,14 +25,8 @@ HUB_IMAGE = "gluonlab/hub:latest"
 @pytest.fixture(scope="module")
 def stack():
     lab = LabStack(extra_env={"GLUONLAB_HOME_SIZE": f"{HOME_MIB}m", "GLUONLAB_TMP_SIZE": f"{TMP_MIB}m"})
-    try:
-        lab.up()
+    with lab.running():
         yield lab
-    except Exception:
-        print(lab.logs())
-        raise
-    finally:
-        lab.down()
 
 
 @pytest.fixture(scope="module")

@@ -58,15 +58,8 @@ def restart_dockerd() -> None:
 def stack():
     if os.geteuid() != 0 or not PID_FILE.exists():
         pytest.skip("needs root and a local dockerd started by scripts/setup-docker-host.sh")
-    lab = LabStack(extra_env={"GLUONLAB_NETGUARD_INTERVAL": "3", "GLUONLAB_HOME_SIZE": "64m"})
-    try:
-        lab.up()
+    with LabStack(extra_env={"GLUONLAB_NETGUARD_INTERVAL": "3", "GLUONLAB_HOME_SIZE": "64m"}).running() as lab:
         yield lab
-    except Exception:
-        print(lab.logs())
-        raise
-    finally:
-        lab.down()
 
 
 def test_after_a_docker_restart_rules_hub_and_an_attendees_server_come_back(stack):

@@ -68,13 +68,9 @@ def test_hub_refuses_to_listen_beyond_loopback_without_tls():
 
 
 def test_hub_behind_an_explicit_tls_proxy_may_listen_on_all_addresses():
-    lab = LabStack(extra_env={"GLUONLAB_HUB_BIND": "0.0.0.0", "GLUONLAB_ALLOW_INSECURE": "1"})
-    try:
-        lab.up()
+    with LabStack(extra_env={"GLUONLAB_HUB_BIND": "0.0.0.0", "GLUONLAB_ALLOW_INSECURE": "1"}).running() as lab:
         bindings = hub_container(lab).attrs["HostConfig"]["PortBindings"]["8000/tcp"]
         assert [b["HostIp"] for b in bindings] == ["0.0.0.0"]
-    finally:
-        lab.down()
 
 
 def test_weak_bootstrap_password_is_refused_visibly_not_in_a_silent_restart_loop():
@@ -114,9 +110,7 @@ def environ_of_hub_processes(lab: LabStack) -> dict[str, dict[str, str]]:
 
 
 def test_jupyterhub_and_its_children_do_not_inherit_the_bootstrap_password():
-    lab = LabStack(extra_env={"GLUONLAB_BACKUP_DAYS": "3"})
-    try:
-        lab.up()
+    with LabStack(extra_env={"GLUONLAB_BACKUP_DAYS": "3"}).running() as lab:
         wait_until(lambda: any("gluonlab_hub.backup" in c for c in environ_of_hub_processes(lab)), 60,
                    what="the hub's services")
         processes = environ_of_hub_processes(lab)
@@ -130,8 +124,6 @@ def test_jupyterhub_and_its_children_do_not_inherit_the_bootstrap_password():
         # The daily backup service made its first copy on the hub volume.
         listing = lab.compose("exec", "-T", "hub", "ls", "/srv/jupyterhub/state/backups").stdout.split()
         assert len(listing) == 1 and listing[0].startswith("jupyterhub-") and listing[0].endswith(".sqlite")
-    finally:
-        lab.down()
 
 
 def test_password_file_keeps_the_bootstrap_password_out_of_the_container_configuration(tmp_path):
@@ -140,14 +132,11 @@ def test_password_file_keeps_the_bootstrap_password_out_of_the_container_configu
     (tmp_path / "admin-password").chmod(0o600)
     lab = LabStack(admin_password="", extra_env={
         "GLUONLAB_CERT_DIR": str(tmp_path), "GLUONLAB_ADMIN_PASSWORD_FILE": "/srv/jupyterhub/certs/admin-password"})
-    try:
-        lab.up()
+    with lab.running():
         configured = hub_container(lab).attrs["Config"]["Env"]
         assert not any(secret in e for e in configured)
         assert not any(e.startswith("GLUONLAB_ADMIN_PASSWORD=") and e != "GLUONLAB_ADMIN_PASSWORD=" for e in configured)
         assert HubClient(lab.url).login("admin", secret).status_code == 302
-    finally:
-        lab.down()
 
 
 def test_cpu_only_server_sees_no_gpus_even_with_nvidia_default_runtime_and_ignores_the_users_jupyter_config():

@@ -14,7 +14,7 @@ import docker
 import pytest
 import requests
 
-from labclient import REPO_ROOT, HubClient, LabStack
+from labclient import HubClient, LabStack
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
@@ -64,9 +64,7 @@ print(json.dumps({"sent": i, "statuses": statuses, "sample": sample,
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    stack = LabStack()
-    try:
-        stack.up()
+    with LabStack().running(log_name="hostile-room-login-hub.log") as stack:
         csv_path = tmp_path_factory.mktemp("accounts") / "attendees.csv"
         with csv_path.open("w", newline="") as f:
             writer = csv.writer(f)
@@ -77,10 +75,6 @@ def lab(tmp_path_factory):
         stack.compose("exec", "-T", "hub", "gluonlab-accounts", "create", "--csv", "/tmp/attendees.csv",
                       "--hub-url", stack.url, "--out", "/tmp/handouts")
         yield stack
-    finally:
-        (REPO_ROOT / "test-artifacts").mkdir(exist_ok=True)
-        (REPO_ROOT / "test-artifacts" / "hostile-room-login-hub.log").write_text(stack.logs())
-        stack.down()
 
 
 def hub_address(stack: LabStack) -> str:

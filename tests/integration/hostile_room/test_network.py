@@ -84,15 +84,8 @@ class Listener:
 @pytest.fixture(scope="module")
 def stack():
     lab = LabStack(extra_env={"GLUONLAB_NETGUARD_INTERVAL": str(INTERVAL), "GLUONLAB_USER_INTERNET": "1"})
-    try:
-        lab.up()
+    with lab.running(print_logs=("hub", "netguard")):  # down() also removes the guard's host rules
         yield lab
-    except Exception:
-        print(lab.logs())
-        print(lab.compose("logs", "--no-color", "netguard", check=False).stdout)
-        raise
-    finally:
-        lab.down()  # also removes the guard's host rules
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,13 @@ Each simulated attendee does what a browser does at a workshop's start:
             event stream until ready
   lab       GET /user/<user>/lab through the proxy, OAuth redirects included, until JupyterLab's
             page arrives (login -> lab is the "login to a ready JupyterLab" figure)
-  kernel    start a kernel through the proxy, open its websocket, run a cell that imports mxnet
-            and computes (--step train: a small Gluon training loop instead), check the answer
+  kernel    open a tutorial as JupyterLab does (GET its contents, POST /api/sessions with its
+            path, type notebook: the server starts a kernel in its folder or adopts a warm one),
+            run a first cell over the kernel's websocket that imports mxnet and computes
+            (--step train: a small Gluon training loop instead), check the printed answer;
+            login -> first result is the attendee's real wait
+  close     when every attendee has a result: DELETE the session (closes the notebook, shuts
+            the kernel down)
   logout    GET /hub/logout
 
 For every run the script brings up its own isolated compose project (tests/labclient.LabStack),
@@ -23,6 +28,8 @@ everything again. Runs: each --config (default = the repository's configuration;
 DockerSpawner/JupyterHub defaults as the reference deployment uses them, bench/baseline/) in
 each --mode (cold = nobody's server runs; prestart = an admin pre-started everyone with
 bench/prestart.py first), side by side in one invocation so the ratio is measured on one machine.
+Cold runs are compared with the CPU floor: one attendee's server and kernel start, measured
+standalone first, plus the run's hub and engine share, times N, over the host's cores.
 
     bench/run.sh                          # N=20, default and baseline, cold and prestart
     bench/run.sh --users 50 --modes cold
@@ -87,6 +94,8 @@ CODE = {
 DEFAULT_NOTEBOOK = "tutorials/chapter02_crashcourse/ndarray.ipynb"
 #: Seconds between the last logout and an idle measurement (kernels shut down, logs flushed).
 IDLE_SETTLE_S = 10
+#: Tornado's access log lines of 5xx answers, as the hub logs them ("... 503 GET /hub/... ").
+HUB_5XX = re.compile(r"\b5\d\d (GET|POST|PUT|PATCH|DELETE|HEAD) /")
 PROXY_ERROR = re.compile(r"\[ConfigProxy\].*(error|503|502)|Proxy error|Failed to add route", re.IGNORECASE)
 
 
@@ -624,6 +633,9 @@ def run_one(config: str, mode: str, args: argparse.Namespace) -> dict:
         record.update(summarize(users))
         new_log = lab.logs().splitlines()[log_lines_before:]
         record["proxy_errors"] = sum(1 for line in new_log if PROXY_ERROR.search(line))
+        # The lines themselves (and the hub's 5xx answers), to tell a proxy error from the hub's own.
+        record["proxy_error_lines"] = [line[-300:] for line in new_log if PROXY_ERROR.search(line)][:20]
+        record["hub_5xx_lines"] = [line[-300:] for line in new_log if HUB_5XX.search(line)][:20]
         record["hub_throttle_warnings"] = sum(1 for line in new_log if "pending spawns, throttling" in line)
         record["user_containers_cpu_s"] = round(_containers_cpu(lab), 1)
         record["cpu_until_all_in_lab"] = cpu_split.report()
@@ -692,6 +704,8 @@ def print_table(record: dict) -> None:
         print(f"   queued attendees saw: {message!r}")
     for what, count in record.get("client_http_5xx_by_request", {}).items():
         print(f"   5xx: {count} x {what}")
+    for line in (record.get("proxy_error_lines") or [])[:5] + (record.get("hub_5xx_lines") or [])[:5]:
+        print(f"   hub log: {line}")
     for error in record["errors"]:
         print(f"   ! {error}")
 
@@ -755,8 +769,9 @@ def main(argv: list[str] | None = None) -> int:
     configs = [c for c in args.configs.split(",") if c]
     modes = [m for m in args.modes.split(",") if m]
     bad = [c for c in configs if c not in CONFIGS] + [m for m in modes if m not in ("cold", "prestart")]
-    if bad or args.users < 1 or any("=" not in kv for kv in args.env):
-        print(f"loadtest: bad option value(s): {bad or args.env or args.users}; see --help", file=sys.stderr)
+    if bad or args.users < 1 or args.floor_runs < 0 or any("=" not in kv for kv in args.env):
+        print(f"loadtest: bad option value(s): {bad or args.env or (args.users, args.floor_runs)}; see --help",
+              file=sys.stderr)
         return 2
     code, expect = CODE[args.step]
     start_costs = None

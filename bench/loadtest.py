@@ -228,8 +228,8 @@ async def run_attendee(base: str, attendee: Attendee, code: str, expect: str, ti
                 # What JupyterLab does when the attendee opens a tutorial and runs its first cell.
                 # The user's server set its own _xsrf cookie with the Lab page; JupyterLab sends
                 # it as X-XSRFToken, its OAuth cookie does the rest.
-                return await open_notebook(http, f"{base}/user/{attendee.name}/api", auth_for(jar, base, attendee), notebook, code,
-                                           expect, timeout, attendee)
+                return await open_notebook(http, f"{base}/user/{attendee.name}/api", auth_for(jar, base, attendee),
+                                           notebook, code, expect, timeout, attendee)
 
             session_url = await _step(attendee, step, kernel())
             attendee.executing_at = time.monotonic()
@@ -319,7 +319,8 @@ async def _execute(http: aiohttp.ClientSession, ws_url: str, auth: dict, code: s
                    session_id: str = "") -> str:
     msg_id = uuid.uuid4().hex
     out: list[str] = []
-    async with http.ws_connect(ws_url, headers=auth, params={"session_id": session_id} if session_id else None, timeout=aiohttp.ClientWSTimeout(ws_close=10)) as ws:
+    params = {"session_id": session_id} if session_id else None  # as JupyterLab connects
+    async with http.ws_connect(ws_url, headers=auth, params=params, timeout=aiohttp.ClientWSTimeout(ws_close=10)) as ws:
         await ws.send_json({
             "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "bench",
                        "session": session_id or uuid.uuid4().hex, "version": "5.3", "date": ""},
@@ -591,8 +592,8 @@ def measure_start_costs(image: str, runs: int, notebook: str, code: str, expect:
             container.remove(force=True)
     median = {k: round(statistics.median(s[k] for s in samples), 3) for k in samples[0]}
     # What the floor counts as the server's part: the start and its settling (see above).
-    return {"image": image, "runs": samples, "server_core_s": round(median["server_core_s"] + median["settle_core_s"], 3),
-            "kernel_core_s": median["kernel_core_s"], "medians": median}
+    return {"image": image, "runs": samples, "medians": median, "kernel_core_s": median["kernel_core_s"],
+            "server_core_s": round(median["server_core_s"] + median["settle_core_s"], 3)}
 
 
 def run_one(config: str, mode: str, args: argparse.Namespace) -> dict:
@@ -602,7 +603,8 @@ def run_one(config: str, mode: str, args: argparse.Namespace) -> dict:
     users = [Attendee(f"{args.prefix}{i:03d}", "") for i in range(1, args.users + 1)]  # passwords: handout
     code, expect = CODE[args.step]
     record: dict = {"config": config, "mode": mode, "users": args.users, "arrival_rate": args.arrival_rate,
-                    "step": args.step, "notebook": args.notebook, "env": extra_env, "load_avg_at_start": os.getloadavg()}
+                    "step": args.step, "notebook": args.notebook, "env": extra_env,
+                    "load_avg_at_start": os.getloadavg()}
     print(f"\n== {config} / {mode}: {args.users} attendees (instance {lab.instance})", flush=True)
     try:
         lab.up()

@@ -58,6 +58,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+import docker
 import yarl
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -492,7 +493,7 @@ class CpuSplit:
         self.kernels = hostcpu.KernelCpu()
 
     def _counters(self) -> dict[str, float]:
-        ids = [c.id for c in self.lab.user_containers()]
+        ids = user_container_ids(self.lab)
         self.kernels.poll([pid for i in ids for pid in cgroups.pids(i)])
         return {"host": hostcpu.host_busy_seconds(),
                 "hub": cgroups.cpu_seconds(self.hub_id) or 0.0,
@@ -554,8 +555,6 @@ def measure_start_costs(image: str, runs: int, notebook: str, code: str, expect:
     (until the container's CPU stays below 2 % of a core for 1 s: the server's after-start work,
     and a warm kernel's start where the image has one), then opening *notebook* and running
     *code* as its first cell (the kernel start, import mxnet, the cell). Medians of *runs*."""
-    import docker  # only here: the rush itself needs no Docker SDK beyond labclient's
-
     import server_start
 
     client = docker.from_env()
@@ -650,7 +649,7 @@ def run_one(config: str, mode: str, args: argparse.Namespace) -> dict:
             time.sleep(args.idle_seconds)
             cpu_split.take("idle_end")
             idle = cpu_split.report("idle_start", "idle_end")
-            idle["servers"] = len(lab.user_containers())
+            idle["servers"] = len(user_container_ids(lab))
             record["cpu_idle"] = idle
     except Exception as error:  # noqa: BLE001  (one broken run is recorded; the others still run)
         record["error"] = f"{type(error).__name__}: {error}"
@@ -662,8 +661,17 @@ def run_one(config: str, mode: str, args: argparse.Namespace) -> dict:
     return record
 
 
+def user_container_ids(lab: LabStack) -> list[str]:
+    """The stack's user servers: LabDockerSpawner labels them (gluonlab.user), the baseline's
+    plain DockerSpawner does not; both name them <instance>-<user> and run the notebook image
+    (compose's own services, such as the image-building one, are not servers)."""
+    containers = docker.from_env().containers.list(filters={"name": f"{lab.instance}-"})
+    return [c.id for c in containers if c.name.startswith(f"{lab.instance}-")
+            and "com.docker.compose.service" not in c.labels and ("gluonlab.user" in c.labels or c.attrs["Config"]["Image"].startswith("gluonlab/notebook"))]
+
+
 def _containers_cpu(lab: LabStack) -> float:
-    return sum(cgroups.cpu_seconds(c.id) or 0.0 for c in lab.user_containers())
+    return sum(cgroups.cpu_seconds(i) or 0.0 for i in user_container_ids(lab))
 
 
 # --- output --------------------------------------------------------------------------------------

@@ -32,3 +32,24 @@ def memory_bytes(container_id: str) -> int | None:
         if path.exists():
             return int(path.read_text())
     return None
+
+
+def _procs_file(container_id: str, sys_fs: Path) -> Path | None:
+    for path in (sys_fs / "cgroup" / "cpuacct" / "docker" / container_id / "cgroup.procs",
+                 sys_fs / "cgroup" / "system.slice" / f"docker-{container_id}.scope" / "cgroup.procs"):
+        if path.exists():
+            return path
+    return None
+
+
+def pids(container_id: str, sys_fs: Path = V1.parent) -> list[int]:
+    """The container's processes (host PIDs) from its cgroup.procs; empty when it has none here.
+
+    *sys_fs* is /sys/fs (a fake tree in tests)."""
+    path = _procs_file(container_id, sys_fs)
+    if path is None:
+        return []
+    try:
+        return [int(line) for line in path.read_text().split()]
+    except OSError:  # container gone while reading
+        return []

@@ -44,3 +44,44 @@ def own_seconds() -> float:
     """CPU time of this process (all its threads)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def is_kernel(cmdline: list[str]) -> bool:
+    """A Jupyter kernel process: ipykernel's launcher, as a kernel spec runs it
+    (`python -m ipykernel_launcher -f ...`, or the launcher's path)."""
+    return any(Path(arg).name in ("ipykernel_launcher", "ipykernel_launcher.py") for arg in cmdline) or any(
+        a == "-m" and b in ("ipykernel", "ipykernel_launcher") for a, b in zip(cmdline, cmdline[1:]))
+
+
+def process_cpu(pid: int, proc: Path = Path("/proc")) -> tuple[int, bool, float] | None:
+    """(start time in ticks, is it a kernel, CPU seconds incl. reaped children) of one process,
+    None when it is gone. The start time tells a reused PID from the process seen before."""
+    try:
+        stat = (proc / str(pid) / "stat").read_text()
+        cmdline = (proc / str(pid) / "cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": field 3 (state) is fields[0]
+    return int(fields[19]), is_kernel([a for a in cmdline if a]), sum(int(v) for v in fields[11:15]) / _TICK
+
+
+class KernelCpu:
+    """CPU of the kernel processes in some containers, from /proc/<pid>/stat.
+
+    poll() remembers the last reading of every kernel process it has seen, so a kernel that
+    exits between polls keeps what it used up to the last poll; seconds() is the sum of those.
+    The difference of two seconds() readings is what kernels used in between (kernels already
+    running at the first reading count from their reading then)."""
+
+    def __init__(self, proc: Path = Path("/proc")):
+        self.proc = proc
+        self.last: dict[tuple[int, int], float] = {}
+
+    def poll(self, pids: list[int]) -> None:
+        for pid in pids:
+            seen = process_cpu(pid, self.proc)
+            if seen and seen[1]:
+                self.last[(pid, seen[0])] = seen[2]
+
+    def seconds(self) -> float:
+        return sum(self.last.values())

@@ -12,8 +12,13 @@ Each simulated attendee does what a browser does at a workshop's start:
             event stream until ready
   lab       GET /user/<user>/lab through the proxy, OAuth redirects included, until JupyterLab's
             page arrives (login -> lab is the "login to a ready JupyterLab" figure)
-  kernel    start a kernel through the proxy, open its websocket, run a cell that imports mxnet
-            and computes (--step train: a small Gluon training loop instead), check the answer
+  kernel    open a tutorial as JupyterLab does (GET its contents, POST /api/sessions with its
+            path, type notebook: the server starts a kernel in its folder or adopts a warm one),
+            run a first cell over the kernel's websocket that imports mxnet and computes
+            (--step train: a small Gluon training loop instead), check the printed answer;
+            login -> first result is the attendee's real wait
+  close     when every attendee has a result: DELETE the session (closes the notebook, shuts
+            the kernel down)
   logout    GET /hub/logout
 
 For every run the script brings up its own isolated compose project (tests/labclient.LabStack),
@@ -23,6 +28,8 @@ everything again. Runs: each --config (default = the repository's configuration;
 DockerSpawner/JupyterHub defaults as the reference deployment uses them, bench/baseline/) in
 each --mode (cold = nobody's server runs; prestart = an admin pre-started everyone with
 bench/prestart.py first), side by side in one invocation so the ratio is measured on one machine.
+Cold runs are compared with the CPU floor: one attendee's server and kernel start, measured
+standalone first, plus the run's hub and engine share, times N, over the host's cores.
 
     bench/run.sh                          # N=20, default and baseline, cold and prestart
     bench/run.sh --users 50 --modes cold
@@ -34,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import csv
 import io
 import json
@@ -50,6 +58,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+import docker
 import yarl
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -81,8 +90,13 @@ CODE = {
               "    l.backward(); tr.step(256)\n"
               "print(round(float(net.bias.data().asscalar()), 1))\n"), "4.2"),
 }
+#: The notebook each attendee opens (relative to the server's root, the home): the first
+#: tutorial that runs MXNet.
+DEFAULT_NOTEBOOK = "tutorials/chapter02_crashcourse/ndarray.ipynb"
 #: Seconds between the last logout and an idle measurement (kernels shut down, logs flushed).
 IDLE_SETTLE_S = 10
+#: Tornado's access log lines of 5xx answers, as the hub logs them ("... 503 GET /hub/... ").
+HUB_5XX = re.compile(r"\b5\d\d (GET|POST|PUT|PATCH|DELETE|HEAD) /")
 PROXY_ERROR = re.compile(r"\[ConfigProxy\].*(error|503|502)|Proxy error|Failed to add route", re.IGNORECASE)
 
 
@@ -99,6 +113,7 @@ class Attendee:
     rejections: int = 0
     rejection_message: str = ""
     http_5xx: int = 0
+    http_5xx_seen: list[str] = field(default_factory=list)  # "what: HTTP status", to find the cause
     error: str = ""
     failed_step: str = ""
 
@@ -123,13 +138,18 @@ async def _check(response: aiohttp.ClientResponse, attendee: Attendee, ok: tuple
     text = await response.text()
     if response.status >= 500:
         attendee.http_5xx += 1
+        attendee.http_5xx_seen.append(f"{what}: HTTP {response.status}")
     if response.status not in ok:
         raise StepFailed(f"{what}: HTTP {response.status} {text[:160]!r}")
     return text
 
 
 async def run_attendee(base: str, attendee: Attendee, code: str, expect: str, timeout: float,
-                       on_lab=None) -> None:
+                       on_lab=None, on_result=None, all_have_result: asyncio.Event | None = None,
+                       notebook: str = "") -> None:
+    if all_have_result is None:
+        all_have_result = asyncio.Event()
+        all_have_result.set()
     jar = aiohttp.CookieJar(unsafe=True)  # unsafe: cookies for an IP address (127.0.0.1)
     async with aiohttp.ClientSession(cookie_jar=jar, timeout=aiohttp.ClientTimeout(total=timeout)) as http:
         attendee.started_at = time.monotonic()
@@ -159,12 +179,12 @@ async def run_attendee(base: str, attendee: Attendee, code: str, expect: str, ti
                             # The hub's "Too many users trying to log in right now. Try again
                             # in N seconds": a patient attendee waits and reloads.
                             attendee.rejections += 1
-                            shown = re.search(r"Too many users[^<]*|Active user limit[^<]*", text)
-                            attendee.rejection_message = shown.group(0).strip() if shown else text[:120]
+                            attendee.rejection_message = queue_message(text)
                             await asyncio.sleep(float(r.headers.get("Retry-After", "10")))
                             continue
                         if r.status >= 500:
                             attendee.http_5xx += 1
+                            attendee.http_5xx_seen.append(f"spawn: HTTP {r.status}")
                         if r.status not in (200, 302):
                             raise StepFailed(f"spawn: HTTP {r.status} {text[:160]!r}")
                         break
@@ -206,24 +226,24 @@ async def run_attendee(base: str, attendee: Attendee, code: str, expect: str, ti
             step = "kernel"
 
             async def kernel():
-                api = f"{base}/user/{attendee.name}/api"
+                # What JupyterLab does when the attendee opens a tutorial and runs its first cell.
                 # The user's server set its own _xsrf cookie with the Lab page; JupyterLab sends
                 # it as X-XSRFToken, its OAuth cookie does the rest.
-                auth = {"X-XSRFToken": _cookie(jar, "_xsrf", f"{base}/user/{attendee.name}/")}
-                async with http.post(f"{api}/kernels", json={"name": "python3"}, headers=auth) as r:
-                    await _check(r, attendee, (201,), "kernel start")
-                    kernel_id = (await r.json())["id"]
-                try:
-                    output = await _execute(http, f"{api}/kernels/{kernel_id}/channels".replace("http", "ws", 1),
-                                            auth, code, timeout)
-                finally:
-                    async with http.delete(f"{api}/kernels/{kernel_id}", headers=auth) as r:
-                        await r.read()
-                if expect not in output:
-                    raise StepFailed(f"kernel: expected {expect!r} in the output, got {output[:200]!r}")
+                return await open_notebook(http, f"{base}/user/{attendee.name}/api", auth_for(jar, base, attendee),
+                                           notebook, code, expect, timeout, attendee)
 
-            await _step(attendee, step, kernel())
+            session_url = await _step(attendee, step, kernel())
             attendee.executing_at = time.monotonic()
+            attendee.times["login_to_first_result"] = attendee.executing_at - attendee.started_at
+            if on_result:
+                await on_result(attendee)
+            # The attendee keeps the notebook open while the others start (as in the room), then
+            # closes it: DELETE of the session shuts its kernel down. (Kernels alive until the
+            # last result also keep their CPU readable for the split, CpuSplit.)
+            step = "close"
+            await all_have_result.wait()
+            async with http.delete(session_url, headers=auth_for(jar, base, attendee)) as r:
+                await _check(r, attendee, (204,), "closing the notebook")
 
             step = "logout"
 
@@ -235,6 +255,18 @@ async def run_attendee(base: str, attendee: Attendee, code: str, expect: str, ti
         except (TimeoutError, StepFailed) as error:
             attendee.failed_step = step
             attendee.error = str(error) or type(error).__name__
+            if step in ("login", "spawn", "lab", "kernel") and on_result:
+                await on_result(attendee)  # no result will come: the others need not wait for it
+
+
+def queue_message(page: str) -> str:
+    """What a throttled attendee reads on the hub's 429 page: our error template's bilingual
+    line (id gluonlab-retry) where it is there, else JupyterHub's own message."""
+    ours = re.search(r'id="gluonlab-retry"[^>]*>(.*?)</p>', page, re.DOTALL)
+    if ours:
+        return " ".join(ours.group(1).split())
+    shown = re.search(r"Too many users[^<]*|Active user limit[^<]*", page)
+    return " ".join(shown.group(0).split()) if shown else " ".join(page[:120].split())
 
 
 def _cookie(jar: aiohttp.CookieJar, name: str, url: str | None = None) -> str:
@@ -249,13 +281,50 @@ def _cookie(jar: aiohttp.CookieJar, name: str, url: str | None = None) -> str:
     return ""
 
 
-async def _execute(http: aiohttp.ClientSession, ws_url: str, auth: dict, code: str, timeout: float) -> str:
+def auth_for(jar: aiohttp.CookieJar, base: str, attendee: Attendee) -> dict:
+    return {"X-XSRFToken": _cookie(jar, "_xsrf", f"{base}/user/{attendee.name}/")}
+
+
+async def open_notebook(http: aiohttp.ClientSession, api: str, auth: dict, notebook: str, code: str,
+                        expect: str, timeout: float, attendee: Attendee | None = None) -> str:
+    """Open *notebook* as JupyterLab does and run *code* as its first cell; returns the
+    session's URL (DELETE it to close the notebook and shut its kernel down).
+
+    JupyterLab reads the notebook (GET /api/contents), creates a session for its path (POST
+    /api/sessions, type notebook: the server starts the kernel in the notebook's folder, or
+    adopts a warm one), then talks to the kernel over its websocket."""
+    async with http.get(f"{api}/contents/{notebook}", params={"type": "notebook", "content": "1"},
+                        headers=auth) as r:
+        if r.status == 404:
+            raise StepFailed(f"kernel: notebook {notebook!r} not found on the server (--notebook)")
+        await _check(r, attendee or Attendee("", ""), (200,), "notebook contents")
+    body = {"path": notebook, "name": notebook.rsplit("/", 1)[-1], "type": "notebook",
+            "kernel": {"name": "python3"}}
+    async with http.post(f"{api}/sessions", json=body, headers=auth) as r:
+        await _check(r, attendee or Attendee("", ""), (201,), "session start")
+        session = await r.json()
+    session_url = f"{api}/sessions/{session['id']}"
+    try:
+        ws_url = f"{api}/kernels/{session['kernel']['id']}/channels".replace("http", "ws", 1)
+        output = await _execute(http, ws_url, auth, code, timeout, session["id"])
+        if expect not in output:
+            raise StepFailed(f"kernel: expected {expect!r} in the output, got {output[:200]!r}")
+    except BaseException:
+        async with http.delete(session_url, headers=auth) as r:
+            await r.read()
+        raise
+    return session_url
+
+
+async def _execute(http: aiohttp.ClientSession, ws_url: str, auth: dict, code: str, timeout: float,
+                   session_id: str = "") -> str:
     msg_id = uuid.uuid4().hex
     out: list[str] = []
-    async with http.ws_connect(ws_url, headers=auth, timeout=aiohttp.ClientWSTimeout(ws_close=10)) as ws:
+    params = {"session_id": session_id} if session_id else None  # as JupyterLab connects
+    async with http.ws_connect(ws_url, headers=auth, params=params, timeout=aiohttp.ClientWSTimeout(ws_close=10)) as ws:
         await ws.send_json({
             "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "bench",
-                       "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
+                       "session": session_id or uuid.uuid4().hex, "version": "5.3", "date": ""},
             "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
             "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
                         "allow_stdin": False, "stop_on_error": True},
@@ -354,7 +423,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def summarize(users: list[Attendee]) -> dict:
     steps = {}
-    for step in (*STEPS, "login_to_lab"):
+    for step in (*STEPS, "login_to_lab", "login_to_first_result"):
         values = [u.times[step] for u in users if step in u.times]
         steps[step] = {
             "n": len(values),
@@ -373,12 +442,15 @@ def summarize(users: list[Attendee]) -> dict:
         "spawn_limit_rejections": sum(u.rejections for u in users),
         "spawn_limit_messages": sorted({u.rejection_message for u in users if u.rejection_message}),
         "client_http_5xx": sum(u.http_5xx for u in users),
+        "client_http_5xx_by_request": dict(collections.Counter(x for u in users for x in u.http_5xx_seen)),
     }
 
 
 async def rush(base: str, users: list[Attendee], arrival_rate: float, code: str, expect: str, timeout: float,
-               cpu_split: "CpuSplit | None" = None):
+               cpu_split: "CpuSplit | None" = None, notebook: str = DEFAULT_NOTEBOOK):
     labs_served = 0
+    done: set[str] = set()  # attendees with a first result, or failed before one
+    all_have_result = asyncio.Event()
 
     async def on_lab():
         nonlocal labs_served
@@ -386,30 +458,50 @@ async def rush(base: str, users: list[Attendee], arrival_rate: float, code: str,
         if cpu_split and labs_served == len(users):  # the last attendee has JupyterLab
             await asyncio.to_thread(cpu_split.take, "all_in_lab")
 
+    async def on_result(attendee: Attendee):
+        done.add(attendee.name)
+        if len(done) == len(users) and not all_have_result.is_set():
+            if cpu_split:  # before any kernel shuts down: every kernel's CPU is still readable
+                await asyncio.to_thread(cpu_split.take, "all_have_result")
+            all_have_result.set()
+
     async def arrive(i: int, user: Attendee):
         if arrival_rate > 0:
             await asyncio.sleep(i / arrival_rate)
-        await run_attendee(base, user, code, expect, timeout, on_lab)
+        await run_attendee(base, user, code, expect, timeout, on_lab, on_result, all_have_result, notebook)
 
     await asyncio.gather(*(arrive(i, u) for i, u in enumerate(users)))
 
 
 class CpuSplit:
-    """Where the host's CPU went from the rush's start until every attendee had JupyterLab:
-    the hub container (hub + proxy), the user containers, the Docker engine, this load generator
-    (on a real workshop the browsers run on the attendees' laptops) and everything else."""
+    """Where the host's CPU went from the rush's start until every attendee had JupyterLab
+    (and until every attendee had a first result): the hub container (hub + proxy), the user
+    containers split into kernels and servers, the Docker engine, this load generator (on a
+    real workshop the browsers run on the attendees' laptops) and everything else.
+
+    Kernels: the ipykernel processes found in the user containers' cgroup.procs at each mark,
+    each read from /proc/<pid>/stat (utime + stime + reaped children; hostcpu.KernelCpu). The
+    attendees keep their notebooks open until the last first result, so every kernel of the
+    rush is alive at that mark (a kernel that exited earlier would count only up to the last
+    mark it was seen at). Servers: the user containers' cgroup total minus the kernels, i.e.
+    the Jupyter server and whatever else the container ran (tini, the start script, the
+    tutorials' sync). Marks only, no polling: listing the containers is an engine call."""
 
     def __init__(self, lab: LabStack, hub_id: str):
         self.lab, self.hub_id = lab, hub_id
         self.marks: dict[str, dict[str, float]] = {}
+        self.kernels = hostcpu.KernelCpu()
 
     def _counters(self) -> dict[str, float]:
+        ids = user_container_ids(self.lab)
+        self.kernels.poll([pid for i in ids for pid in cgroups.pids(i)])
         return {"host": hostcpu.host_busy_seconds(),
                 "hub": cgroups.cpu_seconds(self.hub_id) or 0.0,
                 # Containers that did not exist at the start count from zero: what they used is theirs.
-                "user_containers": _containers_cpu(self.lab),
+                "user_containers": sum(cgroups.cpu_seconds(i) or 0.0 for i in ids),
                 "engine": hostcpu.engine_seconds(),
-                "load_generator": hostcpu.own_seconds()}
+                "load_generator": hostcpu.own_seconds(),
+                "kernels": self.kernels.seconds()}
 
     def take(self, mark: str) -> None:
         self.marks[mark] = {"t": time.monotonic(), **self._counters()}
@@ -418,9 +510,89 @@ class CpuSplit:
         first, last = self.marks.get(start), self.marks.get(end)
         if not (first and last):
             return {}
-        used = {k: round(last[k] - first[k], 2) for k in last if k != "t"}
+        used = {k: round(last[k] - first[k], 2) for k in last if k not in ("t", "kernels")}
         used["other"] = round(used["host"] - sum(v for k, v in used.items() if k != "host"), 2)
+        kernels = round(last["kernels"] - first["kernels"], 2)
+        used["servers"] = round(used["user_containers"] - kernels, 2)
+        used["kernels"] = kernels
         return {"seconds": round(last["t"] - first["t"], 2), "core_seconds": used}
+
+
+# --- the CPU floor ----------------------------------------------------------------------------
+
+
+def cpu_floor_s(per_attendee_core_s: dict[str, float], users: int, cores: int) -> float:
+    """The shortest time in which *cores* can do the CPU work of *users* attendees (each costing
+    the sum of *per_attendee_core_s*), if they arrive at once: no run's last first result can
+    come sooner, whatever the scheduling. p95 is compared with it (p95 < max, so a run can be
+    below the floor only by the last few attendees' share)."""
+    if users < 1 or cores < 1:
+        raise ValueError(f"cpu_floor_s: users and cores must be >= 1, got {users}, {cores}")
+    return sum(per_attendee_core_s.values()) * users / cores
+
+
+def floor_for_run(record: dict, start_costs: dict | None, cores: int) -> dict | None:
+    """The floor of one cold run: one server start + one kernel start (start_costs, measured
+    standalone) + the run's own hub and engine core-s per attendee until all had a result."""
+    split = record.get("cpu_until_all_have_result") or {}
+    if record.get("mode") != "cold" or not start_costs or not split:
+        return None
+    c = split["core_seconds"]
+    per = {"server_start": start_costs["server_core_s"], "kernel_start": start_costs["kernel_core_s"],
+           "hub": round(c["hub"] / record["users"], 3), "engine": round(c["engine"] / record["users"], 3)}
+    floor = cpu_floor_s(per, record["users"], cores)
+    p95 = record["steps"]["login_to_first_result"]["p95"]
+    return {"per_attendee_core_s": per, "cores": cores, "floor_s": round(floor, 2),
+            "floor_plus_20pct_s": round(floor * 1.2, 2), "p95_s": p95,
+            "p95_over_floor": round(p95 / floor, 2) if p95 and floor else None,
+            "within_floor_plus_20pct": bool(p95 is not None and p95 <= floor * 1.2)}
+
+
+def measure_start_costs(image: str, runs: int, notebook: str, code: str, expect: str,
+                        timeout: float = 120) -> dict:
+    """Core-s of one attendee's container, standalone (no hub, nothing else running): server
+    start until /api/status answers (as bench/server_start.py), then the settling after it
+    (until the container's CPU stays below 2 % of a core for 1 s: the server's after-start work,
+    and a warm kernel's start where the image has one), then opening *notebook* and running
+    *code* as its first cell (the kernel start, import mxnet, the cell). Medians of *runs*."""
+    import server_start
+
+    client = docker.from_env()
+    samples = []
+    for _ in range(runs):
+        token = uuid.uuid4().hex
+        container = client.containers.run(image, detach=True, environment={"JUPYTER_TOKEN": token})
+        try:
+            base = server_start.wait_ready(container, token, timeout)
+            cpu = lambda: cgroups.cpu_seconds(container.id) or 0.0  # noqa: E731
+            ready = cpu()
+            settled_at, last, quiet_since = time.monotonic(), ready, time.monotonic()
+            while time.monotonic() - settled_at < 30 and time.monotonic() - quiet_since < 1.0:
+                time.sleep(0.25)
+                now = cpu()
+                if now - last > 0.02 * 0.25:
+                    quiet_since = time.monotonic()
+                last = now
+            settled = cpu()
+
+            async def first_cell():
+                headers = {"Authorization": f"token {token}"}
+                async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http:
+                    url = await open_notebook(http, f"{base}/api", headers, notebook, code, expect, timeout)
+                    after = cpu()
+                    async with http.delete(url, headers=headers) as r:
+                        await r.read()
+                    return after
+
+            after = asyncio.run(first_cell())
+            samples.append({"server_core_s": round(ready, 3), "settle_core_s": round(settled - ready, 3),
+                            "kernel_core_s": round(after - settled, 3)})
+        finally:
+            container.remove(force=True)
+    median = {k: round(statistics.median(s[k] for s in samples), 3) for k in samples[0]}
+    # What the floor counts as the server's part: the start and its settling (see above).
+    return {"image": image, "runs": samples, "medians": median, "kernel_core_s": median["kernel_core_s"],
+            "server_core_s": round(median["server_core_s"] + median["settle_core_s"], 3)}
 
 
 def run_one(config: str, mode: str, args: argparse.Namespace) -> dict:
@@ -430,7 +602,8 @@ def run_one(config: str, mode: str, args: argparse.Namespace) -> dict:
     users = [Attendee(f"{args.prefix}{i:03d}", "") for i in range(1, args.users + 1)]  # passwords: handout
     code, expect = CODE[args.step]
     record: dict = {"config": config, "mode": mode, "users": args.users, "arrival_rate": args.arrival_rate,
-                    "step": args.step, "env": extra_env, "load_avg_at_start": os.getloadavg()}
+                    "step": args.step, "notebook": args.notebook, "env": extra_env,
+                    "load_avg_at_start": os.getloadavg()}
     print(f"\n== {config} / {mode}: {args.users} attendees (instance {lab.instance})", flush=True)
     try:
         lab.up()
@@ -455,15 +628,19 @@ def run_one(config: str, mode: str, args: argparse.Namespace) -> dict:
         cpu_split = CpuSplit(lab, hub_id)
         cpu_split.take("start")
         began = time.monotonic()
-        asyncio.run(rush(lab.url, users, args.arrival_rate, code, expect, args.timeout, cpu_split))
+        asyncio.run(rush(lab.url, users, args.arrival_rate, code, expect, args.timeout, cpu_split, args.notebook))
         record["wall_s"] = round(time.monotonic() - began, 2)
         record.update(sampler.stop())
         record.update(summarize(users))
         new_log = lab.logs().splitlines()[log_lines_before:]
         record["proxy_errors"] = sum(1 for line in new_log if PROXY_ERROR.search(line))
+        # The lines themselves (and the hub's 5xx answers), to tell a proxy error from the hub's own.
+        record["proxy_error_lines"] = [line[-300:] for line in new_log if PROXY_ERROR.search(line)][:20]
+        record["hub_5xx_lines"] = [line[-300:] for line in new_log if HUB_5XX.search(line)][:20]
         record["hub_throttle_warnings"] = sum(1 for line in new_log if "pending spawns, throttling" in line)
         record["user_containers_cpu_s"] = round(_containers_cpu(lab), 1)
         record["cpu_until_all_in_lab"] = cpu_split.report()
+        record["cpu_until_all_have_result"] = cpu_split.report(end="all_have_result")
         if args.idle_seconds > 0:
             # Everyone logged out, servers still up: what running servers cost while nobody
             # types (the hub's polls, Docker's upkeep, the servers' own timers).
@@ -472,7 +649,7 @@ def run_one(config: str, mode: str, args: argparse.Namespace) -> dict:
             time.sleep(args.idle_seconds)
             cpu_split.take("idle_end")
             idle = cpu_split.report("idle_start", "idle_end")
-            idle["servers"] = len(lab.user_containers())
+            idle["servers"] = len(user_container_ids(lab))
             record["cpu_idle"] = idle
     except Exception as error:  # noqa: BLE001  (one broken run is recorded; the others still run)
         record["error"] = f"{type(error).__name__}: {error}"
@@ -484,8 +661,17 @@ def run_one(config: str, mode: str, args: argparse.Namespace) -> dict:
     return record
 
 
+def user_container_ids(lab: LabStack) -> list[str]:
+    """The stack's user servers: LabDockerSpawner labels them (gluonlab.user), the baseline's
+    plain DockerSpawner does not; both name them <instance>-<user> and run the notebook image
+    (compose's own services, such as the image-building one, are not servers)."""
+    containers = docker.from_env().containers.list(filters={"name": f"{lab.instance}-"})
+    return [c.id for c in containers if c.name.startswith(f"{lab.instance}-")
+            and "com.docker.compose.service" not in c.labels and ("gluonlab.user" in c.labels or c.attrs["Config"]["Image"].startswith("gluonlab/notebook"))]
+
+
 def _containers_cpu(lab: LabStack) -> float:
-    return sum(cgroups.cpu_seconds(c.id) or 0.0 for c in lab.user_containers())
+    return sum(cgroups.cpu_seconds(i) or 0.0 for i in user_container_ids(lab))
 
 
 # --- output --------------------------------------------------------------------------------------
@@ -504,9 +690,20 @@ def print_table(record: dict) -> None:
     print(f"   hub: CPU peak {record['hub_cpu_peak_percent']}% ({record['hub_cpu_seconds']} core-s), "
           f"memory peak {record['hub_mem_peak_mib']} MiB; user containers {record['user_containers_cpu_s']} core-s")
     if split := record.get("cpu_until_all_in_lab"):
-        parts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in split["core_seconds"].items() if k != "host")
+        parts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in split["core_seconds"].items()
+                          if k not in ("host", "servers", "kernels"))
         print(f"   CPU until all {record['users']} in JupyterLab ({split['seconds']} s): "
               f"{split['core_seconds']['host']} core-s on the host = {parts}")
+    if split := record.get("cpu_until_all_have_result"):
+        c = split["core_seconds"]
+        print(f"   CPU until all {record['users']} have a first result ({split['seconds']} s): {c['host']} core-s "
+              f"= hub {c['hub']} + servers {c['servers']} + kernels {c['kernels']} + engine {c['engine']} "
+              f"+ load generator {c['load_generator']} + other {c['other']}")
+    if floor := record.get("floor"):
+        per = " + ".join(f"{k.replace('_', ' ')} {v}" for k, v in floor["per_attendee_core_s"].items())
+        print(f"   CPU floor: ({per}) core-s x {record['users']} / {floor['cores']} cores = {floor['floor_s']} s; "
+              f"login -> first result p95 {floor['p95_s']} s = {floor['p95_over_floor']} x floor "
+              f"({'within' if floor['within_floor_plus_20pct'] else 'over'} floor + 20 % = {floor['floor_plus_20pct_s']} s)")
     if idle := record.get("cpu_idle"):
         c, n = idle["core_seconds"], max(idle["servers"], 1)
         print(f"   idle: {idle['servers']} servers running, nobody working, {idle['seconds']} s: host "
@@ -515,23 +712,40 @@ def print_table(record: dict) -> None:
               f"user containers {100 * c['user_containers'] / idle['seconds']:.1f}%")
     for message in record["spawn_limit_messages"]:
         print(f"   queued attendees saw: {message!r}")
+    for what, count in record.get("client_http_5xx_by_request", {}).items():
+        print(f"   5xx: {count} x {what}")
+    for line in (record.get("proxy_error_lines") or [])[:5] + (record.get("hub_5xx_lines") or [])[:5]:
+        print(f"   hub log: {line}")
     for error in record["errors"]:
         print(f"   ! {error}")
 
 
 def print_comparison(records: list[dict]) -> None:
     by = {(r["config"], r["mode"]): r for r in records if "steps" in r}
-    print("\n== side by side (p95 login -> JupyterLab ready; all executing)")
+    print("\n== side by side (login -> JupyterLab ready; login -> first MXNet result)")
     for (config, mode), r in sorted(by.items()):
-        print(f"   {config:<9}{mode:<9} p95 {r['steps']['login_to_lab']['p95']} s, max {r['steps']['login_to_lab']['max']} s, "
-              f"all executing {r['first_login_to_all_executing_s']} s, failures {r['failures']}")
+        lab, first = r["steps"]["login_to_lab"], r["steps"]["login_to_first_result"]
+        floor = f", floor {r['floor']['floor_s']} s (+20 %: {r['floor']['floor_plus_20pct_s']})" if r.get("floor") else ""
+        print(f"   {config:<9}{mode:<9} lab p50/p95 {lab['p50']}/{lab['p95']} s; first result p50/p95/max "
+              f"{first['p50']}/{first['p95']}/{first['max']} s; failures {r['failures']}, "
+              f"spawn-limit rejections {r['spawn_limit_rejections']}{floor}")
     for mode in ("cold", "prestart"):
         b, d = by.get(("baseline", mode)), by.get(("default", mode))
-        if d and b and (d["failures"] or b["failures"]):
+        if not (d and b):
+            continue
+        if d["failures"] or b["failures"]:
             print(f"   {mode}: baseline/default: no ratio, failures {b['failures']} vs {d['failures']}")
-        elif d and b and d["steps"]["login_to_lab"]["p95"] and b["steps"]["login_to_lab"]["p95"]:
-            print(f"   {mode}: baseline/default p95 ratio = "
-                  f"{b['steps']['login_to_lab']['p95'] / d['steps']['login_to_lab']['p95']:.2f}")
+            continue
+        for step in ("login_to_lab", "login_to_first_result"):
+            if d["steps"][step]["p95"] and b["steps"][step]["p95"]:
+                print(f"   {mode}: baseline/default p95 ratio, {step.replace('_', ' ')} = "
+                      f"{b['steps'][step]['p95'] / d['steps'][step]['p95']:.2f}")
+
+
+def _commit() -> str:
+    result = subprocess.run(["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"],
+                            capture_output=True, text=True, check=False)
+    return result.stdout.strip()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -542,6 +756,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="attendees arriving per second (default 0: all at once, the worst case)")
     p.add_argument("--step", choices=sorted(CODE), default="import",
                    help="what each attendee runs: import (import mxnet, compute) or train (a Gluon training loop)")
+    p.add_argument("--notebook", default=DEFAULT_NOTEBOOK,
+                   help=f"notebook each attendee opens, relative to the home (default {DEFAULT_NOTEBOOK})")
+    p.add_argument("--floor-runs", type=int, default=3,
+                   help="standalone server+kernel starts measured for the CPU floor of cold runs (default 3; 0: no floor)")
     p.add_argument("--configs", default="default,baseline", help="comma list of: " + ", ".join(CONFIGS))
     p.add_argument("--modes", default="cold,prestart", help="comma list of: cold, prestart")
     p.add_argument("--prestart-parallel", type=int, default=4, help="spawns in flight during prestart (default 4)")
@@ -561,19 +779,32 @@ def main(argv: list[str] | None = None) -> int:
     configs = [c for c in args.configs.split(",") if c]
     modes = [m for m in args.modes.split(",") if m]
     bad = [c for c in configs if c not in CONFIGS] + [m for m in modes if m not in ("cold", "prestart")]
-    if bad or args.users < 1 or any("=" not in kv for kv in args.env):
-        print(f"loadtest: bad option value(s): {bad or args.env or args.users}; see --help", file=sys.stderr)
+    if bad or args.users < 1 or args.floor_runs < 0 or any("=" not in kv for kv in args.env):
+        print(f"loadtest: bad option value(s): {bad or args.env or (args.users, args.floor_runs)}; see --help",
+              file=sys.stderr)
         return 2
+    code, expect = CODE[args.step]
+    start_costs = None
+    if "cold" in modes and args.floor_runs > 0:
+        # First, on the idle machine: what one attendee's server and kernel cost on their own.
+        start_costs = measure_start_costs("gluonlab/notebook:cpu", args.floor_runs, args.notebook, code, expect)
+        print(f"one attendee, standalone (median of {args.floor_runs}): server start "
+              f"{start_costs['server_core_s']} core-s (to /api/status {start_costs['medians']['server_core_s']}, "
+              f"settling {start_costs['medians']['settle_core_s']}), notebook + first cell "
+              f"{start_costs['kernel_core_s']} core-s", flush=True)
     records = []
     for mode in modes:
         for config in configs:
             record = run_one(config, mode, args)
+            if floor := floor_for_run(record, start_costs, os.cpu_count() or 1):
+                record["floor"] = floor
             print_table(record)
             records.append(record)
     print_comparison(records)
     out = args.json or BENCH_DIR / "results" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-n{args.users}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"cpus": os.cpu_count(), "load_avg_at_end": os.getloadavg(), "argv": sys.argv[1:],
+            "commit": _commit(), "start_costs": start_costs,
             "finished": datetime.now(UTC).isoformat()}
     out.write_text(json.dumps({"meta": meta, "runs": records}, indent=2))
     print(f"\nresults: {out}")

@@ -27,26 +27,32 @@ import docker
 import cgroups  # bench/, next to this script
 
 
+def wait_ready(container, token: str, timeout: float) -> str:
+    """Wait until the container's Jupyter server answers /api/status; returns its base URL."""
+    began = time.monotonic()
+    container.reload()
+    base = f"http://{container.attrs['NetworkSettings']['IPAddress']}:8888"
+    while True:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(f"{base}/api/status",
+                                                               headers={"Authorization": f"token {token}"}),
+                                        timeout=2):
+                return base
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            container.reload()
+            if container.status != "running":
+                raise RuntimeError(f"server exited: {container.logs().decode()[-800:]}") from None
+            if time.monotonic() - began > timeout:
+                raise RuntimeError(f"server did not answer within {timeout} s") from None
+            time.sleep(0.05)
+
+
 def one_start(client: docker.DockerClient, image: str, timeout: float) -> dict:
     token = secrets.token_hex(16)
     began = time.monotonic()
     container = client.containers.run(image, detach=True, environment={"JUPYTER_TOKEN": token})
     try:
-        container.reload()
-        address = container.attrs["NetworkSettings"]["IPAddress"]
-        url = f"http://{address}:8888/api/status"
-        while True:
-            try:
-                with urllib.request.urlopen(urllib.request.Request(url, headers={"Authorization": f"token {token}"}),
-                                            timeout=2):
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                container.reload()
-                if container.status != "running":
-                    raise RuntimeError(f"server exited: {container.logs().decode()[-800:]}") from None
-                if time.monotonic() - began > timeout:
-                    raise RuntimeError(f"server did not answer within {timeout} s") from None
-                time.sleep(0.05)
+        wait_ready(container, token, timeout)
         wall, cpu = time.monotonic() - began, cgroups.cpu_seconds(container.id)
         if cpu is None:
             raise RuntimeError(f"no CPU accounting found for container {container.id}")

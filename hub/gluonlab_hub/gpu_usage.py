@@ -468,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
                                                          os.environ.get("JUPYTERHUB_API_TOKEN", ""), text)
                 notify(client, server.container_id, text)
                 log.info("%s: GPU idle %.0f s, notice written%s", user, usage[user].idle_s,
-                         " and shown in Lab" if in_lab else "")
+                         " and sent to the Lab" if in_lab else "")
             for user in to_stop:
                 log.info("%s: GPU idle %.0f s, stopping the server (files kept)", user, usage[user].idle_s)
                 if api:

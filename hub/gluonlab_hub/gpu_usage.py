@@ -15,8 +15,12 @@ runs the helper every GLUONLAB_GPU_IDLE_CHECK seconds and
 * writes the usage to ``<state>/gpu-usage.json``, which the hub reads for the admin GPU page and
   the Prometheus metrics (:class:`UsageCollector`: ``gluonlab_gpu_memory_used_mib``,
   ``gluonlab_gpu_utilization_percent``, ``gluonlab_gpu_idle_seconds``, labels ``user``, ``gpu``);
-* stops servers whose GPU sat idle for their profile's ``idle_gpu_minutes`` (a notice file in
-  the user's home first; files are kept, the GPU returns to the pool through the spawner's stop).
+* stops servers whose GPU sat idle for their profile's ``idle_gpu_minutes``; first it sends a
+  notice: a JupyterLab pop-up through the jupyterlab-notifications-extension REST API of the
+  user's server (:func:`notify_lab`, the service's token with ``access:servers``), and a file in
+  the user's home as well (:func:`notify`: seen even where the pop-up is not, e.g. no Lab tab is
+  open or the image lacks the extension). Files are kept, the GPU returns to the pool through
+  the spawner's stop.
 
 Idle means: no compute process of the user on their GPU, or GPU utilisation 0 % where nvidia-smi
 reports it (whole GPUs; a GPU in MIG mode reports no utilisation, so a slice is idle when no
@@ -38,6 +42,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -61,6 +66,9 @@ done
 """
 #: The notice put in the user's home before an idle server is stopped (a file Lab shows).
 NOTICE_FILE = "GPU-idle-notice.txt"
+#: jupyterlab-notifications-extension's endpoint under a server's base URL (its published API):
+#: POST queues a notification that Lab shows, GET hands the queued ones to the polling Lab tab.
+LAB_NOTICE_API = "jupyterlab-notifications-extension/ingest"
 USAGE_FILE = "gpu-usage.json"
 _CONTAINER_ID = re.compile(r"(?:docker[-/]|/)([0-9a-f]{64})(?:\.scope)?\s*$")
 _NUMBER = re.compile(r"^\d+(\.\d+)?$")
@@ -213,12 +221,22 @@ class Server:
     user: str
     devices: tuple[str, ...]
     profile: str = ""
+    #: Where the hub's proxy reaches the user's server (``http://<ip on network>:<port>/user/<name>/``),
+    #: "" when the container does not say (then no Lab notice, only the file).
+    url: str = ""
 
     @classmethod
-    def from_container(cls, container: Any) -> "Server":
+    def from_container(cls, container: Any, network: str = "") -> "Server":
         labels = container.labels or {}
         devices = tuple(i for i in labels.get(LABEL_GPUS, "").split(",") if i)
-        return cls(container.id, labels[LABEL_USER], devices, labels.get(LABEL_PROFILE, ""))
+        attrs = getattr(container, "attrs", None) or {}
+        networks = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        address = (networks.get(network) or {}).get("IPAddress", "") if network else ""
+        # The spawner gives each server its bind URL (port and base path) in JUPYTERHUB_SERVICE_URL.
+        env = dict(e.split("=", 1) for e in (attrs.get("Config") or {}).get("Env") or [] if "=" in e)
+        bind = urlsplit(env.get("JUPYTERHUB_SERVICE_URL", ""))
+        url = f"http://{address}:{bind.port}{bind.path}" if address and bind.port and bind.path else ""
+        return cls(container.id, labels[LABEL_USER], devices, labels.get(LABEL_PROFILE, ""), url)
 
 
 def usage_by_user(report: HelperReport, servers: Iterable[Server]) -> dict[str, UserUsage]:
@@ -367,9 +385,33 @@ def run_helper(client: Any, image: str, timeout_s: float = 60.0) -> str:
         container.remove(force=True)
 
 
-def running_servers(client: Any, instance: str) -> list[Server]:
+def running_servers(client: Any, instance: str, network: str = "") -> list[Server]:
     containers = client.containers.list(filters={"label": [LABEL_USER, f"{LABEL_INSTANCE}={instance}"]})
-    return [Server.from_container(c) for c in containers]
+    return [Server.from_container(c, network) for c in containers]
+
+
+def lab_notice(text: str) -> dict[str, Any]:
+    """The notification the user's Lab shows: a warning that stays until dismissed (autoClose
+    false), pushed at once to open Lab tabs (immediate) and queued for the next one to poll."""
+    return {"message": text.strip(), "type": "warning", "autoClose": False, "immediate": True,
+            "data": {"source": "gluonlab-gpu-usage"}}
+
+
+def notify_lab(post: Callable[..., Any], server_url: str, token: str, text: str) -> bool:
+    """Send the notice to the Lab at ``server_url`` (:attr:`Server.url`) through jupyterlab-notifications-extension; ``post`` is ``requests.post``. Returns whether the
+    server took it: False (logged) when it could not be reached or has no such extension, and the
+    caller's file notice still goes out."""
+    try:
+        response = post(f"{server_url.rstrip('/')}/{LAB_NOTICE_API}", json=lab_notice(text),
+                        headers={"Authorization": f"token {token}"}, timeout=10)
+    except Exception as error:  # noqa: BLE001  (any transport error: the file notice remains)
+        log.warning("idle notice to %s's Lab failed: %s", server_url, error)
+        return False
+    if response.status_code != 200:
+        log.warning("idle notice to %s's Lab refused: HTTP %s %s", server_url, response.status_code,
+                    response.text[:200])
+        return False
+    return True
 
 
 def notify(client: Any, container_id: str, text: str) -> None:
@@ -388,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--usage-file", type=Path, required=True)
     parser.add_argument("--idle-minutes", default="", help="profile=minutes,... (0 = never)")
     parser.add_argument("--exempt-groups", default="", help="groups whose servers are never reclaimed")
+    parser.add_argument("--network", default="", help="the users' Docker network (where their servers listen)")
     parser.add_argument("--once", action="store_true", help="one reading, then exit")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[gpu-usage %(asctime)s] %(message)s")
@@ -403,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     tracker = IdleTracker()
     while True:
         try:
-            servers = running_servers(client, args.instance)
+            servers = running_servers(client, args.instance, args.network)
             gpu_servers = [s for s in servers if s.devices]
             report = parse_helper_output(run_helper(client, args.image)) if gpu_servers else HelperReport()
             usage = usage_by_user(report, gpu_servers)
@@ -419,8 +462,13 @@ def main(argv: list[str] | None = None) -> int:
             by_user = {s.user: s for s in gpu_servers}
             for user in to_warn:
                 left = limits[user] - usage[user].idle_s / 60
-                log.info("%s: GPU idle %.0f s, notice written", user, usage[user].idle_s)
-                notify(client, by_user[user].container_id, notice_text(left, limits[user]))
+                text = notice_text(left, limits[user])
+                server = by_user[user]
+                in_lab = bool(server.url) and notify_lab(requests.post, server.url,
+                                                         os.environ.get("JUPYTERHUB_API_TOKEN", ""), text)
+                notify(client, server.container_id, text)
+                log.info("%s: GPU idle %.0f s, notice written%s", user, usage[user].idle_s,
+                         " and sent to the Lab" if in_lab else "")
             for user in to_stop:
                 log.info("%s: GPU idle %.0f s, stopping the server (files kept)", user, usage[user].idle_s)
                 if api:

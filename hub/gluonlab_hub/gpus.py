@@ -5,7 +5,8 @@ A workshop runs many users on one GPU host. Docker's ``--gpus 1`` (``count=1``) 
 (``device_ids``). This module:
 
 * parses ``nvidia-smi --query-gpu=index,uuid,name,memory.total --format=csv,noheader,nounits``
-  output and a configured GPU spec (``"auto"``, ``""``/``"none"``, ``"0,1"``, ``"GPU-…"``);
+  output and a configured GPU spec (``"auto"``, ``""``/``"none"``, ``"0,1"``, ``"GPU-…"``,
+  ``"MIG-…"``, ``"MIG-…=1g.10gb"``);
 * parses ``nvidia-smi -L`` for the MIG devices of GPUs in MIG mode (listed under their parent
   GPU with ``MIG-`` UUIDs), strictly: a line it does not understand is an error;
 * discovers GPUs through Docker (a throwaway container with all GPUs requested);
@@ -63,6 +64,8 @@ Policy = Literal["exclusive", "shared", "none"]
 WhenExhausted = Literal["refuse", "cpu"]
 
 _UUID_RE = re.compile(r"^(GPU|MIG)-[0-9A-Za-z-]+$")
+# An explicit GPU list's MIG entry: "MIG-<uuid>" (profile from discovery) or "MIG-<uuid>=1g.10gb".
+_MIG_ENTRY_RE = re.compile(r"^(?P<uuid>MIG-[0-9A-Za-z-]+)(=(?P<profile>.*))?$")
 _INDEX_RE = re.compile(r"^\d+$")
 # nvidia-smi -L (driver R470 and later): "GPU 0: <name> (UUID: GPU-...)" and, indented under a
 # GPU in MIG mode, "  MIG 1g.10gb     Device  0: (UUID: MIG-...)".
@@ -177,9 +180,16 @@ class Gpu:
     def is_slice(self) -> bool:
         return bool(self.mig_profile)
 
+    @property
+    def is_mig_entry(self) -> bool:
+        """A MIG device (a ``MIG-`` UUID), whether or not its profile is known yet."""
+        return self.device_id.startswith("MIG-")
+
     def describe(self) -> str:
         """Human-readable one-liner, e.g. ``GPU 0 (NVIDIA H100 80GB HBM3, 79.6 GiB)`` or
         ``MIG 1g.10gb slice 0 of GPU 0 (NVIDIA H100 80GB HBM3)``."""
+        if self.is_slice and self.parent_index is None:  # declared in GLUONLAB_GPUS, not discovered
+            return f"MIG {self.mig_profile} slice {self.device_id}"
         if self.is_slice:
             name = f" ({self.name})" if self.name else ""
             return f"MIG {self.mig_profile} slice {self.index} of GPU {self.parent_index}{name}"
@@ -277,9 +287,14 @@ def parse_gpu_spec(spec: str) -> Literal["auto"] | list[Gpu]:
 
     * ``"auto"``: discover through Docker (returned as the string ``"auto"``);
     * ``""`` or ``"none"``: no GPUs (``[]``);
-    * a comma-separated list of indices and/or UUIDs: ``"0,1"``, ``"GPU-2b18…,GPU-9c…"``.
+    * a comma-separated list of indices and/or UUIDs: ``"0,1"``, ``"GPU-2b18…,GPU-9c…"``;
+      a ``MIG-`` UUID is one MIG slice, either bare (its profile and parent GPU come from
+      discovery, :func:`resolve_gpu_list`) or with its profile declared, ``MIG-…=1g.10gb``
+      (used as it is when discovery cannot run).
 
     Raises :class:`GpuSpecError` with the offending entry for anything else, and for duplicates.
+    A bare ``MIG-`` entry comes back with an empty ``mig_profile`` (``is_mig_entry`` but not yet
+    ``is_slice``): only :func:`discover_gpus` makes it a slice.
     """
     s = spec.strip()
     if s.lower() == "auto":
@@ -292,15 +307,26 @@ def parse_gpu_spec(spec: str) -> Literal["auto"] | list[Gpu]:
         item = raw.strip()
         if not item:
             raise GpuSpecError(f"GPU spec {spec!r} has an empty entry; write e.g. '0,1'")
+        mig = _MIG_ENTRY_RE.match(item)
         if _INDEX_RE.match(item):
             item = str(int(item))  # "01" and "1" are the same GPU
             gpu = Gpu(device_id=item, index=int(item))
+        elif mig:
+            profile = (mig["profile"] or "").strip()
+            if mig["profile"] is not None and not MIG_PROFILE_RE.match(profile):
+                raise GpuSpecError(
+                    f"GPU spec entry {item!r}: {profile!r} is not a MIG profile; write the slice as "
+                    "MIG-<uuid>=<profile> with the profile nvidia-smi -L shows, e.g. 1g.10gb, or just MIG-<uuid>"
+                )
+            item = mig["uuid"]
+            gpu = Gpu(device_id=item, uuid=item, mig_profile=profile)
         elif _UUID_RE.match(item):
             gpu = Gpu(device_id=item, uuid=item)
         else:
             raise GpuSpecError(
                 f"GPU spec entry {item!r} is neither a GPU index (0, 1, ...) nor a UUID "
-                "(GPU-...); use 'auto', 'none' or a comma-separated list such as '0,1'"
+                "(GPU-..., MIG-... or MIG-...=1g.10gb); use 'auto', 'none' or a comma-separated list "
+                "such as '0,1'"
             )
         if item in seen:
             raise GpuSpecError(f"GPU spec {spec!r} lists GPU {item} twice")
@@ -396,22 +422,95 @@ def discover_gpus(
 ) -> list[Gpu]:
     """GPUs named by ``spec`` (see :func:`parse_gpu_spec`).
 
-    Only ``"auto"`` needs ``docker_client`` and ``image``: it runs nvidia-smi in a throwaway
+    ``"auto"`` needs ``docker_client`` and ``image``: it runs nvidia-smi in a throwaway
     container (:func:`run_nvidia_smi`). ``use_uuid`` makes discovered GPUs be requested by
     UUID instead of index. GPUs in MIG mode come back marked (``mig_mode``), followed by their
     slices from ``nvidia-smi -L`` (run only when a GPU is in MIG mode).
+
+    An explicit list runs discovery only when it names MIG devices, to learn each slice's
+    profile and parent GPU (:func:`resolve_gpu_list`); a list of whole GPUs needs no Docker.
     """
     parsed = parse_gpu_spec(spec)
     if parsed != "auto":
-        return parsed
+        if not any(g.is_mig_entry for g in parsed):
+            return parsed
+        try:
+            found = _discover_all(docker_client, image, use_uuid=use_uuid)
+        except GpuDiscoveryError as error:
+            return resolve_gpu_list(parsed, None, discovery_error=str(error))
+        return resolve_gpu_list(parsed, found)
+    return _discover_all(docker_client, image, use_uuid=use_uuid)
+
+
+def _discover_all(docker_client: Any | None, image: str | None, *, use_uuid: bool = False) -> list[Gpu]:
+    """Every GPU of the host (nvidia-smi in a throwaway container), then the MIG slices."""
     if docker_client is None or not image:
-        raise GpuDiscoveryError("GPU spec 'auto' needs a Docker client and an image to run nvidia-smi in")
+        raise GpuDiscoveryError("GPU discovery needs a Docker client and an image to run nvidia-smi in")
     gpus = parse_nvidia_smi_csv(run_nvidia_smi(docker_client, image), use_uuid=use_uuid)
     if not gpus:
         raise GpuDiscoveryError("nvidia-smi ran but listed no GPUs; set the GPU spec to 'none' for a CPU-only hub")
     if any(g.mig_mode for g in gpus):
         gpus += with_mig_slices(gpus, run_nvidia_smi(docker_client, image, args=NVIDIA_SMI_LIST))
     return gpus
+
+
+def resolve_gpu_list(listed: list[Gpu], found: list[Gpu] | None, *, discovery_error: str = "") -> list[Gpu]:
+    """An explicit GPU list (:func:`parse_gpu_spec`) made concrete with what discovery ``found``
+    (GPUs, then MIG slices, as ``discover_gpus("auto")`` returns them), or ``None`` when discovery
+    failed with ``discovery_error``.
+
+    With discovery, every entry must be a device of this host: a MIG entry takes the profile and
+    parent GPU nvidia-smi reports (a declared ``=profile`` must agree), a whole GPU must not be in
+    MIG mode (it is only handed out as slices). Without it, each MIG entry needs its profile
+    declared, and the list may not also name whole GPUs: nothing could tell whether one of them is
+    a listed slice's parent, and whole-GPU and MIG requests must never meet on one GPU. Raises
+    :class:`GpuSpecError` naming the entry and what to write instead.
+    """
+    if found is None:
+        bare = [g.device_id for g in listed if g.is_mig_entry and not g.mig_profile]
+        if bare:
+            raise GpuSpecError(
+                f"MIG entr{'y' if len(bare) == 1 else 'ies'} {', '.join(bare)} need{'s' if len(bare) == 1 else ''} "
+                f"a MIG profile, which comes from GPU discovery, and discovery failed ({discovery_error}). "
+                f"Make discovery work (the NVIDIA container toolkit, the notebook image on this host), or "
+                f"declare each slice's profile as nvidia-smi -L shows it, e.g. {bare[0]}=1g.10gb"
+            )
+        whole = [g.device_id for g in listed if not g.is_mig_entry]
+        if whole:
+            raise GpuSpecError(
+                f"the list names MIG slices and whole GPUs ({', '.join(whole)}), and without GPU discovery "
+                f"({discovery_error}) the hub cannot check that none of those GPUs holds the slices (a GPU in "
+                "MIG mode is only handed out as slices). Make discovery work, or list only MIG slices"
+            )
+        log.warning("GPU discovery failed (%s): using the MIG slices as GLUONLAB_GPUS declares them", discovery_error)
+        return listed
+    by_index = {g.index: g for g in found if not g.is_slice}
+    by_uuid = {g.uuid: g for g in found if g.uuid}
+    resolved: list[Gpu] = []
+    for entry in listed:
+        if entry.is_mig_entry:
+            real = by_uuid.get(entry.device_id)
+            if real is None or not real.is_slice:
+                have = ", ".join(f"{s.device_id}={s.mig_profile}" for s in found if s.is_slice) or "none"
+                raise GpuSpecError(f"entry {entry.device_id!r} is not a MIG device of this host; its MIG devices "
+                                   f"(nvidia-smi -L) are: {have}")
+            if entry.mig_profile and entry.mig_profile != real.mig_profile:
+                raise GpuSpecError(f"entry {entry.device_id}={entry.mig_profile}: nvidia-smi -L says that slice is "
+                                   f"{real.mig_profile}; write {entry.device_id}={real.mig_profile} or just "
+                                   f"{entry.device_id}")
+            resolved.append(real)
+            continue
+        real = by_index.get(entry.index) if entry.index is not None else by_uuid.get(entry.uuid)
+        if real is None:
+            have = ", ".join(f"{g.index} ({g.uuid})" for g in found if not g.is_slice)
+            raise GpuSpecError(f"entry {entry.device_id!r} is not a GPU of this host; nvidia-smi lists: {have}")
+        if real.mig_mode:
+            slices = [s.device_id for s in found if s.is_slice and s.parent_index == real.index]
+            raise GpuSpecError(f"GPU {entry.device_id} is in MIG mode, so it is only handed out as slices: list "
+                               f"its MIG devices instead ({', '.join(slices) or 'none created yet'})")
+        resolved.append(Gpu(device_id=entry.device_id, index=real.index, uuid=real.uuid, name=real.name,
+                            memory_mib=real.memory_mib))
+    return resolved
 
 
 def with_mig_slices(gpus: Iterable[Gpu], listing: str) -> list[Gpu]:
@@ -513,6 +612,10 @@ class GpuAllocator:
         ids = [g.device_id for g in self.gpus]
         if len(set(ids)) != len(ids):
             raise ValueError(f"GPU list names a device twice: {ids}")
+        unresolved = [g.device_id for g in self.gpus if g.is_mig_entry and not g.is_slice]
+        if unresolved:
+            raise ValueError(f"MIG device(s) {unresolved} have no MIG profile; discover_gpus resolves them "
+                             "(or declare it: MIG-<uuid>=1g.10gb)")
         whole_indexes = {g.index for g in self.gpus if not g.is_slice and g.index is not None}
         overlap = sorted({g.parent_index for g in self.gpus if g.is_slice} & whole_indexes)
         if overlap:

@@ -282,11 +282,14 @@ def _services(c: Any, settings: Settings, profiles: profile_mod.ProfileSet) -> N
             "command": [sys.executable, "-m", "gluonlab_hub.gpu_usage", "--instance", settings.instance,
                         "--image", gpu_profiles[0].image, "--interval", str(settings.gpu_idle_check_s),
                         "--usage-file", _usage_file(settings), "--idle-minutes", idle,
-                        "--exempt-groups", ",".join(profiles.idle_gpu_exempt_groups)],
+                        "--exempt-groups", ",".join(profiles.idle_gpu_exempt_groups),
+                        # The idle notice goes to the user's Lab at the address the proxy uses.
+                        "--network", settings.network],
         })
         c.JupyterHub.load_roles.append({
             "name": "gpu-usage",
-            "scopes": ["list:users", "read:users:groups", "read:servers", "delete:servers"],
+            # access:servers: POST the idle notice to the user's Lab (jupyterlab-notifications-extension)
+            "scopes": ["list:users", "read:users:groups", "read:servers", "delete:servers", "access:servers"],
             "services": ["gpu-usage"],
         })
     # Help requests from the Labs (gluonlab-help) and the instructors' list: /hub/gluonlab/help.

@@ -238,7 +238,7 @@ def check_against_pool(found: ProfileSet, allocator: Any) -> None:
             have = ", ".join(allocator.mig_profiles()) or "none (no GPU in MIG mode with instances)"
             problems.append(f"profile {profile.name!r} asks for a MIG {request.mig_profile} slice, but this "
                             f"host's MIG slices are: {have}; use one of those (nvidia-smi -L lists them) or "
-                            "GLUONLAB_GPUS=auto so that slices are discovered")
+                            "GLUONLAB_GPUS=auto so that slices are discovered (or list its MIG- UUIDs there)")
         elif request.kind == "whole" and allocator.seats(request) == 0:
             problems.append(f"profile {profile.name!r} asks for {request.describe()}, but this host has "
                             f"{allocator.seats(GpuRequest('whole', 1))} whole GPU(s) to hand out "

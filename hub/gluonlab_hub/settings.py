@@ -215,7 +215,8 @@ class Settings(BaseSettings):
         "GLUONLAB_GPU_POLICY", "none", "none (CPU only), exclusive (one user per GPU) or shared "
         "(GLUONLAB_USERS_PER_GPU users per GPU).", group="gpus", read_by=(HUB,))
     gpus: str = setting(
-        "GLUONLAB_GPUS", "", "GPUs to hand out: auto (ask nvidia-smi) or indexes/UUIDs, e.g. 0,1,2,3.",
+        "GLUONLAB_GPUS", "", "GPUs to hand out: auto (ask nvidia-smi) or a list of indexes and GPU-/MIG- "
+        "UUIDs, e.g. 0,1,2,3; a MIG slice's profile comes from nvidia-smi, or write MIG-<uuid>=1g.10gb.",
         group="gpus", read_by=(HUB,), doc_default="auto with a GPU policy, else none")
     users_per_gpu: int = setting("GLUONLAB_USERS_PER_GPU", 2, "Users per GPU under the shared policy.",
                                  group="gpus", read_by=(HUB,), ge=1)

@@ -180,13 +180,14 @@ def hub_gpu_allocator(settings: Any, docker_client: Any = None) -> GpuAllocator:
         return GpuAllocator([], policy="none")
     where = f"GLUONLAB_GPUS={settings.gpus!r} (GLUONLAB_GPU_POLICY={policy})"
     try:
-        listed = gpu_mod.parse_gpu_spec(settings.gpus)  # a typo fails here, before any Docker call
+        gpu_mod.parse_gpu_spec(settings.gpus)  # a typo fails here, before any Docker call
         client = docker_client or docker.from_env()
-        found = listed if listed != "auto" else gpu_mod.discover_gpus("auto", client, settings.notebook_image)
+        # An explicit list of whole GPUs returns at once; "auto" and MIG entries ask nvidia-smi
+        found = gpu_mod.discover_gpus(settings.gpus, client, settings.notebook_image)
         allocator = GpuAllocator(found, policy=policy, users_per_gpu=settings.users_per_gpu,
                                  when_exhausted=settings.gpu_when_exhausted)
         rebuilt = allocator.rebuild_from_docker(client, instance=settings.instance)
-    except gpu_mod.GpuSpecError as error:
+    except (gpu_mod.GpuSpecError, ValueError) as error:  # ValueError: the allocator refuses the list
         raise gpu_mod.GpuSetupError(f"{where} is not valid: {error}") from error
     except gpu_mod.GpuDiscoveryError as error:
         raise gpu_mod.GpuSetupError(

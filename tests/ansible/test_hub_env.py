@@ -50,6 +50,42 @@ def test_https_opens_port_443_and_points_at_the_mounted_certificate(tmp_path):
     assert env["GLUONLAB_SPAWN_TIMEOUT"] == "300"
 
 
+PROFILES = {
+    "profiles": [
+        {"name": "cpu", "display_name": {"zh": "CPU 座位", "en": "CPU seat"}, "variant": "cpu"},
+        {"name": "mig-small", "display_name": {"zh": "GPU 切片", "en": "GPU slice"}, "gpu": "1g.10gb",
+         "groups": ["students"], "idle_gpu_minutes": 15},
+    ],
+    "idle_gpu_exempt_groups": ["instructors", "staff"],
+}
+
+
+def test_no_profiles_and_the_hubs_own_idle_check_by_default(tmp_path):
+    env = render(tmp_path)
+    assert env["GLUONLAB_PROFILES_FILE"] == ""
+    assert "GLUONLAB_GPU_IDLE_CHECK" not in env  # absent: the schema's default applies
+    assert not (tmp_path / "env.profiles").exists()
+
+
+def test_profiles_are_written_where_the_hub_reads_them_and_pass_its_checks(tmp_path):
+    from gluonlab_hub import profiles
+
+    env = render(tmp_path, gluonlab_hub_profiles=PROFILES, gluonlab_hub_gpu_idle_check=30)
+    assert env["GLUONLAB_GPU_IDLE_CHECK"] == "30"
+    in_hub = env["GLUONLAB_PROFILES_FILE"]
+    # The cert dir is what compose mounts at /srv/jupyterhub/certs; the name follows the content,
+    # so a changed document changes .env and the reload recreates the hub.
+    assert re.fullmatch(r"/srv/jupyterhub/certs/profiles-[0-9a-f]{12}\.yml", in_hub), in_hub
+    text = (tmp_path / "env.profiles").read_text(encoding="utf-8")
+    assert "CPU 座位" in text  # written as UTF-8, not \u escapes
+    found = profiles.parse(text, schema.Settings.from_env({"GLUONLAB_GPU_POLICY": "exclusive"}), source=in_hub)
+    assert found.names() == ["cpu", "mig-small"] and found.idle_gpu_exempt_groups == ("instructors", "staff")
+    assert found.get("mig-small").gpu.mig_profile == "1g.10gb" and found.get("mig-small").idle_gpu_minutes == 15
+    changed = {**PROFILES, "idle_gpu_exempt_groups": ["instructors"]}
+    (tmp_path / "b").mkdir()
+    assert render(tmp_path / "b", gluonlab_hub_profiles=changed)["GLUONLAB_PROFILES_FILE"] != in_hub
+
+
 # --- The role against the settings schema (no Ansible run needed) ------------------------------
 def role_env_lines() -> dict[str, str]:
     """Setting name -> the role variable that feeds it, for every NAME= line env.j2 writes."""

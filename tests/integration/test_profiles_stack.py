@@ -192,7 +192,8 @@ def test_a_hub_restart_keeps_every_assignment(lab):
 
 def test_an_idle_gpu_gets_a_notice_then_returns_to_the_pool(lab):
     """After the restart the gpu-usage service sees no GPU process: ana's and dee's slices
-    (profile idle time 2 minutes) are reclaimed, bo's whole GPU is not (instructors are exempt)."""
+    (profile idle time 2 minutes) are reclaimed, bo's whole GPU is not (instructors are exempt);
+    the notice reaches ana's Lab (a pop-up) and her home (a file)."""
     stack, hub = lab
     wait_until(lambda: "ana" in {s["user"] for s in gpu_view(hub)["servers"] if s["idle_minutes"] is not None},
                60, what="the gpu-usage service's first reading")
@@ -206,6 +207,16 @@ def test_an_idle_gpu_gets_a_notice_then_returns_to_the_pool(lab):
     wait_until(noticed, 150, interval=2, what="the idle notice in ana's home")
     notice = ana.exec_run(["cat", "/home/jovyan/GPU-idle-notice.txt"]).output.decode()
     assert "your files are kept" in notice and "文件会保留" in notice
+    # The service posts the same notice to ana's Lab before it writes the file: the
+    # jupyterlab-notifications-extension queued it for the next Lab tab to poll (none is open
+    # here), and its GET, through the hub's proxy with a token of ana's, hands the queue over.
+    token = hub.api("POST", "/users/ana/tokens", json={"note": "idle notice check", "expires_in": 600,
+                                                       "scopes": ["access:servers!user=ana"]}).json()["token"]
+    queued = requests.get(f"{hub.base_url}/user/ana/jupyterlab-notifications-extension/notifications",
+                          headers={"Authorization": f"token {token}"}, timeout=10)
+    assert queued.status_code == 200, queued.text
+    [popup] = [n for n in queued.json()["notifications"] if (n.get("data") or {}).get("source") == "gluonlab-gpu-usage"]
+    assert popup["message"] == notice.strip() and (popup["type"], popup["autoClose"]) == ("warning", False)
     wait_until(lambda: not hub.api("GET", "/users/ana").json().get("servers"), 150, interval=2,
                what="ana's idle server to be stopped")
     assigned = gpu_view(hub)["assignments"]

@@ -3,7 +3,11 @@ real H100 captures, fake process tables and cgroup files, the idle clock, the us
 the metrics read from it. The helper on the real engine: tests/integration/test_gpu_requests.py."""
 from __future__ import annotations
 
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -133,6 +137,64 @@ def test_the_notice_is_bilingual_and_says_files_are_kept() -> None:
     assert "15 分钟" in text and "文件会保留" in text and "your files are kept" in text and "5 more minutes" in text
 
 
+def inspected(network: str, ip: str, env: list[str]) -> SimpleNamespace:
+    """A container as docker-py's Container shows it (labels, and attrs as `docker inspect` prints)."""
+    return SimpleNamespace(id=ANA, labels={"gluonlab.user": "ana", "gluonlab.gpus": SLICE, "gluonlab.profile": "mig"},
+                           attrs={"Config": {"Env": env},
+                                  "NetworkSettings": {"Networks": {network: {"IPAddress": ip}}}})
+
+
+def test_a_servers_lab_address_is_its_ip_on_the_lab_network_and_its_bind_url() -> None:
+    env = ["PATH=/usr/bin", "JUPYTERHUB_SERVICE_URL=http://0.0.0.0:8888/user/ana/", "X=a=b"]
+    server = u.Server.from_container(inspected("lab1", "172.30.0.7", env), "lab1")
+    assert (server.user, server.devices, server.profile) == ("ana", (SLICE,), "mig")
+    assert server.url == "http://172.30.0.7:8888/user/ana/"
+    assert u.Server.from_container(inspected("other", "172.30.0.7", env), "lab1").url == ""  # not on the lab network
+    assert u.Server.from_container(inspected("lab1", "172.30.0.7", env[:1]), "lab1").url == ""  # no bind URL
+
+
+class Recorder(BaseHTTPRequestHandler):
+    """A real HTTP server standing in for a Lab: records each POST, answers with the class's status."""
+
+    status = 200
+    seen: list = []
+
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).seen.append((self.path, self.headers["Authorization"], json.loads(body)))
+        self.send_response(type(self).status)
+        self.end_headers()
+        self.wfile.write(b'{"success": true}')
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def lab_server():
+    Recorder.seen, Recorder.status = [], 200
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/user/ana/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_idle_notice_is_posted_to_the_users_lab_as_a_lasting_warning(lab_server) -> None:
+    import requests
+
+    text = u.notice_text(1, 2)
+    assert u.notify_lab(requests.post, lab_server, "svc-token", text) is True
+    [(path, auth, body)] = Recorder.seen
+    assert path == "/user/ana/jupyterlab-notifications-extension/ingest" and auth == "token svc-token"
+    assert body["message"] == text.strip() and "文件会保留" in body["message"]
+    assert (body["type"], body["autoClose"], body["immediate"]) == ("warning", False, True)
+    Recorder.status = 404  # a server without the extension: refused, logged, and the file notice still goes
+    assert u.notify_lab(requests.post, lab_server, "svc-token", text) is False
+    assert u.notify_lab(requests.post, "http://127.0.0.1:9/user/ana/", "t", text) is False  # nothing listens
+
+
 def test_the_hub_runs_the_service_with_the_profiles_idle_times(tmp_path) -> None:
     from traitlets.config import Config
 
@@ -148,9 +210,9 @@ def test_the_hub_runs_the_service_with_the_profiles_idle_times(tmp_path) -> None
     args = service["command"][service["command"].index("gluonlab_hub.gpu_usage") + 1:]
     assert args == ["--instance", "lab1", "--image", "gluonlab/notebook:ngc", "--interval", "60",
                     "--usage-file", f"{tmp_path}/gpu-usage.json", "--idle-minutes", "mig-small=20,whole-gpu=0",
-                    "--exempt-groups", "instructors"]
+                    "--exempt-groups", "instructors", "--network", "lab1"]
     [role] = [r for r in c.JupyterHub.load_roles if r["name"] == "gpu-usage"]
-    assert role["services"] == ["gpu-usage"] and "delete:servers" in role["scopes"]
+    assert role["services"] == ["gpu-usage"] and {"delete:servers", "access:servers"} <= set(role["scopes"])
     # A CPU-only hub runs no GPU service.
     cpu = Config()
     hub_config._services(cpu, Settings.from_env({"GLUONLAB_STATE_DIR": str(tmp_path)}),

@@ -7,6 +7,7 @@ real engine are in tests/integration/test_gpu_requests.py.
 from __future__ import annotations
 
 import copy
+import re
 import threading
 import time
 from pathlib import Path
@@ -384,3 +385,120 @@ def test_a_gpu_listed_whole_and_as_slices_is_refused() -> None:
     slice0 = g.Gpu(MIG_SLICE.format(1), 0, mig_profile="1g.10gb", parent_index=0)
     with pytest.raises(ValueError, match=r"GPU\(s\) \[0\] are listed whole and as MIG slices"):
         g.GpuAllocator([g.Gpu("0", 0), slice0])
+
+
+# ------------------------------------------------------- MIG slices in an explicit GPU list
+
+HOST_GPU0 = "GPU-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"  # the MIG fixture host's GPU 0 (in MIG mode)
+HOST_GPU1 = "GPU-5d4c3b2a-1f0e-9d8c-7b6a-5f4e3d2c1b0a"
+
+
+def test_an_explicit_list_takes_mig_entries_bare_or_with_their_profile() -> None:
+    bare, declared, whole = g.parse_gpu_spec(f"{MIG_SLICE.format(2)}, {MIG_SLICE.format(1)}=3g.40gb, 1")
+    assert (bare.device_id, bare.is_mig_entry, bare.is_slice) == (MIG_SLICE.format(2), True, False)
+    assert (declared.device_id, declared.mig_profile, declared.is_slice) == (MIG_SLICE.format(1), "3g.40gb", True)
+    assert declared.describe() == f"MIG 3g.40gb slice {MIG_SLICE.format(1)}"
+    assert (whole.device_id, whole.is_mig_entry) == ("1", False)
+
+
+@pytest.mark.parametrize("spec, needle", [
+    ("MIG-aa=big", "entry 'MIG-aa=big': 'big' is not a MIG profile"),
+    ("MIG-aa=", "entry 'MIG-aa=': '' is not a MIG profile"),
+    ("MIG-aa=1g.10gb=x", "'1g.10gb=x' is not a MIG profile"),
+    ("GPU-aa=1g.10gb", "entry 'GPU-aa=1g.10gb' is neither a GPU index"),
+    ("0=1g.10gb", "entry '0=1g.10gb' is neither"),
+    ("MIG-GPU-aa/1/0", "entry 'MIG-GPU-aa/1/0' is neither"),  # the pre-R470 MIG name: not a UUID Docker takes
+    ("MIG-aa,MIG-aa=1g.10gb", "lists GPU MIG-aa twice"),
+])
+def test_malformed_mig_entries_are_refused_naming_them(spec: str, needle: str) -> None:
+    with pytest.raises(g.GpuSpecError, match=re.escape(needle)):
+        g.parse_gpu_spec(spec)
+
+
+def test_listed_slices_take_profile_and_parent_from_discovery(fixtures_dir: Path) -> None:
+    listed = g.parse_gpu_spec(f"{MIG_SLICE.format(3)},{MIG_SLICE.format(1)}=3g.40gb,{HOST_GPU1}")
+    gpus = g.resolve_gpu_list(listed, mig_host(fixtures_dir))
+    assert [(x.device_id, x.mig_profile, x.parent_index) for x in gpus] == [
+        (MIG_SLICE.format(3), "1g.10gb", 0), (MIG_SLICE.format(1), "3g.40gb", 0), (HOST_GPU1, "", None)]
+    assert gpus[2].index == 1 and gpus[2].name == "NVIDIA H100 80GB HBM3"
+    alloc = g.GpuAllocator(gpus, policy="exclusive")
+    # Only the listed slice of each profile is handed out, never another of the host's.
+    assert alloc.allocate("ana", SMALL) == [MIG_SLICE.format(3)] and alloc.free_seats(SMALL) == 0
+    assert alloc.allocate("bo", BIG) == [MIG_SLICE.format(1)]
+    assert alloc.allocate("cy") == [HOST_GPU1]
+    with pytest.raises(g.GpusExhausted, match="Every MIG 1g.10gb slice is in use"):
+        alloc.allocate("dee", SMALL)
+
+
+@pytest.mark.parametrize("spec, needle", [
+    (f"0,{MIG_SLICE.format(2)}", f"GPU 0 is in MIG mode, so it is only handed out as slices: list its MIG devices "
+                                 f"instead ({MIG_SLICE.format(1)}, {MIG_SLICE.format(2)}"),
+    (f"{HOST_GPU0},{MIG_SLICE.format(2)}", f"GPU {HOST_GPU0} is in MIG mode"),
+    (f"{MIG_SLICE.format(2)}=3g.40gb", f"entry {MIG_SLICE.format(2)}=3g.40gb: nvidia-smi -L says that slice is 1g.10gb"),
+    ("MIG-00000000-0000-0000-0000-000000000009", "'MIG-00000000-0000-0000-0000-000000000009' is not a MIG device of "
+                                                 f"this host; its MIG devices (nvidia-smi -L) are: {MIG_SLICE.format(1)}=3g.40gb"),
+    (f"{MIG_SLICE.format(2)},7", "entry '7' is not a GPU of this host; nvidia-smi lists: 0 (GPU-0a1b"),
+])
+def test_a_listed_device_discovery_contradicts_is_refused(fixtures_dir: Path, spec: str, needle: str) -> None:
+    with pytest.raises(g.GpuSpecError, match=re.escape(needle)):
+        g.resolve_gpu_list(g.parse_gpu_spec(spec), mig_host(fixtures_dir))
+
+
+def test_without_discovery_only_declared_slices_alone_are_accepted() -> None:
+    declared = g.parse_gpu_spec(f"{MIG_SLICE.format(2)}=1g.10gb,{MIG_SLICE.format(3)}=1g.10gb")
+    assert g.resolve_gpu_list(declared, None, discovery_error="no engine") == declared
+    with pytest.raises(g.GpuSpecError, match=re.escape(
+            f"MIG entry {MIG_SLICE.format(3)} needs a MIG profile, which comes from GPU discovery, and discovery "
+            f"failed (no engine). Make discovery work")) as bare:
+        g.resolve_gpu_list(g.parse_gpu_spec(f"{MIG_SLICE.format(2)}=1g.10gb,{MIG_SLICE.format(3)}"), None,
+                           discovery_error="no engine")
+    assert str(bare.value).endswith(f"e.g. {MIG_SLICE.format(3)}=1g.10gb")
+    with pytest.raises(g.GpuSpecError, match=re.escape("names MIG slices and whole GPUs (1), and without GPU discovery")):
+        g.resolve_gpu_list(g.parse_gpu_spec(f"{MIG_SLICE.format(2)}=1g.10gb,1"), None, discovery_error="x")
+    with pytest.raises(ValueError, match="have no MIG profile"):  # an unresolved entry never reaches the pool
+        g.GpuAllocator(g.parse_gpu_spec(MIG_SLICE.format(2)))
+
+
+def replay_nvidia_smi(fixtures_dir: Path, calls: list):
+    """Stand-in for run_nvidia_smi on the MIG fixture host: the fixture output of each query."""
+    def run(docker_client, image, *, args=g.NVIDIA_SMI_QUERY, timeout_s=60.0):
+        calls.append(list(args))
+        name = "nvidia-smi-L.txt" if list(args) == g.NVIDIA_SMI_LIST else "query-gpu-noheader.txt"
+        return fixture_output(fixtures_dir / "gpu-host-mig" / name)
+    return run
+
+
+def test_discovery_runs_for_mig_entries_only_and_the_pool_survives_a_restart(fixtures_dir: Path, monkeypatch) -> None:
+    calls: list = []
+    monkeypatch.setattr(g, "run_nvidia_smi", replay_nvidia_smi(fixtures_dir, calls))
+    assert [x.device_id for x in g.discover_gpus("1,0", object(), "img")] == ["1", "0"] and calls == []
+    spec = f"1,{MIG_SLICE.format(4)},{MIG_SLICE.format(5)}"
+    gpus = g.discover_gpus(spec, object(), "img")
+    assert calls == [g.NVIDIA_SMI_QUERY, g.NVIDIA_SMI_LIST]
+    before = g.GpuAllocator(gpus, policy="exclusive")
+    assert before.allocate("ana", SMALL) == [MIG_SLICE.format(4)] and before.allocate("bo") == ["1"]
+    after = g.GpuAllocator(g.discover_gpus(spec, object(), "img"), policy="exclusive")
+    after.rebuild([container("ana", MIG_SLICE.format(4)), container("bo", "1")])
+    assert after.assignments() == before.assignments()
+    assert after.allocate("cy", SMALL) == [MIG_SLICE.format(5)]
+    with pytest.raises(g.GpusExhausted):
+        after.allocate("dee")  # GPU 1 is bo's, GPU 0 is never whole
+
+
+def test_a_hub_whose_discovery_fails_names_the_setting_and_the_entry(monkeypatch) -> None:
+    from gluonlab_hub.settings import Settings
+    from gluonlab_hub.spawner import hub_gpu_allocator
+
+    def no_gpus(docker_client, image, *, args=g.NVIDIA_SMI_QUERY, timeout_s=60.0):
+        raise g.GpuDiscoveryError("Docker could not start a container with GPUs (no nvidia runtime)")
+    monkeypatch.setattr(g, "run_nvidia_smi", no_gpus)
+    spec = f"{MIG_SLICE.format(2)}"
+    with pytest.raises(g.GpuSetupError) as error:
+        hub_gpu_allocator(Settings.from_env({"GLUONLAB_GPU_POLICY": "exclusive", "GLUONLAB_GPUS": spec}),
+                          SimpleNamespace(containers=SimpleNamespace(list=lambda filters=None: [])))
+    assert str(error.value).startswith(
+        f"GLUONLAB_GPUS='{spec}' (GLUONLAB_GPU_POLICY=exclusive) is not valid: MIG entry {spec} needs a MIG profile")
+    declared = f"{spec}=1g.10gb"
+    pool = hub_gpu_allocator(Settings.from_env({"GLUONLAB_GPU_POLICY": "exclusive", "GLUONLAB_GPUS": declared}),
+                             SimpleNamespace(containers=SimpleNamespace(list=lambda filters=None: [])))
+    assert pool.mig_profiles() == ["1g.10gb"] and pool.allocate("ana", SMALL) == [spec]

@@ -1,7 +1,8 @@
 """A real browser at the workshop: Playwright drives Debian's chromium through the compose stack.
 
 An attendee logs in on the hub's login form, starts their server from the hub's home page,
-lands in JupyterLab (UI in Chinese), opens the first tutorial from the file browser (a
+lands in JupyterLab (UI in Chinese), sees an idle-GPU notice pop up as the hub's gpu-usage
+service sends it, opens the first tutorial from the file browser (a
 Markdown file that jupytext opens as a notebook), runs all cells, checks that outputs appeared
 and no cell raised, opens a terminal, and logs out. On failure a screenshot and the page's
 HTML go to test-artifacts/browser-*.
@@ -9,11 +10,16 @@ HTML go to test-artifacts/browser-*.
 from __future__ import annotations
 
 import re
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from browsing import chinese_page, log_in_and_start
 from labclient import LabStack
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hub"))  # gluonlab_hub, as tests/unit does
+from gluonlab_hub.gpu_usage import LAB_NOTICE_API, lab_notice  # noqa: E402
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
@@ -45,6 +51,18 @@ def test_attendee_works_through_the_first_tutorial_in_a_real_browser(stack, brow
         step("ui in chinese")
         labels = page.locator(".lm-MenuBar-itemLabel").all_inner_texts()
         assert "文件" in labels and "运行" in labels, f"menu bar is not Chinese: {labels}"
+
+        step("idle GPU notice pops up in Lab")
+        # What the hub's gpu-usage service sends before it stops an idle GPU server
+        # (jupyterlab-notifications-extension): the open Lab must draw it as a toast, not only
+        # queue it. The browser's own cookies authenticate, its _xsrf cookie is the CSRF token.
+        notice = f"GPU idle notice {uuid.uuid4().hex[:8]} / 你的 GPU 空闲"
+        xsrf = [c["value"] for c in context.cookies() if c["name"] == "_xsrf" and USER in c.get("path", "")]
+        assert xsrf, f"the user's server set no _xsrf cookie: {context.cookies()}"
+        sent = context.request.post(f"{stack.url}/user/{USER}/{LAB_NOTICE_API}", data=lab_notice(notice),
+                                    headers={"X-XSRFToken": xsrf[0]})
+        assert sent.ok, f"the Lab's notification API refused the notice: {sent.status} {sent.text()[:300]}"
+        page.get_by_text(notice).first.wait_for(timeout=60_000)
 
         step("open first tutorial")
         # The image ships each tutorial once, as a notebook (README "First screen").

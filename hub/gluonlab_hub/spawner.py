@@ -16,7 +16,8 @@ other option, an image above all, is refused: the images are the profiles' (allo
 
 Hardening. Every user container gets (CIS Docker benchmark items 5.x): no capabilities (Jupyter
 runs as uid 1000 and needs none, 5.3), no-new-privileges (setuid binaries cannot raise
-privileges, 5.25), a pids limit against fork bombs (5.28), not privileged; memory/CPU limits come
+privileges, 5.25), a pids limit against fork bombs (5.28), not privileged, ulimit nice=20 (a
+niced process may return to nice 0, none can go below); memory/CPU limits come
 from DockerSpawner itself, and swap is capped at the memory limit (memory + swap = the limit: no
 swap beyond it). A server without GPUs gets NVIDIA_VISIBLE_DEVICES=void, so it sees none even
 on a host whose Docker default runtime is nvidia. shm_size: Gluon DataLoader workers share
@@ -158,6 +159,9 @@ def hardened_host_config(pids_limit: int, shm_size: str, gpu_ids: list[str],
         "PidsLimit": pids_limit,
         "ShmSize": docker.utils.parse_bytes(shm_size),
         "Privileged": False,
+        # RLIMIT_NICE 20: processes may lower a nice value back to 0, never below. The image's warm
+        # kernel runs at nice 19 and is set back to 0 when a notebook adopts it (gluonlab_kernels.py).
+        "Ulimits": [{"Name": "nice", "Soft": 20, "Hard": 20}],
     }
     if mem_limit:
         config["MemorySwap"] = mem_limit

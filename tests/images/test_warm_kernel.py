@@ -99,7 +99,7 @@ class Lab:
         """{pid: nice values of its threads} of every ipykernel process in the container."""
         script = ("import json, os\nout = {}\nfor pid in filter(str.isdigit, os.listdir('/proc')):\n"
                   "    try:\n        cmd = open(f'/proc/{pid}/cmdline').read()\n"
-                  "        if 'ipykernel' not in cmd: continue\n"
+                  "        if 'ipykernel_launcher' not in cmd or pid == str(os.getpid()): continue\n"
                   "        out[pid] = sorted({int(open(f'/proc/{pid}/task/{t}/stat').read().rsplit(')', 1)[1].split()[16])"
                   " for t in os.listdir(f'/proc/{pid}/task')})\n"
                   "    except OSError: pass\nprint(json.dumps(out))")

@@ -15,7 +15,7 @@ in one container so load drifts hit both alike:
 Threads (OMP_NUM_THREADS, MXNET_CPU_WORKER_NTHREADS) follow the container's CPU limit in both;
 on a host with more cores than the limit, --threads N sets them by hand for a "before" figure.
 
-Memory: memory.current of an idle server (no notebook open) with its warm kernel (after it is
+Memory (memory.current, or v1's usage_in_bytes) of an idle server (no notebook open) with its warm kernel (after it is
 ready) and with GLUONLAB_WARM_KERNEL=0, each after a settle time.
 """
 from __future__ import annotations
@@ -33,6 +33,8 @@ from pathlib import Path
 
 import docker
 import websocket
+
+import cgroups  # bench/, next to this script
 
 IMPORT_CELL = "import mxnet, numpy, matplotlib.pyplot"
 NICE = True  # ulimit nice=20 as the hub gives it; main() turns it off where the engine refuses it
@@ -81,8 +83,7 @@ class Server:
         return self.shell(f"cat /sys/fs/cgroup/{name}")
 
     def usage_s(self) -> float:
-        stat = dict(line.split() for line in self.cgroup("cpu.stat").splitlines())
-        return int(stat["usage_usec"]) / 1e6
+        return cgroups.cpu_seconds(self.container.id)  # from the host: v1 or v2
 
     def first_cell(self) -> float:
         """Start a kernel, run IMPORT_CELL, shut it down; wall seconds."""
@@ -143,9 +144,7 @@ def measure_memory(client, args) -> dict:
             if env["GLUONLAB_WARM_KERNEL"] == "1":
                 server.wait(lambda: (server.api("GET", "/api/gluonlab/warm-kernel") or {}).get("ready"), 400, "warm kernel")
             time.sleep(args.settle)
-            stat = dict(line.split() for line in server.cgroup("memory.stat").splitlines())
-            memory[label] = {"current_mib": int(server.cgroup("memory.current")) / 2**20,
-                             "anon_mib": int(stat["anon"]) / 2**20, "file_mib": int(stat["file"]) / 2**20}
+            memory[label] = {"current_mib": cgroups.memory_bytes(server.container.id) / 2**20}
         finally:
             server.remove()
     return memory
@@ -177,8 +176,7 @@ def main(argv=None) -> int:
               f"(min {min(values['core_s']):.2f}, max {max(values['core_s']):.2f}); "
               f"wall median {statistics.median(values['wall_s']):.2f} s")
     for label, values in report["memory"].items():
-        print(f"idle server, {label}: memory.current {values['current_mib']:.0f} MiB "
-              f"(anon {values['anon_mib']:.0f}, file {values['file_mib']:.0f})")
+        print(f"idle server, {label}: memory {values['current_mib']:.0f} MiB")
     print(f"load average before {' '.join(load_before)}, after {' '.join(report['load_after'])}")
     if args.json:
         with open(args.json, "w") as file:

@@ -35,6 +35,12 @@ def test_threads_follow_the_cpu_limit(cpu_max, host, threads):
     assert kenv.threads_for_cpu_max(cpu_max, host) == threads
 
 
+def test_cgroup_v1_quota_reads_as_cpu_max():
+    assert kenv.cpu_max_from_v1("150000\n", "100000\n") == "150000 100000"
+    assert kenv.threads_for_cpu_max(kenv.cpu_max_from_v1("-1", "100000"), 8) == 8
+    assert kenv.cpu_max_from_v1(None, "100000") is None
+
+
 def test_thread_variables_keep_values_already_set():
     env = kenv.thread_environment({"OMP_NUM_THREADS": "6"}, "200000 100000", 16)
     assert env == {"MXNET_CPU_WORKER_NTHREADS": "2"}

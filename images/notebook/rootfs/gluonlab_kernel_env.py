@@ -54,6 +54,23 @@ def read_text(path: str) -> str | None:
         return None
 
 
+CFS_QUOTA = "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"  # cgroup v1
+CFS_PERIOD = "/sys/fs/cgroup/cpu/cpu.cfs_period_us"
+
+
+def cpu_max_from_v1(quota: str | None, period: str | None) -> str | None:
+    """cgroup v1's CFS quota and period as cgroup v2's cpu.max text (quota -1: "max")."""
+    if not quota or not period:
+        return None
+    quota, period = quota.strip(), period.strip()
+    return f"{'max' if quota == '-1' else quota} {period}"
+
+
+def read_cpu_limit() -> str | None:
+    """The container's CPU limit as cpu.max text, from cgroup v2 or else v1."""
+    return read_text(CPU_MAX) or cpu_max_from_v1(read_text(CFS_QUOTA), read_text(CFS_PERIOD))
+
+
 def thread_environment(environ: Mapping[str, str], cpu_max: str | None, host_cpus: int) -> dict[str, str]:
     """The thread variables to add to *environ*: each one not already set, as the CPU limit says
     (an admin's or attendee's own value wins)."""

@@ -288,6 +288,9 @@ class WarmKernelManager(AsyncMappingKernelManager):
             "    for name in to_unset:\n"
             "        os.environ.pop(name, None)\n"
             "    sys.path[:] = [cwd if entry == old_cwd else entry for entry in sys.path]\n"
+            # ipykernel names the notebook in the user namespace at start (from JPY_SESSION_NAME).
+            "    if os.environ.get('JPY_SESSION_NAME'):\n"
+            "        get_ipython().user_ns['__session__'] = os.environ['JPY_SESSION_NAME']\n"
             f"_gluonlab_adopt({fresh_cwd!r}, {warm_cwd!r}, {to_set!r}, {to_unset!r})\n"
             "del _gluonlab_adopt\n"), 60)
         # What a restart launches: a fresh process as this session would have started it.
@@ -351,7 +354,7 @@ def _jupyter_server_extension_points():
 
 def _load_jupyter_server_extension(serverapp):
     # Threads per kernel (and terminal) from the container's CPU limit: inherited from here.
-    bound = kenv.thread_environment(os.environ, kenv.read_text(kenv.CPU_MAX), os.cpu_count() or 1)
+    bound = kenv.thread_environment(os.environ, kenv.read_cpu_limit(), os.cpu_count() or 1)
     os.environ.update(bound)
     if bound:
         serverapp.log.info("gluonlab: %s for kernels (the container's CPU limit)",

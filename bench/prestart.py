@@ -4,7 +4,9 @@
 An admin runs this a few minutes before the start, so attendees land in a running JupyterLab
 instead of all waiting on a cold spawn at once. Servers are started through the hub's REST API,
 so the hub's own spawn path applies unchanged: GPU pinning (pre_spawn_hook), limits, labels.
-At most --parallel spawns are in flight (default 4: a server start is CPU-bound, ~0.7-1.5
+A server counts as ready once its warm kernel is (a kernel with MXNet imported waiting for the
+first notebook: GET /user/<name>/api/gluonlab/warm-kernel; README "Warm kernels"), so the
+attendee's first cell does not wait on a kernel start either. At most --parallel spawns are in flight (default 4: a server start is CPU-bound, ~0.7-1.5
 core-seconds; more in flight on 2 cores only makes each slower), and a 429 from the hub's
 concurrent_spawn_limit is retried after the delay the hub asks for.
 
@@ -12,7 +14,7 @@ concurrent_spawn_limit is retried after the delay the hub asks for.
     python3 bench/prestart.py --url ... --token "$TOKEN" --users student01 student02
     python3 bench/prestart.py --url ... --token "$TOKEN" --prefix student
 
-The token needs the admin scopes (admin:servers, list:users); an admin creates one under
+The token needs the admin scopes (admin:servers, list:users, access:servers); an admin creates one under
 /hub/token. Standard library only, so it runs on any host with Python 3.9+ or in the hub
 container. Exit 0: every server ready; 1: some failed (named on stderr); 2: bad usage.
 """
@@ -38,8 +40,8 @@ class Hub:
         self.token = token
         self.timeout = timeout
 
-    def request(self, method: str, path: str) -> tuple[int, dict, dict]:
-        req = urllib.request.Request(f"{self.url}/hub/api{path}", method=method,
+    def request(self, method: str, path: str, prefix: str = "/hub/api") -> tuple[int, dict, dict]:
+        req = urllib.request.Request(f"{self.url}{prefix}{path}", method=method,
                                      headers={"Authorization": f"token {self.token}"})
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as response:
@@ -85,11 +87,28 @@ def start_one(hub: Hub, username: str, timeout: float) -> float:
         status, _, model = hub.request("GET", f"/users/{username}")
         server = (model.get("servers") or {}).get("") if status == 200 else None
         if server and server.get("ready"):
+            wait_for_warm_kernel(hub, username, server.get("url") or f"/user/{username}/", deadline, timeout)
             return time.monotonic() - started
         if status == 200 and not server and not model.get("pending"):
             raise PrestartError(f"{username}: the server stopped while starting; see the hub log")
         time.sleep(0.5)
     raise PrestartError(f"{username}: not ready after {timeout:.0f} s; see the hub log")
+
+
+def wait_for_warm_kernel(hub: Hub, username: str, server_url: str, deadline: float, timeout: float) -> None:
+    """Wait until the server's warm kernel is ready (or the server has none: warm kernels off,
+    GLUONLAB_WARM_KERNEL=0, or an image from before them)."""
+    path = server_url.rstrip("/") + "/api/gluonlab/warm-kernel"
+    while time.monotonic() < deadline:
+        status, _, data = hub.request("GET", path, prefix="")
+        if status == 404 or (status == 200 and (data.get("ready") or not data.get("enabled"))):
+            return
+        if status in (401, 403):
+            raise PrestartError(f"{username}: the token may not reach users' servers ({status}); use an admin's "
+                                "token (it has the access:servers scope)")
+        time.sleep(1)
+    raise PrestartError(f"{username}: the server is up but its warm kernel was not ready after {timeout:.0f} s; "
+                        "see the server's log (docker logs)")
 
 
 def prestart(hub: Hub, usernames: list[str], parallel: int, timeout: float, log=print) -> dict[str, float | str]:

@@ -151,6 +151,9 @@ def _user_servers(c: Any, settings: Settings, registry: CollectorRegistry) -> pr
     c.Spawner.disable_user_config = True
     c.Spawner.start_timeout = settings.spawn_timeout
     c.Spawner.http_timeout = settings.spawn_timeout
+    # Read by the notebook image's kernel manager (images/notebook/rootfs/gluonlab_kernels.py).
+    c.Spawner.environment = {"GLUONLAB_WARM_KERNEL": settings.warm_kernel,
+                             "GLUONLAB_WARM_KERNEL_REFILL_DELAY": str(settings.warm_kernel_refill_delay)}
 
     # Admin view of who holds which GPU: /hub/gluonlab/gpus (page), /hub/api/gluonlab/gpus (JSON),
     # for holders of the custom scope (granted to the admins by the role below).

@@ -255,6 +255,14 @@ class Settings(BaseSettings):
                                        "(0 = no limit).", group="limits", read_by=(HUB,), ge=0)
     spawn_timeout: int = setting("GLUONLAB_SPAWN_TIMEOUT", 120, "Seconds a user server may take to start "
                                  "and answer.", group="limits", read_by=(HUB,), ge=10)
+    warm_kernel: Literal["0", "1"] = setting(
+        "GLUONLAB_WARM_KERNEL", "1", "1 = every server keeps one kernel with MXNet, NumPy and Matplotlib "
+        "imported for the first notebook opened, and warms a new one in the background at low priority "
+        "(README \"Warm kernels\"); 0 = each notebook starts its own kernel.", group="limits", read_by=(HUB,))
+    warm_kernel_refill_delay: int = setting(
+        "GLUONLAB_WARM_KERNEL_REFILL_DELAY", 30, "Seconds after a warm kernel is taken before the next is "
+        "warmed (then also until the server's CPU is quiet, 2 minutes at most).", group="limits",
+        read_by=(HUB,), ge=0)
     hub_cpu_shares: int = setting(
         "GLUONLAB_HUB_CPU_SHARES", 20480, "CPU weight of the hub + proxy container against user servers "
         "(1024 each) when the CPU is busy.", group="limits", read_by=(COMPOSE,), ge=2)

@@ -16,7 +16,8 @@ other option, an image above all, is refused: the images are the profiles' (allo
 
 Hardening. Every user container gets (CIS Docker benchmark items 5.x): no capabilities (Jupyter
 runs as uid 1000 and needs none, 5.3), no-new-privileges (setuid binaries cannot raise
-privileges, 5.25), a pids limit against fork bombs (5.28), not privileged; memory/CPU limits come
+privileges, 5.25), a pids limit against fork bombs (5.28), not privileged, ulimit nice=20 where
+the engine can set it (a niced process may return to nice 0, none can go below); memory/CPU limits come
 from DockerSpawner itself, and swap is capped at the memory limit (memory + swap = the limit: no
 swap beyond it). A server without GPUs gets NVIDIA_VISIBLE_DEVICES=void, so it sees none even
 on a host whose Docker default runtime is nvidia. shm_size: Gluon DataLoader workers share
@@ -51,6 +52,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -146,8 +148,42 @@ def gpu_visibility_environment(gpu_ids: list[str]) -> dict[str, str]:
     return {} if gpu_ids else {"NVIDIA_VISIBLE_DEVICES": "void"}
 
 
+# RLIMIT_NICE 20: processes may lower a nice value back to 0, never below. The image's warm
+# kernel runs at nice 19 and is set back to 0 when a notebook adopts it (gluonlab_kernels.py).
+NICE_ULIMIT = [{"Name": "nice", "Soft": 20, "Hard": 20}]
+_nice_probe = threading.Lock()
+_engine_sets_nice: bool | None = None
+
+
+def engine_sets_nice_ulimit(api: Any, image: str) -> bool:
+    """Whether the engine can give containers NICE_ULIMIT, tried once per hub with a throwaway
+    container: an engine without the privilege to raise RLIMIT_NICE (nested or rootless Docker,
+    this project's CI) refuses every such container ("error setting rlimit type 13"), and a
+    server without it is better than none (its warm kernel then runs at normal priority)."""
+    global _engine_sets_nice
+    with _nice_probe:
+        if _engine_sets_nice is None:
+            container = None
+            try:
+                container = api.create_container(image, command=["true"], host_config=api.create_host_config(
+                    ulimits=[docker.types.Ulimit(name="nice", soft=20, hard=20)], network_mode="none"))
+                api.start(container["Id"])
+                _engine_sets_nice = True
+            except docker.errors.APIError as error:
+                _engine_sets_nice = False
+                log.warning("The Docker engine cannot set ulimit nice=20 (%s): warm kernels run at normal "
+                            "priority", error.explanation or error)
+            finally:
+                if container is not None:
+                    try:
+                        api.remove_container(container["Id"], force=True)
+                    except docker.errors.APIError:
+                        pass
+        return _engine_sets_nice
+
+
 def hardened_host_config(pids_limit: int, shm_size: str, gpu_ids: list[str],
-                         mem_limit: int | None = None) -> dict[str, Any]:
+                         mem_limit: int | None = None, nice_ulimit: bool = False) -> dict[str, Any]:
     """The host config every user container gets on top of DockerSpawner's (module doc,
     Hardening), with ``gpu_ids`` requested by explicit id, in the engine API's form: it goes
     into the create call as it is, next to what docker-py made of DockerSpawner's settings.
@@ -159,6 +195,8 @@ def hardened_host_config(pids_limit: int, shm_size: str, gpu_ids: list[str],
         "ShmSize": docker.utils.parse_bytes(shm_size),
         "Privileged": False,
     }
+    if nice_ulimit:
+        config["Ulimits"] = NICE_ULIMIT
     if mem_limit:
         config["MemorySwap"] = mem_limit
     if gpu_ids:
@@ -314,7 +352,7 @@ class LabDockerSpawner(DockerSpawner):
             env["GLUONLAB_PROFILE"] = self.profile.label()
         return env
 
-    def lab_create_kwargs(self, create_kwargs: dict) -> tuple[dict, bool]:
+    def lab_create_kwargs(self, create_kwargs: dict, nice_ulimit: bool = False) -> tuple[dict, bool]:
         """DockerSpawner's `create_container` arguments with ours added: starting CPU weight and
         no health check (starting_create_kwargs), hardening and GPUs (hardened_host_config), and
         the labels the allocator rebuilds from (prefix = the lab instance)."""
@@ -323,7 +361,7 @@ class LabDockerSpawner(DockerSpawner):
         # limit set in the hub's config (extra_host_config memswap_limit) is kept.
         memory = None if "MemorySwap" in result["host_config"] else result["host_config"].get("Memory")
         result["host_config"].update(hardened_host_config(self.pids_limit, self.shm_size, self.gpu_ids,
-                                                          mem_limit=memory))
+                                                          mem_limit=memory, nice_ulimit=nice_ulimit))
         result["host_config"].update(homes_mod.disk_host_config(self.tmp_size))
         labels = gpu_mod.container_labels(self.user.name, self.gpu_ids, instance=self.prefix,
                                           profile=self.profile.name if self.profile is not None else None)
@@ -332,7 +370,8 @@ class LabDockerSpawner(DockerSpawner):
 
     def docker(self, method: str, *args, **kwargs):
         if method == "create_container":
-            kwargs, self._starting_weight_set = self.lab_create_kwargs(kwargs)
+            nice = engine_sets_nice_ulimit(self.client, kwargs.get("image") or self.image)
+            kwargs, self._starting_weight_set = self.lab_create_kwargs(kwargs, nice_ulimit=nice)
         return super().docker(method, *args, **kwargs)
 
     # -- lifecycle

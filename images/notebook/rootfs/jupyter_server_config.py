@@ -58,3 +58,13 @@ class LabContentsManager(build_async_jupytext_contents_manager_class(AsyncLargeF
 
 
 c.ServerApp.contents_manager_class = LabContentsManager
+
+
+# Warm kernels (README "Warm kernels"): a kernel with MXNet imported waits for the first notebook;
+# kernels get thread counts from the container's CPU limit. The module is on the server's path
+# only (this file is read by the server, never by kernels).
+import sys  # noqa: E402
+
+sys.path.insert(0, "/opt/gluonlab/lib")
+c.ServerApp.kernel_manager_class = "gluonlab_kernels.WarmKernelManager"
+c.ServerApp.jpserver_extensions["gluonlab_kernels"] = True

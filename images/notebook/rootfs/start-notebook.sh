@@ -25,6 +25,16 @@ show_gpus() {
 # First screen (README "First screen"): the tutorials' table of contents, while it exists (a
 # learner who deleted or moved it lands in a plain Lab). Under the hub this refines the hub's
 # Spawner.default_url ("/lab", passed as JUPYTERHUB_DEFAULT_URL) to a notebook inside the Lab.
+seed_matplotlib_cache() {
+  # The font list built at image build (Dockerfile): a new home's first `import matplotlib`
+  # would otherwise scan every font. Never replaces the home's own list.
+  local cache="${XDG_CACHE_HOME:-$HOME/.cache}/matplotlib" built
+  for built in /opt/gluonlab/matplotlib/fontlist-*.json; do
+    [[ -f "$built" && ! -e "$cache/${built##*/}" ]] || continue
+    mkdir -p "$cache" && cp "$built" "$cache/" || echo "start-notebook: could not seed $cache (not needed)" >&2
+  done
+}
+
 first_screen_url() {
   local dest="${GLUONLAB_TUTORIALS_DIR:-$HOME/tutorials}"
   local toc="$dest/README.ipynb"
@@ -45,6 +55,7 @@ main() {
     exit 0
   fi
   sync_tutorials
+  seed_matplotlib_cache
   show_gpus
   local url
   url=$(first_screen_url)

@@ -302,3 +302,28 @@ def test_warm_kernel_off_gives_plain_kernels(labs, fresh):
     assert cold.kernel_processes() and all(nices == [0] for nices in cold.kernel_processes().values())
     assert "mxnet" not in fresh[0]["modules"]
     assert "Traceback" not in cold.log(), cold.log()[-4000:]
+
+
+def test_a_notebook_opened_while_the_first_kernel_warms_adopts_it(docker_client, notebook_image, warm_nice):
+    """Cold start: the server and its warm kernel start together and the attendee's first notebook
+    arrives while the kernel still imports. It must get that kernel, not a second one beside it
+    (which would pay for every import twice while the whole room starts). A quarter of a CPU keeps
+    the warm-up slow enough (several seconds) for the notebook to arrive during it; the test checks
+    that it did."""
+    lab = Lab(docker_client, notebook_image, f"gltest-warming-{uuid.uuid4().hex[:8]}", warm=True, cpus=0.25,
+              nice_ulimit=warm_nice == 19)
+    try:
+        warming = wait_until(lambda: len(lab.kernel_processes()) == 1 and lab.warm_status()["warming"]
+                             and lab.kernel_processes(), 60, interval=0.2, what="the first kernel warming")
+        (warming_pid,) = warming
+        assert not lab.warm_status()["ready"], "the warm-up finished before the notebook came: nothing tested"
+        kernel_id = lab.new_session("a.ipynb")
+        status = lab.warm_status()
+        assert status["adopted"] == 1, status
+        probe = lab.probe(kernel_id)
+        assert probe["pid"] == warming_pid, (probe["pid"], warming_pid)
+        assert "mxnet" in probe["modules"] and probe["cwd"] == f"/home/jovyan/{NOTEBOOK_DIR}"
+        assert probe["execution_count"] == 1
+        assert "Traceback" not in lab.log(), lab.log()[-4000:]
+    finally:
+        lab.remove()

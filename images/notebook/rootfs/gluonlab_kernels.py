@@ -26,6 +26,9 @@ How the pool stays correct (image tests check each point: tests/images/test_warm
   ``ulimit nice=20`` (gluonlab_hub/spawner.py); without it the warm kernel is not niced at all,
   since it could not be raised back. Nice orders processes inside one container only (cgroup v2
   weighs containers against each other), hence also the delay and the CPU-pressure wait.
+- A notebook opened while the pool kernel is still warming (a cold start: the server and its first
+  kernel start together) waits for that kernel rather than starting a second one beside it; a
+  notebook opened during the refill delay gets a fresh kernel at once.
 - It is hidden from the kernel list (the Lab's running-kernels panel shows only the attendee's
   kernels) and never culled; GET /api/gluonlab/warm-kernel says whether it is ready
   (bench/prestart.py waits on it).
@@ -224,6 +227,11 @@ class WarmKernelManager(AsyncMappingKernelManager):
         pool_nice = kwargs.pop(_POOL_START, None)
         if pool_nice is not None:
             return await self._start_pool_kernel(pool_nice, **kwargs)
+        if kernel_id is None and self._warming_now():
+            # A cold start: the server's first warm kernel is already starting (it began with the
+            # server, before the attendee's first notebook). Starting a second kernel beside it would
+            # pay for every import twice while a whole room starts at once; it is ready sooner.
+            await asyncio.wait({self._refill_task}, timeout=self.warm_timeout)
         warm_id = self._take_warm(kernel_id, kwargs)
         if warm_id is None:
             return await super().start_kernel(kernel_id=kernel_id, path=path, **kwargs)
@@ -252,6 +260,11 @@ class WarmKernelManager(AsyncMappingKernelManager):
         km, kernel_name, kernel_id = super().pre_start_kernel(kernel_name, kwargs)
         km.launch_nice = self._launch_nice.get(kernel_id, 0)
         return km, kernel_name, kernel_id
+
+    def _warming_now(self) -> bool:
+        """A pool kernel is being started or warmed now (not merely waiting for its refill delay)."""
+        return (self._warm_id is None and self._refill_task is not None and not self._refill_task.done()
+                and bool(self._pool_ids))
 
     def _take_warm(self, requested_id, kwargs) -> str | None:
         """The warm kernel's id, taken out of the pool, when it can serve this start; else None."""

@@ -4,6 +4,7 @@ mode. The Swarm itself is formed in the docker_swarm molecule scenario (test_mol
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import yaml
@@ -100,3 +101,15 @@ def test_hub_unit_in_swarm_mode_adds_the_swarm_compose_file(tmp_path):
         "Environment=COMPOSE_FILE=docker-compose.yml:docker-compose.swarm.yml"]
     assert unit_environment(tmp_path, gluonlab_hub_docker_host="unix:///x.sock") == [
         "Environment=DOCKER_HOST=unix:///x.sock"]
+
+
+def test_no_role_builds_a_list_through_a_set():
+    """Ansible's union, difference, intersect and symmetric_difference go through a Python set:
+    the order of strings changes with each run's hash seed, so a file written from such a list
+    differs between two runs with the same inputs (docker_swarm's daemon.json did: its second
+    converge rewrote it and restarted Docker, one run in two). Use (a + b) | unique instead."""
+    offenders = [f"{path.relative_to(ANSIBLE_DIR)}:{number}"
+                 for path in sorted((ANSIBLE_DIR / "roles").rglob("*.yml"))
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if re.search(r"\|\s*(union|difference|intersect|symmetric_difference)\b", line)]
+    assert offenders == []

@@ -111,6 +111,9 @@ def run_swarm(args: argparse.Namespace) -> dict:
         record["cluster_setup_s"] = round(time.monotonic() - began, 1)
         create_accounts(lab, users)
         cpu = NodeCpu(cluster, lab.hub.id)
+        sampler = loadtest.CgroupSampler(lab.hub.id)
+        sampler.start()
+        log_lines_before = len(lab.logs().splitlines())
         cpu.take("start")
         served = 0
 
@@ -132,8 +135,13 @@ def run_swarm(args: argparse.Namespace) -> dict:
         asyncio.run(rush())
         record["wall_s"] = round(time.monotonic() - began, 2)
         record["load_avg_at_end"] = os.getloadavg()
+        record.update(sampler.stop())
         record.update(loadtest.summarize(users))
+        new_log = lab.logs().splitlines()[log_lines_before:]
+        record["proxy_errors"] = sum(1 for line in new_log if loadtest.PROXY_ERROR.search(line))
         record["cpu_until_all_in_lab"] = cpu.report()
+        record["user_containers_cpu_s"] = sum(
+            v for k, v in record["cpu_until_all_in_lab"].get("core_seconds", {}).items() if k.startswith("worker"))
         placed = Counter()
         for user in users:
             try:
@@ -174,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     records = [run_swarm(args)]
     loadtest.print_table(records[0])
+    if split := records[0].get("cpu_until_all_in_lab"):
+        print(f"   per node until all in JupyterLab ({split['seconds']} s): {split['core_seconds']} core-s; "
+              f"servers per node {records[0].get('servers_per_node')}")
     if not args.skip_single_host:
         single = loadtest.build_parser().parse_args(
             ["--users", str(args.users), "--arrival-rate", str(args.arrival_rate), "--step", args.step,

@@ -46,6 +46,15 @@ def test_docker_engine_and_toolkit_scenario(molecule_image):
     assert "GPU STEP SKIPPED (nvidia_container_toolkit_skip_gpu_steps is true)" in output
 
 
+def test_docker_swarm_scenario_forms_a_three_node_swarm(molecule_image):
+    # Three Docker-in-Docker hosts: manager (hub host) and two workers with fake GPU UUIDs.
+    output = molecule_test("docker_swarm", timeout=840)
+    assert_actions_ran(output, "docker_swarm", ["prepare", "converge", "idempotence", "verify"])
+    assert "GPU STEP SKIPPED (docker_swarm_skip_gpu_steps is true)" in output
+    assert "TASK [docker_swarm : Wait until every worker is ready with its GPUs registered]" in output
+    assert "TASK [Check that the anchor runs once on each of the three nodes]" in output
+
+
 # Above pytest.ini's 900 s: on a cold layer cache the role's image build alone takes minutes.
 @pytest.mark.timeout(2700)
 def test_gluonlab_hub_scenario_spawns_a_server(molecule_image, hub_leftovers_removed):

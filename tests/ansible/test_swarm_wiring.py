@@ -4,10 +4,11 @@ mode. The Swarm itself is formed in the docker_swarm molecule scenario (test_mol
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import yaml
-from conftest import ANSIBLE_DIR, REPO_ROOT, run_tool, tail
+from conftest import ANSIBLE_DIR, REPO_ROOT, run_tool, tail, tool_env
 from test_hub_env import render
 
 ROLE = ANSIBLE_DIR / "roles" / "docker_swarm"
@@ -71,3 +72,44 @@ def test_hub_env_in_swarm_mode_points_the_workers_at_the_registry(tmp_path):
     env = render(tmp_path)
     assert env["GLUONLAB_SPAWNER_BACKEND"] == "docker" and "GLUONLAB_NOTEBOOK_IMAGE" not in env
     assert env["GLUONLAB_COURSE_DATA_VOLUME"] == ""
+
+
+def test_swarm_compose_puts_the_hub_on_the_external_overlay_without_the_netguard():
+    """What `docker compose config` makes of the two files the swarm .env names (no engine needed)."""
+    env = {**tool_env(), "COMPOSE_FILE": "docker-compose.yml:docker-compose.swarm.yml",
+           "GLUONLAB_INSTANCE": "lab-swarm"}
+    result = run_tool(["docker", "compose", "config", "--format", "json"], timeout=60, cwd=REPO_ROOT, env=env)
+    assert result.returncode == 0, tail(result.stdout)
+    config = json.loads(result.stdout)
+    assert config["networks"]["lab"] == {"name": "lab-swarm", "external": True, "ipam": {}}
+    assert set(config["services"]) == {"hub", "notebook-image"}
+    assert set(config["services"]["hub"]["depends_on"]) == {"notebook-image"}
+    assert set(config["services"]["hub"]["networks"]) == {"lab"}
+
+
+def unit_environment(tmp_path, **extra_vars) -> list[str]:
+    out = tmp_path / "gluonlab.service"
+    extra = {"out": str(out), "ansible_python_interpreter": sys.executable, **extra_vars}
+    result = run_tool(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", json.dumps(extra),
+                       str(REPO_ROOT / "tests" / "ansible" / "fixtures" / "render-hub-unit.yml")], timeout=120)
+    assert result.returncode == 0, tail(result.stdout)
+    return [line for line in out.read_text().splitlines() if line.startswith("Environment=")]
+
+
+def test_hub_unit_in_swarm_mode_adds_the_swarm_compose_file(tmp_path):
+    assert unit_environment(tmp_path, gluonlab_hub_spawner_backend="swarm") == [
+        "Environment=COMPOSE_FILE=docker-compose.yml:docker-compose.swarm.yml"]
+    assert unit_environment(tmp_path, gluonlab_hub_docker_host="unix:///x.sock") == [
+        "Environment=DOCKER_HOST=unix:///x.sock"]
+
+
+def test_no_role_builds_a_list_through_a_set():
+    """Ansible's union, difference, intersect and symmetric_difference go through a Python set:
+    the order of strings changes with each run's hash seed, so a file written from such a list
+    differs between two runs with the same inputs (docker_swarm's daemon.json did: its second
+    converge rewrote it and restarted Docker, one run in two). Use (a + b) | unique instead."""
+    offenders = [f"{path.relative_to(ANSIBLE_DIR)}:{number}"
+                 for path in sorted((ANSIBLE_DIR / "roles").rglob("*.yml"))
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if re.search(r"\|\s*(union|difference|intersect|symmetric_difference)\b", line)]
+    assert offenders == []

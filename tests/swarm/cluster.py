@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
+import requests
+
+from labclient import HubClient, wait_until
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 LOCAL_BASE = os.environ.get("GLUONLAB_LOCAL_BASE", "gluonlab/debian-base:bookworm")
@@ -193,3 +196,103 @@ def _wait(predicate, timeout: float, what: str, interval: float = 0.5):
             return value
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+# --- a hub on the cluster (tests/swarm and bench/swarm_rush.py) ---------------------------------
+
+INSTANCE = "swarmci"
+HUB_PORT = 8000
+
+
+class SwarmLab:
+    def __init__(self, cluster: SwarmCluster, env: dict[str, str]):
+        self.cluster = cluster
+        self.admin_password = uuid.uuid4().hex
+        self.env = {
+            "GLUONLAB_SPAWNER_BACKEND": "swarm", "GLUONLAB_INSTANCE": INSTANCE,
+            "GLUONLAB_ADMIN_PASSWORD": self.admin_password, "GLUONLAB_HUB_HOST": "hub",
+            "GLUONLAB_SWARM_GPU_RESOURCE": GPU_RESOURCE, **env,
+        }
+        self.hub = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.cluster.manager.ip}:{HUB_PORT}"
+
+    def start_hub(self, image: str) -> None:
+        manager = self.cluster.manager.engine
+        self.hub = manager.containers.run(
+            image, name="hub", detach=True, network=INSTANCE, environment=self.env,
+            ports={"8000/tcp": HUB_PORT}, volumes={"/var/run/docker.sock": {"bind": "/var/run/docker.sock"}})
+        self.wait_for_hub()
+
+    def wait_for_hub(self, timeout: float = 120) -> None:
+        def answers():
+            self.hub.reload()
+            if self.hub.status != "running":
+                raise RuntimeError(f"the hub stopped: {self.logs()[-3000:]}")
+            return requests.get(f"{self.url}/hub/api", timeout=5).ok
+        wait_until(answers, timeout, what="the hub to answer through its proxy")
+
+    def restart_hub(self) -> None:
+        self.hub.restart(timeout=30)
+        self.wait_for_hub()
+
+    def logs(self) -> str:
+        return self.hub.logs().decode(errors="replace") if self.hub else ""
+
+    def admin(self) -> HubClient:
+        client = HubClient(self.url)
+        assert client.login("admin", self.admin_password).status_code == 302
+        client.create_token("admin")
+        return client
+
+    def service_name(self, username: str) -> str:
+        return f"{INSTANCE}-{username}"
+
+    def container_of(self, username: str):
+        """The user's container, from the engine of the node its task runs on."""
+        hostname = self.cluster.node_of_task(self.service_name(username))
+        node = self.cluster.nodes[hostname]
+        found = node.engine.containers.list(filters={"label": f"gluonlab.user={username}"})
+        assert len(found) == 1, f"{username}: {found}"
+        return found[0]
+
+
+def anchor_network(manager: docker.DockerClient, images: dict[str, str], timeout: float = 120) -> None:
+    """One idle task on every node on the lab network, as the Ansible role docker_swarm runs:
+    a worker's first attachment to the network updates its node object, and Swarm's constraint
+    enforcer then rejects the GPU tasks on it (swarm_spawner.ENFORCER_REJECTED); and a node with
+    nothing on the network leaves it, so the hub's container could not be restarted ("network
+    not found"). *images*: role -> an image that node role holds (the test loads the notebook
+    image on the workers only; the role runs one global service, every node has the image)."""
+    for role, image in images.items():
+        manager.services.create(
+            image, ["python3", "-c", "import signal; signal.pause()"], name=f"{INSTANCE}-network-anchor-{role}",
+            networks=[INSTANCE], mode=docker.types.ServiceMode("global"), constraints=[f"node.role=={role}"],
+            endpoint_spec=docker.types.EndpointSpec(mode="dnsrr"), labels={"gluonlab.role": "network-anchor"},
+            # The image's health check asks for a Jupyter server, which this task does not run; a
+            # task with a health check counts as running only once healthy.
+            healthcheck=docker.types.Healthcheck(test=["NONE"]))
+
+    def running() -> bool:
+        tasks = [t for role in images for t in manager.api.tasks(
+            filters={"service": f"{INSTANCE}-network-anchor-{role}", "desired-state": "running"})]
+        return len([t for t in tasks if t["Status"]["State"] == "running"]) == 3
+    _wait(running, timeout, "the network anchor on every node")
+
+
+def start_lab(cluster: SwarmCluster, hub_tag: str, notebook_tag: str, env: dict[str, str]) -> SwarmLab:
+    """The cluster up, the hub image on the manager and the notebook image on the workers, the lab
+    network (an attachable overlay, as the docker_swarm role makes it) with its anchor, and the hub
+    on the manager with *env*. The caller calls ``cluster.down()`` whatever happens."""
+    lab = SwarmLab(cluster, env)
+    cluster.up()
+    cluster.load_image(hub_tag, [cluster.manager])
+    cluster.load_image(notebook_tag, cluster.workers)
+    manager = cluster.manager.engine
+    manager.networks.create(INSTANCE, driver="overlay", attachable=True)
+    anchor_network(manager, {"manager": hub_tag, "worker": notebook_tag})
+    lab.env["GLUONLAB_NOTEBOOK_IMAGE"] = notebook_tag
+    lab.start_hub(hub_tag)
+    return lab

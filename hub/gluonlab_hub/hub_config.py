@@ -194,8 +194,10 @@ def _docker_servers(c: Any, settings: Settings, profiles: profile_mod.ProfileSet
 def _swarm_servers(c: Any, settings: Settings) -> GpuAllocator:
     """Several hosts: one Swarm service per user on the workers, GPUs as generic resources, homes
     pinned to their node (gluonlab_hub/swarm_spawner.py); returns the hub's GPU ledger. Sized
-    homes, the read-only root, profiles and the course data volume are single-host features for
-    now (README "One server or several")."""
+    homes, profiles and the course data volume are single-host features for now (README "One
+    server or several"): the two that have a default are said at start, not silently dropped."""
+    for line in swarm_unsupported(settings):
+        print(f"gluonlab: {line}", file=sys.stderr)
     ledger = hub_swarm_ledger(settings)
     c.JupyterHub.spawner_class = LabSwarmSpawner
     c.LabSwarmSpawner.gpu_ledger = ledger
@@ -204,9 +206,24 @@ def _swarm_servers(c: Any, settings: Settings) -> GpuAllocator:
     c.LabSwarmSpawner.gpu_resource = settings.swarm_gpu_resource
     c.LabSwarmSpawner.pids_limit = settings.pids_limit
     c.LabSwarmSpawner.shm_size = settings.shm_size
+    c.LabSwarmSpawner.tmp_size = settings.tmp_size
     c.LabSwarmSpawner.constraints = [x.strip() for x in settings.swarm_constraints.split(",") if x.strip()]
     c.LabSwarmSpawner.home_volume = settings.home_volume_template
     return ledger
+
+
+def swarm_unsupported(settings: Settings) -> list[str]:
+    """What the swarm backend does not apply of the settings given, each with what happens instead."""
+    lines = []
+    if parse_size(settings.home_size):
+        lines.append(f"GLUONLAB_HOME_SIZE={settings.home_size} is not applied with GLUONLAB_SPAWNER_BACKEND=swarm: "
+                     "each home is a plain volume on its worker, limited only by that worker's disk (set "
+                     "GLUONLAB_HOME_SIZE=0 to say so and silence this line)")
+    if settings.course_data_volume:
+        lines.append(f"GLUONLAB_COURSE_DATA_VOLUME={settings.course_data_volume} is not mounted with "
+                     "GLUONLAB_SPAWNER_BACKEND=swarm: the tutorials download their data into each home (or use "
+                     "data sets baked into the image: PRECACHE_DATA=1)")
+    return lines
 
 
 def _home_store(settings: Settings) -> HomeStore | None:

@@ -7,7 +7,10 @@ services; this module schedules nothing itself.
 What the single-host spawner guarantees (spawner.py) holds here too:
 
 * Hardening: no capabilities (CapabilityDrop ALL), a pids limit (Limits.Pids), memory and CPU
-  limits, /dev/shm as a sized tmpfs, no health check, never privileged (services cannot be).
+  limits, /dev/shm as a sized tmpfs, no health check, never privileged (services cannot be); the
+  root file system read-only with /tmp a sized tmpfs (GLUONLAB_TMP_SIZE) and the container log
+  capped, as homes.disk_host_config does on one host. Sized homes are not here: a home is a plain
+  volume on its worker (README "One server or several").
   ``no-new-privileges`` has no field in the service API of Docker 20.10 (API 1.41): the workers'
   dockerd sets it for every container (daemon.json ``"no-new-privileges": true``, written by the
   Ansible role docker_swarm; the Swarm test checks it in a user's container).
@@ -47,7 +50,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable, Mapping
 
 import docker
-from docker.types import ContainerSpec, EndpointSpec, Mount, Placement, Resources, RestartPolicy
+from docker.types import ContainerSpec, DriverConfig, EndpointSpec, Mount, Placement, Resources, RestartPolicy
 from docker.types import TaskTemplate
 from dockerspawner import SwarmSpawner
 from jupyterhub.apihandlers.base import APIHandler
@@ -57,6 +60,7 @@ from traitlets import Float, Instance, Integer, List, Unicode, default
 
 from . import gpus as gpu_mod
 from .gpus import Gpu, GpuAllocator, GpuSetupError
+from .homes import LOG_CONFIG, parse_size
 from .spawner import DOCKER_API_THREADS, NO_HEALTHCHECK, ServerExited, gpu_visibility_environment
 from .spawner import wait_until_listening
 
@@ -186,20 +190,28 @@ def service_create_kwargs(
     constraints: Iterable[str],
     gpu_resource: str,
     want_gpu: bool,
+    tmp_size: str = "0",
 ) -> dict[str, Any]:
-    """Arguments of docker-py's ``create_service`` for one user's server (module doc)."""
+    """Arguments of docker-py's ``create_service`` for one user's server (module doc). ``tmp_size``
+    as GLUONLAB_TMP_SIZE: a read-only root with /tmp that size, or "0" for Docker's writable root."""
+    mounts = [
+        Mount(target=home_dir, source=home_volume, type="volume"),
+        # Services have no ShmSize: a tmpfs of the same size takes /dev/shm's place.
+        Mount(target="/dev/shm", source=None, type="tmpfs", tmpfs_size=docker.utils.parse_bytes(shm_size)),
+    ]
+    tmp_bytes = parse_size(tmp_size)
+    if tmp_bytes:
+        # Sticky and world-writable like a real /tmp (the single host's Tmpfs mode=1777).
+        mounts.append(Mount(target="/tmp", source=None, type="tmpfs", tmpfs_size=tmp_bytes, tmpfs_mode=0o1777))
     container = ContainerSpec(
         image,
         args=args,
         env=dict(env),
         labels=dict(labels),
-        mounts=[
-            Mount(target=home_dir, source=home_volume, type="volume"),
-            # Services have no ShmSize: a tmpfs of the same size takes /dev/shm's place.
-            Mount(target="/dev/shm", source=None, type="tmpfs", tmpfs_size=docker.utils.parse_bytes(shm_size)),
-        ],
+        mounts=mounts,
         cap_drop=["ALL"],
         healthcheck={"Test": NO_HEALTHCHECK["test"]},  # the engine API form
+        read_only=bool(tmp_bytes),
     )
     resources = Resources(
         cpu_limit=int(cpu_limit * 1e9) if cpu_limit else None,
@@ -215,6 +227,7 @@ def service_create_kwargs(
         restart_policy=RestartPolicy(condition="none"),
         placement=Placement(constraints=list(constraints)),
         networks=[network],
+        log_driver=DriverConfig(LOG_CONFIG["Type"], LOG_CONFIG["Config"]),
     )
     return {
         "name": name,
@@ -305,6 +318,7 @@ class LabSwarmSpawner(SwarmSpawner):
     gpu_resource = Unicode("NVIDIA-GPU", help="The node generic resource that stands for a GPU.").tag(config=True)
     pids_limit = Integer(1024, help="Most processes a user server may run.").tag(config=True)
     shm_size = Unicode("1g", help="Size of a user server's /dev/shm.").tag(config=True)
+    tmp_size = Unicode("0", help="Size of /tmp (tmpfs) under a read-only root; 0 = writable root.").tag(config=True)
     constraints = List(Unicode(), help="Placement constraints of every user server.").tag(config=True)
     placement_grace_s = Float(PLACEMENT_GRACE_S, help="Seconds a task may wait for a node before the "
                               "attendee is told none can take it.").tag(config=True)
@@ -374,6 +388,7 @@ class LabSwarmSpawner(SwarmSpawner):
             constraints=self.placement_constraints(),
             gpu_resource=self.gpu_resource,
             want_gpu=self._want_gpu,
+            tmp_size=self.tmp_size,
         )
         return await self.docker("create_service", **kwargs)
 

@@ -11,13 +11,18 @@ share one cluster (module scope): each step starts from the one before.
 from __future__ import annotations
 
 import json
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
 from cluster import GPU_RESOURCE, _wait
-from labclient import HubClient, execute, wait_until
+from labclient import REPO_ROOT, HubClient, execute, wait_until
+
+sys.path.insert(0, str(REPO_ROOT / "hub"))  # gluonlab_hub, as tests/unit/conftest.py does
+from gluonlab_hub.homes import parse_size  # noqa: E402
+from gluonlab_hub.settings import Settings  # noqa: E402
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration, pytest.mark.swarm, pytest.mark.slow]
 
@@ -116,6 +121,15 @@ def test_servers_on_workers_get_the_single_host_hardening(swarm_lab):
     shm = in_container(alice, "import os; s = os.statvfs('/dev/shm'); print(s.f_blocks * s.f_frsize)")
     assert int(shm) == 1 << 30
     assert "Healthcheck" not in alice.attrs["Config"] or alice.attrs["Config"]["Healthcheck"]["Test"] == ["NONE"]
+    # Outside the home, as on one host: a read-only root, /tmp a tmpfs of GLUONLAB_TMP_SIZE, a capped log.
+    assert host_config["ReadonlyRootfs"] is True
+    assert host_config["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "2"}}
+    # As root (the owner of /, so only the read-only mount can refuse), then /tmp as the attendee.
+    refused = alice.exec_run(["touch", "/x"], user="root")
+    assert refused.exit_code != 0 and b"Read-only file system" in refused.output, refused.output
+    assert alice.exec_run(["touch", "/tmp/x"], user="1000").exit_code == 0
+    tmp = in_container(alice, "import os; s = os.statvfs('/tmp'); print(s.f_blocks * s.f_frsize)")
+    assert int(tmp) == parse_size(Settings.from_env({}).tmp_size)
 
 
 def test_a_user_beyond_the_gpus_is_refused_with_a_message(swarm_lab, hub):

@@ -90,6 +90,27 @@ def test_the_service_gets_the_single_host_hardening_and_limits() -> None:
     assert kwargs["labels"] == {"gluonlab.user": "alice"} == container["Labels"]
 
 
+def test_the_service_root_is_read_only_with_a_sized_tmp_and_a_capped_log() -> None:
+    container = spec(tmp_size="512m")["task_template"]["ContainerSpec"]
+    assert container["ReadOnly"] is True
+    tmp = {m["Target"]: m for m in container["Mounts"]}["/tmp"]
+    assert tmp["Type"] == "tmpfs" and tmp["TmpfsOptions"] == {"SizeBytes": 512 << 20, "Mode": 0o1777}
+    log_driver = spec(tmp_size="512m")["task_template"]["LogDriver"]
+    assert log_driver == {"Name": "json-file", "Options": {"max-size": "10m", "max-file": "2"}}
+    writable = spec(tmp_size="0")["task_template"]["ContainerSpec"]
+    assert not writable.get("ReadOnly") and "/tmp" not in {m["Target"] for m in writable["Mounts"]}
+
+
+def test_the_hub_says_which_single_host_settings_swarm_does_not_apply() -> None:
+    said = hub_config.swarm_unsupported(Settings.from_env({"GLUONLAB_SPAWNER_BACKEND": "swarm",
+                                                           "GLUONLAB_COURSE_DATA_VOLUME": "course-data"}))
+    assert len(said) == 2
+    assert said[0].startswith("GLUONLAB_HOME_SIZE=2g is not applied") and "GLUONLAB_HOME_SIZE=0" in said[0]
+    assert said[1].startswith("GLUONLAB_COURSE_DATA_VOLUME=course-data is not mounted")
+    assert hub_config.swarm_unsupported(Settings.from_env({"GLUONLAB_SPAWNER_BACKEND": "swarm",
+                                                           "GLUONLAB_HOME_SIZE": "0"})) == []
+
+
 def test_a_cpu_only_service_reserves_no_gpu() -> None:
     assert "Reservations" not in spec(want_gpu=False)["task_template"]["Resources"]
 
@@ -330,6 +351,7 @@ def test_the_swarm_backend_is_wired_from_the_settings(monkeypatch) -> None:
     assert c.JupyterHub.spawner_class is LabSwarmSpawner
     assert c.LabSwarmSpawner.constraints == ["node.role==worker", "node.labels.gpu==true"]
     assert c.LabSwarmSpawner.pids_limit == 256 and c.LabSwarmSpawner.gpu_policy == "exclusive"
+    assert c.LabSwarmSpawner.tmp_size == "512m"  # GLUONLAB_TMP_SIZE's default: read-only root there too
     assert [g.device_id for g in c.LabSwarmSpawner.gpu_ledger.gpus] == ["GPU-a", "GPU-b"]
     assert [h[0] for h in c.JupyterHub.extra_handlers][-1] == r"/api/gluonlab/home-node/([^/]+)"
     assert c.LabSwarmSpawner.home_volume == "gluonlab-home-{username}"

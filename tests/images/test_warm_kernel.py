@@ -327,3 +327,24 @@ def test_a_notebook_opened_while_the_first_kernel_warms_adopts_it(docker_client,
         assert "Traceback" not in lab.log(), lab.log()[-4000:]
     finally:
         lab.remove()
+
+
+def test_an_adopted_kernel_warns_of_a_home_that_filled_after_its_warm_up(docker_client, notebook_image, warm_nice):
+    """The full-home warning (home-space-warning.py, every kernel's PYTHONSTARTUP) measures the home
+    at the attendee's first cell, not at the kernel's start: a warm kernel starts with the server,
+    and the home may fill before the attendee opens a notebook."""
+    lab = Lab(docker_client, notebook_image, f"gltest-warmfull-{uuid.uuid4().hex[:8]}", warm=True, cpus=1,
+              nice_ulimit=warm_nice == 19)
+    try:
+        lab.wait_warm()
+        filled = lab.container.exec_run(["fallocate", "-l", "480M", "/home/jovyan/fill"], user="1000")
+        assert filled.exit_code == 0, filled.output
+        kernel_id = lab.new_session("a.ipynb")
+        assert lab.warm_status()["adopted"] == 1
+        first = lab.run(kernel_id, "print('first cell')")
+        assert first["error"] is None and "first cell" in first["stdout"], first
+        assert "主目录已用" in first["stdout"] and "Warning: your home folder is" in first["stdout"], first
+        second = lab.run(kernel_id, "print('second cell')")
+        assert "Warning: your home folder is" not in second["stdout"], second  # once, not at every cell
+    finally:
+        lab.remove()

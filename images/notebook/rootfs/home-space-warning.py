@@ -1,7 +1,9 @@
 # Gluon Lab: at the start of every Python kernel (and interactive python in a terminal), warn
 # when the home folder is over 90 % full. PYTHONSTARTUP points here (start-notebook.sh). Under
 # the hub each home is its own size-limited file system (gluonlab_hub/homes.py); once it is
-# full, saving a notebook fails. In a notebook the warning shows once, in the first cell's output.
+# full, saving a notebook fails. In a notebook the warning shows once, in the first cell's output,
+# and the home is measured then, not at the kernel's start: a warm kernel (gluonlab_kernels.py) is
+# started long before an attendee's first cell, and its home may have filled in between.
 def _gluonlab_home_warning():
     import os
     import shutil
@@ -26,18 +28,21 @@ def _gluonlab_home_warning():
 def _gluonlab_show_home_warning():
     import sys
 
-    message = _gluonlab_home_warning()
-    if message is None:
-        return
+    measure = _gluonlab_home_warning
     try:
         shell = get_ipython()  # noqa: F821  (defined in IPython kernels)
     except NameError:
-        print(message, file=sys.stderr)
+        message = measure()
+        if message is not None:
+            print(message, file=sys.stderr)
         return
 
+    # pre_run_cell fires for the attendee's cells only: silent runs (the warm-up) do not fire it.
     def show(*_args):
-        print(message, file=sys.stderr)
         shell.events.unregister("pre_run_cell", show)
+        message = measure()
+        if message is not None:
+            print(message, file=sys.stderr)
 
     shell.events.register("pre_run_cell", show)
 

@@ -52,6 +52,8 @@ def throttled_message(seconds: float | None) -> str:
     n = max(1, int(seconds + 0.999))
     return f"尝试次数过多，请 {n} 秒后再试 / Too many failed attempts: try again in {n} seconds."
 BUSY = "登录繁忙，请几秒后再试 / The hub is busy checking logins: try again in a few seconds."
+ADDRESS_BUSY = ("你所在的网络同时登录的人太多，请几秒后再试 / Too many logins from your network at this moment: "
+                "try again in a few seconds.")
 
 
 class LoginRefused(web.HTTPError):
@@ -200,6 +202,15 @@ class ThreadedNativeAuthenticator(NativeAuthenticator):
         "attempts are refused without a password check. A room behind one NAT shares an "
         "address: raise it there. 0: no limit per address.",
     )
+    checks_per_address = Integer(
+        60,
+        config=True,
+        help="Password checks one client address may have queued or running at once; more are "
+        "refused at once (HTTP 429, 'try again in a few seconds'). A room behind one NAT logs in "
+        "from one address at the same moment, so this is not counted as failures: a whole room "
+        "gets in, and a burst from one address still costs at most this many checks before its "
+        "failures (failed_logins_per_address) block it. 0: no limit.",
+    )
     bcrypt_workers = Integer(
         config=True,
         help="Threads that check passwords (bcrypt releases the GIL). Default: all cores but one, "
@@ -231,6 +242,7 @@ class ThreadedNativeAuthenticator(NativeAuthenticator):
         super().__init__(*args, **kwargs)
         self._pool = ThreadPoolExecutor(max_workers=self.bcrypt_workers, thread_name_prefix="gluonlab-bcrypt")
         self._pending = 0
+        self._address_checks: dict[str, int] = {}  # checks queued or running, per client address
         # NativeAuthenticator's help says 600 s by default, but its trait defaults to 0.
         window = self.seconds_before_next_try if self.seconds_before_next_try > 0 else 600
         self.address_failures = FailureLog(self.failed_logins_per_address, window)
@@ -305,28 +317,39 @@ class ThreadedNativeAuthenticator(NativeAuthenticator):
             self.log.warning("Login refused for %r: too many failures for this name", name_key)
             raise LoginRefused(429, throttled_message(self.username_failures.retry_in(name_key)))
 
-        # Counted before the check, taken back on success: attempts still being checked count
-        # too, so a flood cannot fill the check queue before its first failures are known.
-        address_stamp = self.address_failures.record(address)
+        # Per name, counted before the check and taken back on success: one person logs in once
+        # at a time, so attempts still being checked count, and a burst on one name cannot fill
+        # the check queue before its first failures are known. Per address, only failures count
+        # (a room behind one NAT succeeds from one address at once); a burst from one address is
+        # held to checks_per_address in flight instead.
+        if 0 < self.checks_per_address <= self._address_checks.get(address, 0):
+            self.log.warning("Login refused for %s: %d checks from this address in flight", address,
+                             self.checks_per_address)
+            raise LoginRefused(429, ADDRESS_BUSY)
         name_stamp = self.username_failures.record(name_key) if name_key is not None else None
         ok = False
-        if name_key is not None and isinstance(password, str):
-            user = self.get_user(name_key)
-            # Unknown and unauthorized accounts fail without a bcrypt check (no 2FA here,
-            # but keep NativeAuthenticator's rule if an account has it).
-            if user is not None and user.is_authorized:
-                try:
-                    ok = await self.check_password(password, user.password)
-                except LoginRefused:  # busy: not this client's failure
-                    self.address_failures.forget(address, address_stamp)
-                    self.username_failures.forget(name_key, name_stamp)
-                    raise
-                if ok and user.has_2fa:
-                    ok = bool(user.is_valid_token(data.get("2fa")))
+        self._address_checks[address] = self._address_checks.get(address, 0) + 1
+        try:
+            if name_key is not None and isinstance(password, str):
+                user = self.get_user(name_key)
+                # Unknown and unauthorized accounts fail without a bcrypt check (no 2FA here,
+                # but keep NativeAuthenticator's rule if an account has it).
+                if user is not None and user.is_authorized:
+                    try:
+                        ok = await self.check_password(password, user.password)
+                    except LoginRefused:  # busy: not this client's failure
+                        self.username_failures.forget(name_key, name_stamp)
+                        raise
+                    if ok and user.has_2fa:
+                        ok = bool(user.is_valid_token(data.get("2fa")))
+        finally:
+            left = self._address_checks.pop(address) - 1
+            if left:
+                self._address_checks[address] = left
         if ok:
-            self.address_failures.forget(address, address_stamp)
             self.username_failures.clear(name_key)
             return name_key
+        self.address_failures.record(address)
         return None
 
     def get_handlers(self, app):

@@ -90,7 +90,8 @@ def _accounts(c: Any, settings: Settings) -> None:
     c.NativeAuthenticator.allowed_failed_logins = 5
     c.NativeAuthenticator.seconds_before_next_try = 60
     # Per client address: 30 failures a minute (a mistyping room on one NAT stays under it; a
-    # flood gets 30 bcrypt checks a minute, about 12 % of one core at cost 12).
+    # flood gets 30 bcrypt checks a minute, about 12 % of one core at cost 12), and at most
+    # checks_per_address (60) in flight at once, a whole room behind one NAT logging in together.
     c.ThreadedNativeAuthenticator.failed_logins_per_address = 30
     c.NativeAuthenticator.minimum_password_length = 8
     c.Authenticator.admin_users = set(settings.admin_users)

@@ -18,6 +18,7 @@ from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 
 from gluonlab_hub import accounts as acc
 from gluonlab_hub.auth import (
+    ADDRESS_BUSY,
     BUSY,
     THROTTLED,
     FailureLog,
@@ -288,8 +289,8 @@ def test_throttled_message_tells_the_attendee_to_wait(db):
 
 
 def test_a_burst_from_one_address_cannot_queue_more_checks_than_its_limit(db, monkeypatch):
-    auth = ThreadedNativeAuthenticator(db=db, failed_logins_per_address=3, allowed_failed_logins=100,
-                                       bcrypt_workers=1, max_pending_checks=50)
+    auth = ThreadedNativeAuthenticator(db=db, checks_per_address=3, failed_logins_per_address=3,
+                                       allowed_failed_logins=100, bcrypt_workers=1, max_pending_checks=50)
     checks = []
     real_checkpw = bcrypt.checkpw
 
@@ -307,4 +308,10 @@ def test_a_burst_from_one_address_cannot_queue_more_checks_than_its_limit(db, mo
 
     results = asyncio.run(burst())
     assert results.count(None) == 3 and len(checks) == 3
-    assert all(isinstance(r, LoginRefused) and r.status_code == 429 for r in results if r is not None)
+    refused = [r for r in results if r is not None]
+    assert all(isinstance(r, LoginRefused) and r.status_code == 429 for r in refused)
+    assert {r.message for r in refused} == {ADDRESS_BUSY}
+    # Its three failures are now known: the address is throttled, without a check.
+    with pytest.raises(LoginRefused) as info:
+        login(auth, "ana", PASSWORD, handler=proxied("192.0.2.66"))
+    assert info.value.status_code == 429 and "try again in" in info.value.message and len(checks) == 3

@@ -41,7 +41,12 @@ Start-time delays:
 3. Starts competing with running code. While a server starts its container has 4x the default
    CPU weight, so under a full CPU the attendees still waiting for their Lab come first. The
    weight is part of the create call (one `docker update` per start less) and set back to the
-   default once the server listens.
+   default once the server's warm kernel is ready (images/notebook/rootfs/gluonlab_kernels.py,
+   asked at GET api/gluonlab/warm-kernel with the server's own token; at most
+   WARM_KERNEL_WAIT_S after it listens, or at once for a server without one). The warm-up is
+   the rest of the start an attendee waits for: reset when the server merely listened, its
+   kernel's imports ran at a quarter of the weight of every later start, and the whole room got
+   its first result at the same late moment (bench/README.md, "Login -> first MXNet result").
 4. Docker health checks. The image's HEALTHCHECK suits `docker run`; under the hub nobody reads
    it (JupyterHub polls its servers itself) and each check is an exec of Python in the container.
    Every server spawned at a workshop's start ran its first check at the same moment, in the
@@ -51,6 +56,7 @@ Start-time delays:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 from collections.abc import Awaitable, Callable
@@ -60,6 +66,7 @@ from typing import Any
 import docker
 from dockerspawner import DockerSpawner
 from tornado import web
+from tornado.httpclient import AsyncHTTPClient
 from traitlets import Instance, Integer, Unicode, default
 
 from . import gpus as gpu_mod
@@ -78,6 +85,9 @@ DOCKER_API_THREADS = 4
 #: ones' `import mxnet` (~2 core-s each) would otherwise slow every later start.
 STARTING_CPU_SHARES = 4096
 RUNNING_CPU_SHARES = 1024
+#: Seconds after a server listens that its starting weight waits for its warm kernel (module doc, 3).
+WARM_KERNEL_WAIT_S = 90
+WARM_KERNEL_POLL_S = 1.0
 #: Docker's way to switch off an image's HEALTHCHECK for one container.
 NO_HEALTHCHECK = {"test": ["NONE"]}
 #: How often a starting server's port is tried.
@@ -265,6 +275,7 @@ class LabDockerSpawner(DockerSpawner):
 
     _lab_executor: ThreadPoolExecutor | None = None
     _starting_weight_set = False
+    _weight_reset: asyncio.Future | None = None
     #: Device ids the latest start() took ([] = CPU only), before its container existed.
     gpu_ids: list[str] = []
     #: The profile of the latest start (None without profiles).
@@ -388,6 +399,8 @@ class LabDockerSpawner(DockerSpawner):
             raise
 
     async def stop(self, now: bool = False) -> None:
+        if self._weight_reset is not None and not self._weight_reset.done():
+            self._weight_reset.cancel()
         try:
             await super().stop(now=now)
         finally:
@@ -414,9 +427,38 @@ class LabDockerSpawner(DockerSpawner):
         finally:
             await released
         if self._starting_weight_set:
-            await self._set_cpu_weight(RUNNING_CPU_SHARES)
+            self._weight_reset = asyncio.ensure_future(self._running_weight_once_warm(ip, port))
         self.log.info("Server for %s listens after %.1f s more", self.user.name, waited)
         return ip, port
+
+    async def _running_weight_once_warm(self, ip: str, port: int) -> None:
+        """Docker's default CPU weight again once the server's warm kernel is ready (module doc, 3)."""
+        url = f"http://{ip}:{port}{self.server.base_url.rstrip('/')}/api/gluonlab/warm-kernel"
+        client = AsyncHTTPClient()
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + WARM_KERNEL_WAIT_S
+        try:
+            while loop.time() < give_up:
+                try:
+                    response = await client.fetch(url, headers={"Authorization": f"token {self.api_token}"},
+                                                  request_timeout=5, raise_error=False)
+                except OSError:
+                    break  # the server went away: nothing to wait for
+                if response.code != 200:
+                    break  # no warm kernels in this image (404), or no longer ours
+                status = json.loads(response.body)
+                # Ready, or already adopted by the attendee's first notebook (which waited for it).
+                if not status.get("enabled") or status.get("ready") or status.get("adopted"):
+                    break
+                await asyncio.sleep(WARM_KERNEL_POLL_S)
+            else:
+                self.log.info("Warm kernel of %s not ready after %d s: default CPU weight anyway", self.user.name,
+                              WARM_KERNEL_WAIT_S)
+        except asyncio.CancelledError:
+            return  # stopped meanwhile: the container is gone
+        except Exception as error:  # noqa: BLE001  (a weight is an optimisation; never fail the server)
+            self.log.warning("Could not ask %s's server for its warm kernel: %s", self.user.name, error)
+        await self._set_cpu_weight(RUNNING_CPU_SHARES)
 
     async def _homes(self, action: str, volumes: list[str] | None = None) -> list[str]:
         """Sized homes (gluonlab_hub/homes.py): "prepare" the named volumes this server mounts

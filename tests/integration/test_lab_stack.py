@@ -12,7 +12,7 @@ import docker
 import pytest
 import requests
 
-from labclient import REPO_ROOT, HubClient, LabStack, execute
+from labclient import REPO_ROOT, HubClient, LabStack, execute, wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
@@ -126,9 +126,13 @@ def test_user_server_trains_a_gluon_model_and_keeps_files(stack, admin):
     assert containers[0].attrs["Config"]["User"] in ("1000", "jovyan")
     # Default GPU policy is none: a CPU-only server requests no devices.
     assert not containers[0].attrs["HostConfig"].get("DeviceRequests")
-    # Created with a raised CPU weight, back to Docker's 1024 once ready (unset reads 0): one
-    # `docker update`, the reset. No Docker health check under the hub (the hub polls itself).
-    assert containers[0].attrs["HostConfig"]["CpuShares"] == 1024
+    # Created with a raised CPU weight, back to Docker's 1024 once its warm kernel is ready
+    # (unset reads 0): one `docker update`, the reset. No Docker health check under the hub.
+    def running_weight():
+        containers[0].reload()
+        return containers[0].attrs["HostConfig"]["CpuShares"] == 1024
+
+    wait_until(running_weight, 120, what="the server's CPU weight back to 1024 once its warm kernel is ready")
     assert docker_events(containers[0], "update") == 1
     assert containers[0].attrs["Config"]["Healthcheck"]["Test"] == ["NONE"]
 

@@ -209,6 +209,21 @@ class HubClient:
                                 headers=headers, timeout=60, **kwargs)
 
 
+def next_message(conn: websocket.WebSocket, deadline: float) -> dict[str, Any]:
+    """The next kernel message on *conn*, or TimeoutError at *deadline* (time.monotonic()). Reads
+    with a short socket timeout: the Jupyter server pings its websockets every 30 s, and each
+    ping would restart a long read timeout, so a kernel that never answers would never time out."""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no kernel message by the deadline")
+        conn.settimeout(min(left, 1.0))
+        try:
+            return json.loads(conn.recv())
+        except websocket.WebSocketTimeoutException:
+            continue
+
+
 def execute(base_url: str, username: str, token: str, code: str, timeout: float = 180) -> dict[str, Any]:
     """Start a kernel in *username*'s server, run *code* over the kernel websocket (through the
     proxy, as JupyterLab does) and return {"stdout", "result", "error", "seconds"}."""
@@ -230,8 +245,11 @@ def execute(base_url: str, username: str, token: str, code: str, timeout: float 
         }))
         stdout, result, error = [], None, None
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            message = json.loads(conn.recv())
+        while True:
+            try:
+                message = next_message(conn, deadline)
+            except TimeoutError:
+                raise TimeoutError(f"no idle status from the kernel within {timeout} s") from None
             if message.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             kind, content = message["msg_type"], message["content"]
@@ -243,8 +261,6 @@ def execute(base_url: str, username: str, token: str, code: str, timeout: float 
                 error = f"{content['ename']}: {content['evalue']}"
             elif kind == "status" and content["execution_state"] == "idle":
                 break
-        else:
-            raise TimeoutError(f"no idle status from the kernel within {timeout} s")
         return {"stdout": "".join(stdout), "result": result, "error": error, "seconds": time.monotonic() - started}
     finally:
         conn.close()

@@ -16,7 +16,7 @@ import docker
 import pytest
 import requests
 import websocket
-from labclient import REPO_ROOT, free_port, wait_until
+from labclient import REPO_ROOT, free_port, next_message, wait_until
 
 sys.path.insert(0, str(REPO_ROOT / "hub"))  # gluonlab_hub, as tests/unit/conftest.py does
 from gluonlab_hub.spawner import engine_sets_nice_ulimit  # noqa: E402
@@ -130,23 +130,49 @@ class KernelSocket:
         self.conn.close()
 
     def send(self, code: str) -> str:
+        return self._request("execute_request", {"code": code, "silent": False, "store_history": True,
+                                                 "user_expressions": {}, "allow_stdin": False, "stop_on_error": True})
+
+    def _request(self, msg_type: str, content: dict) -> str:
         msg_id = uuid.uuid4().hex
         self.conn.send(json.dumps({
-            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "test", "session": self.session,
+            "header": {"msg_id": msg_id, "msg_type": msg_type, "username": "test", "session": self.session,
                        "version": "5.3", "date": ""},
-            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-            "content": {"code": code, "silent": False, "store_history": True, "user_expressions": {},
-                        "allow_stdin": False, "stop_on_error": True}}))
+            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [], "content": content}))
         return msg_id
+
+    def _next(self, deadline: float, what: str) -> dict:
+        try:
+            return next_message(self.conn, deadline)
+        except TimeoutError:
+            raise TimeoutError(f"no {what} by the deadline") from None
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Until the kernel answers kernel_info on this websocket, as JupyterLab asks after a
+        restart: a request sent before the server reconnected its channels is lost."""
+        deadline = time.monotonic() + timeout
+        while True:
+            msg_id = self._request("kernel_info_request", {})
+            answer_by = min(deadline, time.monotonic() + 3)
+            try:
+                while True:
+                    message = self._next(answer_by, "kernel_info_reply")
+                    if (message["msg_type"] == "kernel_info_reply"
+                            and message.get("parent_header", {}).get("msg_id") == msg_id):
+                        return
+            except TimeoutError:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"the kernel did not answer kernel_info within {timeout} s") from None
 
     def collect(self, msg_id: str, timeout: float = 300) -> dict:
         result = {"stdout": "", "error": None, "mime": [], "execution_count": None}
         deadline = time.monotonic() + timeout
         idle = replied = False
         while not (idle and replied):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no reply within {timeout} s: {result}")
-            message = json.loads(self.conn.recv())
+            try:
+                message = self._next(deadline, "reply")
+            except TimeoutError:
+                raise TimeoutError(f"no reply within {timeout} s: {result}") from None
             if message.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             kind, content = message["msg_type"], message["content"]
@@ -284,6 +310,7 @@ def test_interrupt_and_restart_of_an_adopted_kernel_give_a_fresh_one(labs, adopt
         assert interrupted["error"] is not None and interrupted["error"].startswith("KeyboardInterrupt"), interrupted
         # Restart with the websocket connected, as the Lab's restart button does.
         warm.post(f"/api/kernels/{kernel_id}/restart")
+        kernel.wait_ready()
         after = kernel.run(PROBE)
     assert after["error"] is None, after
     probe = json.loads(after["stdout"])

@@ -74,10 +74,39 @@ def test_attendee_works_through_the_first_tutorial_in_a_real_browser(stack, brow
         browser_panel = page.locator(".jp-DirListing-content")
         # The first screen opened the table of contents, which moved the file browser into
         # tutorials/: start from the home folder, as an attendee clicking the home icon does.
+        # Each step waits for the folder it asked for to be the file browser's own (its last
+        # breadcrumb), not merely named somewhere: the listing re-renders as the first screen's
+        # move settles, and a double-click can land while it does (seen once in CI: the browser
+        # entered the folder while Playwright still waited to finish the double-click).
+        def in_folder(name: str) -> bool:
+            return page.evaluate("""(name) => {
+                const crumbs = [...document.querySelectorAll('.jp-BreadCrumbs-item')].map(c => c.textContent.trim());
+                return name === '' ? crumbs.length === 0 : crumbs[crumbs.length - 1] === name;
+            }""", name)
+
+        def open_folder(name: str) -> None:
+            item = browser_panel.locator(".jp-DirListing-item", has=page.locator(f"text='{name}'")).first
+            for _attempt in range(3):
+                if in_folder(name):
+                    return
+                try:
+                    item.dblclick(timeout=20_000)
+                except PlaywrightTimeout:
+                    pass  # checked below: the listing may have moved on under the click
+                try:
+                    page.wait_for_function("""(name) => {
+                        const crumbs = [...document.querySelectorAll('.jp-BreadCrumbs-item')];
+                        return crumbs.length > 0 && crumbs[crumbs.length - 1].textContent.trim() === name;
+                    }""", arg=name, timeout=20_000)
+                    return
+                except PlaywrightTimeout:
+                    continue
+            raise AssertionError(f"the file browser did not open the folder {name!r}")
+
         page.locator(".jp-BreadCrumbs-home").first.click()
+        page.wait_for_function("() => document.querySelectorAll('.jp-BreadCrumbs-item').length === 0")
         for name in ("tutorials", *folders):
-            browser_panel.locator(".jp-DirListing-item", has=page.locator(f"text='{name}'")).first.dblclick()
-            page.locator(".jp-BreadCrumbs").get_by_text(name).wait_for()
+            open_folder(name)
         # Attendees double-click the notebook the image converted from the tutorial's markdown.
         browser_panel.locator(".jp-DirListing-item", has=page.locator(f"text='{notebook}'")).first.dblclick()
         panel = page.locator(".jp-NotebookPanel:visible").first

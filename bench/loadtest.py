@@ -801,11 +801,16 @@ def main(argv: list[str] | None = None) -> int:
             print_table(record)
             records.append(record)
     print_comparison(records)
-    out = args.json or BENCH_DIR / "results" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-n{args.users}.json"
+    return write_results(args.json, f"n{args.users}", records, start_costs=start_costs)
+
+
+def write_results(path: Path | None, name: str, records: list[dict], **meta: object) -> int:
+    """The runs as JSON at *path* (default results/<time>-<name>.json) with the machine's meta;
+    the exit status: 1 if any run failed or had failures."""
+    out = path or BENCH_DIR / "results" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"cpus": os.cpu_count(), "load_avg_at_end": os.getloadavg(), "argv": sys.argv[1:],
-            "commit": _commit(), "start_costs": start_costs,
-            "finished": datetime.now(UTC).isoformat()}
+            "commit": _commit(), **meta, "finished": datetime.now(UTC).isoformat()}
     out.write_text(json.dumps({"meta": meta, "runs": records}, indent=2))
     print(f"\nresults: {out}")
     return 1 if any(r.get("error") or r.get("failures") for r in records) else 0

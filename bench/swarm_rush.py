@@ -23,13 +23,11 @@ import argparse
 import asyncio
 import csv
 import io
-import json
 import math
 import os
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -193,13 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         records.append(loadtest.run_one("default", "cold", single))
         loadtest.print_table(records[1])
         loadtest.print_comparison(records)
-    out = args.json or BENCH_DIR / "results" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-swarm-n{args.users}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"cpus": os.cpu_count(), "load_avg_at_end": os.getloadavg(), "argv": sys.argv[1:],
-            "finished": datetime.now(UTC).isoformat()}
-    out.write_text(json.dumps({"meta": meta, "runs": records}, indent=2))
-    print(f"\nresults: {out}")
-    return 1 if any(r.get("error") or r.get("failures") for r in records) else 0
+    return loadtest.write_results(args.json, f"swarm-n{args.users}", records)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,13 @@ mode. The Swarm itself is formed in the docker_swarm molecule scenario (test_mol
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 import yaml
 from conftest import ANSIBLE_DIR, REPO_ROOT, run_tool, tail, tool_env
 from test_hub_env import render
@@ -113,3 +117,21 @@ def test_no_role_builds_a_list_through_a_set():
                  for number, line in enumerate(path.read_text().splitlines(), 1)
                  if re.search(r"\|\s*(union|difference|intersect|symmetric_difference)\b", line)]
     assert offenders == []
+
+
+ESP_PROBE = ROLE / "files" / "gluonlab-esp-probe.sh"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root (CI runs as root)")
+def test_the_encryption_probe_agrees_with_the_kernels_crypto_and_leaves_nothing_behind():
+    # The probe asks the kernel for rfc4106(gcm(aes)), which loads it where it exists: afterwards
+    # /proc/crypto lists it exactly when the probe said yes. This CI kernel has none (refusal).
+    before = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    probe = subprocess.run(["bash", str(ESP_PROBE)], capture_output=True, text=True, timeout=30)
+    assert probe.returncode in (0, 1), probe.stderr
+    has_aead = "rfc4106(gcm(aes))" in Path("/proc/crypto").read_text()
+    assert (probe.returncode == 0) == has_aead, (probe.stdout, has_aead)
+    if probe.returncode:
+        assert "docker_swarm_lab_network_encrypted: false" in probe.stdout and "esp4" in probe.stdout
+    after = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    assert after == before  # the throwaway namespace is gone

@@ -291,6 +291,9 @@ def start_lab(cluster: SwarmCluster, hub_tag: str, notebook_tag: str, env: dict[
     cluster.load_image(hub_tag, [cluster.manager])
     cluster.load_image(notebook_tag, cluster.workers)
     manager = cluster.manager.engine
+    # Not encrypted, unlike the docker_swarm role's default: this CI kernel has no AES-GCM AEAD
+    # for IPsec, so an encrypted overlay drops all traffic between nodes (the role's probe,
+    # gluonlab-esp-probe.sh, refuses such a kernel; tests/ansible/test_swarm_wiring.py runs it).
     manager.networks.create(INSTANCE, driver="overlay", attachable=True)
     anchor_network(manager, {"manager": hub_tag, "worker": notebook_tag})
     lab.env["GLUONLAB_NOTEBOOK_IMAGE"] = notebook_tag

@@ -5,8 +5,10 @@ loop: in ``authenticate``, again in its login handler after every failure (to te
 authorized" apart), and in the change-password handlers. Three wrong passwords a second made
 /hub/health take 2 s. Here:
 
-- every bcrypt call runs in a small worker pool, never on the event loop (``check_password``,
-  ``hash_new_password``); a full pool refuses new checks at once instead of queueing them;
+- every bcrypt call runs in a worker pool, never on the event loop (``check_password``,
+  ``hash_new_password``); its threads run at a lower priority (nice BCRYPT_NICE), so the event
+  loop and the proxy in the hub's container always come first; a full queue refuses new checks
+  at once instead of growing;
 - failures are throttled per client address and per username; a throttled attempt, an unknown
   or unauthorized account and bad input (over-long, not UTF-8, missing field) are refused
   without any bcrypt work;
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import threading
 import time
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
@@ -183,6 +186,21 @@ def client_address(request) -> str:
     return _address_key(peer) or f"peer:{peer}"
 
 
+#: Niceness of the bcrypt threads (Linux sets it per thread). The hub's other threads stay at 0,
+#: so a check never delays a request or the proxy: the scheduler gives a nice-10 thread about a
+#: tenth of a core that a nice-0 thread wants.
+BCRYPT_NICE = 10
+
+
+def _lower_this_threads_priority() -> None:
+    """ThreadPoolExecutor initializer: this worker thread (not the process) at BCRYPT_NICE."""
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), BCRYPT_NICE))
+    except (AttributeError, OSError):  # not Linux: every thread keeps the process's priority
+        pass
+
+
 def _usable_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -213,8 +231,10 @@ class ThreadedNativeAuthenticator(NativeAuthenticator):
     )
     bcrypt_workers = Integer(
         config=True,
-        help="Threads that check passwords (bcrypt releases the GIL). Default: all cores but one, "
-        "at least one, so the event loop always keeps a core.",
+        help="Threads that check passwords (bcrypt releases the GIL). Default: one per usable core. "
+        "They run at nice BCRYPT_NICE, so the event loop and the proxy always come first; a room's "
+        "logins at a workshop's start are checked on every core (with all cores but one, a 2-core "
+        "hub checked them one at a time).",
     )
     max_pending_checks = Integer(
         200,
@@ -236,11 +256,12 @@ class ThreadedNativeAuthenticator(NativeAuthenticator):
 
     @default("bcrypt_workers")
     def _default_bcrypt_workers(self):
-        return max(1, _usable_cores() - 1)
+        return max(1, _usable_cores())
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._pool = ThreadPoolExecutor(max_workers=self.bcrypt_workers, thread_name_prefix="gluonlab-bcrypt")
+        self._pool = ThreadPoolExecutor(max_workers=self.bcrypt_workers, thread_name_prefix="gluonlab-bcrypt",
+                                        initializer=_lower_this_threads_priority)
         self._pending = 0
         self._address_checks: dict[str, int] = {}  # checks queued or running, per client address
         # NativeAuthenticator's help says 600 s by default, but its trait defaults to 0.

@@ -5,6 +5,7 @@ normal failure."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import threading
 import time
@@ -19,6 +20,7 @@ from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 from gluonlab_hub import accounts as acc
 from gluonlab_hub.auth import (
     ADDRESS_BUSY,
+    BCRYPT_NICE,
     BUSY,
     THROTTLED,
     FailureLog,
@@ -315,3 +317,17 @@ def test_a_burst_from_one_address_cannot_queue_more_checks_than_its_limit(db, mo
     with pytest.raises(LoginRefused) as info:
         login(auth, "ana", PASSWORD, handler=proxied("192.0.2.66"))
     assert info.value.status_code == 429 and "try again in" in info.value.message and len(checks) == 3
+
+
+def test_passwords_are_checked_on_every_core_at_a_lower_priority_than_the_hub(db):
+    auth = ThreadedNativeAuthenticator(db=db)
+    assert auth.bcrypt_workers == max(1, len(os.sched_getaffinity(0)))
+
+    def own_nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = own_nice()
+    # A real check runs in the pool's thread, which reports its own niceness.
+    assert asyncio.run(auth._in_pool(own_nice)) == max(before, BCRYPT_NICE)
+    assert asyncio.run(auth.authenticate(proxied("192.0.2.7"), {"username": "ana", "password": PASSWORD})) == "ana"
+    assert own_nice() == before  # the hub's own threads keep theirs

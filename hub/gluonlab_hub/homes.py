@@ -9,9 +9,13 @@ disk under the hub's database or another home; a home that does not fit any more
 its first spawn, with a message saying so.
 
 Loop devices need the host's root, which the hub does not have (it has the Docker socket). So
-each spawn runs a short-lived helper container (the hub's own image, ``python -m
-gluonlab_hub.homes attach``) with SYS_ADMIN, access to loop devices only (device cgroup rules)
-and the host's /dev: it creates the image on first use (fallocate, mkfs.ext4 owned by uid 1000),
+each spawn's home work runs in a short-lived helper container (the hub's own image, ``python -m
+gluonlab_hub.homes batch``) with SYS_ADMIN, access to loop devices only (device cgroup rules)
+and the host's /dev. Helper work is group-committed (``HelperBatches``): one helper runs at a
+time and takes every request that came in while the one before it ran, so a room logging in at
+once costs a few helper containers instead of two per attendee (each container is engine CPU
+that the attendees' own starts are waiting for). The helper creates the image on first use
+(fallocate, mkfs.ext4 owned by uid 1000),
 attaches it to a free loop device and points ``<user>.dev`` in the images volume at it; the home
 volume's ``device=`` is that link, so the volume never changes. Once the server's container has
 started (Docker has mounted the home), a second helper (``release``) detaches the loop device
@@ -39,9 +43,11 @@ import re
 import socket
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 log = logging.getLogger("gluonlab.homes")
 
@@ -62,9 +68,11 @@ LOG_CONFIG = {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "2"
 HELPER_CAPS = ["SYS_ADMIN"]
 HELPER_DEVICE_RULES = ["b 7:* rwm", "c 10:237 rwm"]
 HELPER_TIMEOUT_S = 60
-#: Helpers run side by side, in threads of their own: each waits ~0.5 s for its container, which
-#: must not hold up the spawner's Docker calls (their pool has 4 threads) during a login rush.
+#: Spawns wait for their home work in threads of their own (a batch takes ~0.5-1 s), which must
+#: not hold up the spawner's Docker calls (their pool has 4 threads) during a login rush.
 HELPER_THREADS = 8
+#: Operations one helper container takes at most (they travel as one JSON argument).
+MAX_BATCH = 32
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 #: What an attendee reads when a new home does not fit on the host (bilingual).
@@ -181,16 +189,48 @@ def delete(volume: str, root: Path = Path(IMAGES_MOUNT)) -> dict[str, Any]:
     return {"device": detached, "freed": size}
 
 
+#: What one helper operation may be: ``[action, volume, *arguments]``.
+OPERATIONS: dict[str, Callable[..., dict[str, Any]]] = {
+    "attach": lambda volume, size, root: attach(volume, int(size), root),
+    "release": lambda volume, root: release(volume, root),
+    "delete": lambda volume, root: delete(volume, root),
+}
+
+
+def run_batch(operations: list[list], root: Optional[Path] = None) -> list[dict[str, Any]]:
+    """Run a batch in the helper: one result per operation, ``{"error": ...}`` for a failed one
+    (the others go on). One volume's operations run in the order given; different volumes side
+    by side (mkfs of twenty new homes at once, not one after the other)."""
+    root = root or Path(IMAGES_MOUNT)
+    results: list[dict[str, Any]] = [{} for _ in operations]
+    by_volume: dict[str, list[int]] = {}
+    for index, operation in enumerate(operations):
+        by_volume.setdefault(str(operation[1]) if len(operation) > 1 else "", []).append(index)
+
+    def run_volume(indexes: list[int]) -> None:
+        for index in indexes:
+            action, *arguments = operations[index]
+            try:
+                if action not in OPERATIONS:
+                    raise HomeError(f"unknown homes helper operation {action!r}")
+                results[index] = OPERATIONS[action](*arguments, root=root)
+            except HomeError as error:
+                results[index] = {"error": str(error)}
+            except (OSError, TypeError, ValueError) as error:
+                results[index] = {"error": f"{action} {' '.join(map(str, arguments))}: {error}"}
+
+    with ThreadPoolExecutor(max(1, min(len(by_volume), HELPER_THREADS))) as pool:
+        list(pool.map(run_volume, by_volume.values()))
+    return results
+
+
 def helper_main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gluonlab_hub.homes",
                                      description="Helper of the hub's sized homes (runs in a helper container).")
     sub = parser.add_subparsers(dest="action", required=True)
-    a = sub.add_parser("attach", help="create (if needed) and attach a home's image")
-    a.add_argument("volume")
-    a.add_argument("size", type=int, help="bytes, for a new image")
-    r = sub.add_parser("release", help="detach a mounted home's loop device lazily")
-    r.add_argument("volume")
-    sub.add_parser("delete", help="delete a removed user's home image (its volume is gone)").add_argument("volume")
+    sub.add_parser("batch", help="run operations given as a JSON list of [action, volume, *args] "
+                                 "(attach VOLUME SIZE, release VOLUME, delete VOLUME); prints one result each"
+                   ).add_argument("operations", type=json.loads)
     # For admins, in the hub container: a stopped user's sized home is not attached, so tools that
     # mount it (scripts/export-homes.sh) need it attached first, and released after.
     for name, what in (("open", "attach a stopped user's home so that it can be mounted (hub container)"),
@@ -198,20 +238,71 @@ def helper_main(argv: Optional[list[str]] = None) -> int:
         sub.add_parser(name, help=what).add_argument("volume")
     args = parser.parse_args(argv)
     try:
-        if args.action in ("open", "close"):
+        if args.action == "batch":
+            result: Any = run_batch(args.operations)
+        else:
             from .settings import Settings
 
             settings = Settings.from_env()
             store = HomeStore(settings.instance, settings.home_size)
             result = {"sized": store.prepare(args.volume)} if args.action == "open" else store.release(args.volume)
-        else:
-            result = ({"attach": lambda: attach(args.volume, args.size), "release": lambda: release(args.volume),
-                       "delete": lambda: delete(args.volume)}[args.action])()
     except HomeError as error:
         print(json.dumps({"error": str(error)}))
         return 1
     print(json.dumps(result))
     return 0
+
+
+class HelperBatches:
+    """Group commit of helper work: ``call`` hands one operation to the next helper run and
+    waits for its result. One run at a time; a run takes everything queued (up to MAX_BATCH), so
+    one caller alone waits for one helper, and a rush shares a few. *run* takes a list of
+    operations and returns their results in order (a helper container); if it raises, every
+    operation of that run fails with its message and the next run goes on."""
+
+    def __init__(self, run: Callable[[list[list]], list[dict[str, Any]]], max_batch: int = MAX_BATCH):
+        self._run, self.max_batch = run, max_batch
+        self._lock = threading.Lock()
+        self._queue: list[tuple[list, Future]] = []
+        self._draining = False
+        self._runner = ThreadPoolExecutor(1, thread_name_prefix="homes-batch")
+        #: Sizes of the batches run so far (what the tests and the log read).
+        self.batch_sizes: list[int] = []
+
+    def call(self, operation: list, timeout: float = 3 * HELPER_TIMEOUT_S) -> dict[str, Any]:
+        future: Future = Future()
+        with self._lock:
+            self._queue.append((operation, future))
+            if not self._draining:
+                self._draining = True
+                self._runner.submit(self._drain)
+        try:
+            result = future.result(timeout=timeout)
+        except FutureTimeout:
+            raise HomeError(f"the homes helper did not answer within {timeout:.0f} s: see the hub's log "
+                            "and the engine's (docker ps -a --filter label=org.gluonlab.instance)") from None
+        if "error" in result:
+            raise HomeError(result["error"])
+        return result
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
+                if not batch:
+                    self._draining = False
+                    return
+            self.batch_sizes.append(len(batch))
+            try:
+                results = self._run([operation for operation, _ in batch])
+                if len(results) != len(batch):
+                    raise HomeError(f"homes helper gave {len(results)} results for {len(batch)} operations")
+            except Exception as error:  # noqa: BLE001  (every caller of this run gets the message)
+                for _, future in batch:
+                    future.set_exception(error if isinstance(error, HomeError) else HomeError(str(error)))
+                continue
+            for (_, future), result in zip(batch, results):
+                future.set_result(result)
 
 
 # --- The hub side -------------------------------------------------------------------------------
@@ -227,6 +318,7 @@ class HomeStore:
                             "for unlimited homes")
         self._helper_image = helper_image
         self.executor = ThreadPoolExecutor(HELPER_THREADS, thread_name_prefix="homes-helper")
+        self.batches = HelperBatches(self._run_helper)
 
     def __deepcopy__(self, memo: dict) -> "HomeStore":
         # One store per hub (its helper pool and Docker client): traitlets deep-copies config
@@ -267,10 +359,11 @@ class HomeStore:
             volume = self.client.volumes.create(self.images_volume, labels={INSTANCE_LABEL: self.instance})
         return volume.attrs["Mountpoint"]
 
-    def _helper(self, *args: str) -> dict[str, Any]:
+    def _run_helper(self, operations: list[list]) -> list[dict[str, Any]]:
+        """One helper container for a batch of operations (HelperBatches' *run*)."""
         container = self.client.containers.create(
-            self.helper_image, ["python3", "-m", "gluonlab_hub.homes", *args], user="0", network_mode="none",
-            cap_drop=["ALL"], cap_add=HELPER_CAPS, device_cgroup_rules=HELPER_DEVICE_RULES,
+            self.helper_image, ["python3", "-m", "gluonlab_hub.homes", "batch", json.dumps(operations)], user="0",
+            network_mode="none", cap_drop=["ALL"], cap_add=HELPER_CAPS, device_cgroup_rules=HELPER_DEVICE_RULES,
             security_opt=["no-new-privileges:true"], labels={INSTANCE_LABEL: self.instance},
             volumes={"/dev": {"bind": "/dev", "mode": "rw"}, self.images_volume: {"bind": IMAGES_MOUNT, "mode": "rw"}},
             entrypoint=[])
@@ -282,12 +375,15 @@ class HomeStore:
         finally:
             container.remove(force=True)
         try:
-            result = json.loads(out[-1])
+            results = json.loads(out[-1])
         except (IndexError, ValueError):
-            raise HomeError(f"homes helper {args[0]} failed (exit {status.get('StatusCode')}): {err[-500:]}") from None
-        if "error" in result:
-            raise HomeError(result["error"])
-        return result
+            raise HomeError(f"homes helper failed (exit {status.get('StatusCode')}): {err[-500:]}") from None
+        if isinstance(results, dict) and "error" in results:
+            raise HomeError(results["error"])
+        return results
+
+    def _helper(self, *operation: str) -> dict[str, Any]:
+        return self.batches.call(list(operation))
 
     def prepare(self, volume: str) -> bool:
         """Before the server's container is created: make home *volume* a sized file system

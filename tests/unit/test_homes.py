@@ -5,7 +5,10 @@ tests/integration/hostile_room/test_disk.py."""
 from __future__ import annotations
 
 import errno
+import json
 import shutil
+import threading
+import time
 import struct
 from types import SimpleNamespace
 
@@ -167,8 +170,9 @@ class Engine:
                 return {"StatusCode": 0}
 
             def logs(self, stdout=True, stderr=True):
-                out = '{"device": "/dev/loop7", "created": true, "size": 67108864}' if stdout else ""
-                return out.encode()
+                # The helper prints one result per operation of its batch (the command's last word).
+                result = {"device": "/dev/loop7", "created": True, "size": 67108864}
+                return json.dumps([result for _ in json.loads(self.command[-1])]).encode() if stdout else b""
 
             def remove(self, force):
                 pass
@@ -186,7 +190,8 @@ def test_a_new_home_is_attached_by_the_helper_and_its_volume_points_at_the_link(
     store = homes.HomeStore("lab", "64m", client=engine, helper_image="sha256:hub")
     assert store.prepare("lab-home-alice") is True
     (command, options), = engine.helpers
-    assert command == ["python3", "-m", "gluonlab_hub.homes", "attach", "lab-home-alice", str(64 << 20)]
+    assert command == ["python3", "-m", "gluonlab_hub.homes", "batch", json.dumps([["attach", "lab-home-alice",
+                                                                                   str(64 << 20)]])]
     assert options["cap_drop"] == ["ALL"] and options["cap_add"] == ["SYS_ADMIN"]
     assert options["device_cgroup_rules"] == ["b 7:* rwm", "c 10:237 rwm"] and options["network_mode"] == "none"
     assert [name for name, _ in engine.created] == ["lab-homes", "lab-home-alice"]
@@ -218,3 +223,75 @@ def test_only_the_writable_home_is_made_a_sized_home_not_the_read_only_course_da
                                    "lab-course-data": {"bind": "/opt/gluonlab/course-data", "mode": "ro"}})
     assert asyncio.run(spawner._homes("prepare")) == ["lab-home-alice"]
     assert store.prepared == ["lab-home-alice"]
+
+
+# --- Group commit of helper work ----------------------------------------------------------------
+def test_a_batch_runs_each_volumes_operations_in_order_and_reports_each_failure_alone(tmp_path, monkeypatch):
+    done = []
+    monkeypatch.setitem(homes.OPERATIONS, "attach",
+                        lambda volume, size, root: done.append(("attach", volume)) or {"device": volume})
+    monkeypatch.setitem(homes.OPERATIONS, "release",
+                        lambda volume, root: done.append(("release", volume)) or {"device": None})
+    results = homes.run_batch([["release", "a"], ["attach", "a", "64"], ["attach", "b", "64"], ["format", "c"],
+                               ["delete", "../x"]], root=tmp_path)
+    assert results[:3] == [{"device": None}, {"device": "a"}, {"device": "b"}]
+    assert results[3] == {"error": "unknown homes helper operation 'format'"}
+    assert "cannot name a home image" in results[4]["error"]
+    assert done.index(("release", "a")) < done.index(("attach", "a"))
+
+
+def test_the_helper_prints_one_result_per_operation(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(homes, "IMAGES_MOUNT", str(tmp_path))
+    (tmp_path / "lab-home-ana.img").write_bytes(b"x" * 10)
+    code = homes.helper_main(["batch", json.dumps([["delete", "lab-home-ana"], ["release", "lab-home-ben"]])])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out) == [{"device": None, "freed": 10}, {"device": None}]
+    assert not (tmp_path / "lab-home-ana.img").exists()
+
+
+def test_helper_work_that_arrives_during_a_run_shares_the_next_helper():
+    running, release = threading.Event(), threading.Event()
+    seen = []
+
+    def run(operations):
+        seen.append([op[1] for op in operations])
+        if len(seen) == 1:
+            running.set()
+            release.wait(10)
+        return [{"volume": op[1]} for op in operations]
+
+    batches = homes.HelperBatches(run)
+    with homes.ThreadPoolExecutor(8) as callers:
+        first = callers.submit(batches.call, ["attach", "v0", "1"])
+        assert running.wait(10)
+        later = [callers.submit(batches.call, ["attach", f"v{i}", "1"]) for i in range(1, 7)]
+        while len(batches._queue) < 6:  # all six queued behind the running helper
+            time.sleep(0.01)
+        release.set()
+        assert first.result(10) == {"volume": "v0"}
+        assert [f.result(10) for f in later] == [{"volume": f"v{i}"} for i in range(1, 7)]
+    assert batches.batch_sizes == [1, 6]
+    assert sorted(seen[1]) == [f"v{i}" for i in range(1, 7)]
+
+
+def test_a_failed_operation_fails_its_caller_only_and_a_failed_helper_every_caller_of_that_run():
+    def run(operations):
+        if any(op[1] == "crash" for op in operations):
+            raise RuntimeError("helper container exited 137")
+        return [{"error": "no room"} if op[1] == "full" else {"ok": op[1]} for op in operations]
+
+    batches = homes.HelperBatches(run)
+    with pytest.raises(homes.HomeError, match="no room"):
+        batches.call(["attach", "full", "1"])
+    assert batches.call(["attach", "fine", "1"]) == {"ok": "fine"}
+    with pytest.raises(homes.HomeError, match="exited 137"):
+        batches.call(["attach", "crash", "1"])
+    assert batches.call(["attach", "after", "1"]) == {"ok": "after"}  # the next run goes on
+
+
+def test_a_helper_that_never_answers_fails_its_callers_with_what_to_look_at():
+    stuck = threading.Event()
+    batches = homes.HelperBatches(lambda operations: stuck.wait(5) and [])
+    with pytest.raises(homes.HomeError, match="did not answer within 0 s"):
+        batches.call(["attach", "v", "1"], timeout=0.2)
+    stuck.set()

@@ -146,7 +146,7 @@ async def _check(response: aiohttp.ClientResponse, attendee: Attendee, ok: tuple
 
 async def run_attendee(base: str, attendee: Attendee, code: str, expect: str, timeout: float,
                        on_lab=None, on_result=None, all_have_result: asyncio.Event | None = None,
-                       notebook: str = "") -> None:
+                       notebook: str = DEFAULT_NOTEBOOK) -> None:
     if all_have_result is None:
         all_have_result = asyncio.Event()
         all_have_result.set()

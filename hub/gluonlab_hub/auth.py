@@ -256,7 +256,7 @@ class ThreadedNativeAuthenticator(NativeAuthenticator):
 
     @default("bcrypt_workers")
     def _default_bcrypt_workers(self):
-        return max(1, _usable_cores())
+        return _usable_cores()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

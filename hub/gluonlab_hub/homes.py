@@ -15,10 +15,9 @@ and the host's /dev. Helper work is group-committed (``HelperBatches``): one hel
 time and takes every request that came in while the one before it ran, so a room logging in at
 once costs a few helper containers instead of two per attendee (each container is engine CPU
 that the attendees' own starts are waiting for). The helper creates the image on first use
-(fallocate, mkfs.ext4 owned by uid 1000),
-attaches it to a free loop device and points ``<user>.dev`` in the images volume at it; the home
+(fallocate, mkfs.ext4 owned by uid 1000), attaches it to a free loop device and points ``<user>.dev`` in the images volume at it; the home
 volume's ``device=`` is that link, so the volume never changes. Once the server's container has
-started (Docker has mounted the home), a second helper (``release``) detaches the loop device
+started (Docker has mounted the home), a later helper run (``release``) detaches the loop device
 lazily: the kernel frees it when Docker unmounts the home (server stopped, dockerd restarted,
 ``compose down``), and removes the link, so a stale link can never send a mount to a loop device
 that another user's image has taken since. Nothing is left attached between servers, a host
@@ -191,9 +190,9 @@ def delete(volume: str, root: Path = Path(IMAGES_MOUNT)) -> dict[str, Any]:
 
 #: What one helper operation may be: ``[action, volume, *arguments]``.
 OPERATIONS: dict[str, Callable[..., dict[str, Any]]] = {
-    "attach": lambda volume, size, root: attach(volume, int(size), root),
-    "release": lambda volume, root: release(volume, root),
-    "delete": lambda volume, root: delete(volume, root),
+    "attach": lambda volume, size, root: attach(volume, int(size), root),  # JSON may carry the size as text
+    "release": release,
+    "delete": delete,
 }
 
 
@@ -266,8 +265,6 @@ class HelperBatches:
         self._queue: list[tuple[list, Future]] = []
         self._draining = False
         self._runner = ThreadPoolExecutor(1, thread_name_prefix="homes-batch")
-        #: Sizes of the batches run so far (what the tests and the log read).
-        self.batch_sizes: list[int] = []
 
     def call(self, operation: list, timeout: float = 3 * HELPER_TIMEOUT_S) -> dict[str, Any]:
         future: Future = Future()
@@ -292,7 +289,6 @@ class HelperBatches:
                 if not batch:
                     self._draining = False
                     return
-            self.batch_sizes.append(len(batch))
             try:
                 results = self._run([operation for operation, _ in batch])
                 if len(results) != len(batch):

@@ -147,6 +147,37 @@ def test_single_user_server_imports_leave_the_hubs_database_out(docker_client, n
     assert report["health_check"] == [True, False], out
 
 
+CONTROL_LOCK_CHECK = """
+import json
+import zmq
+from ipykernel.kernelbase import Kernel
+from zmq.eventloop.zmqstream import ZMQStream
+
+seen = []
+
+
+class WaitingMessageStream(ZMQStream):
+    # A control stream whose message was already waiting: handled the moment a handler is set.
+    def on_recv(self, callback, copy=True):
+        try:
+            seen.append(type(kernel._control_lock).__name__)
+        except Exception as error:  # what dispatch_control would meet
+            seen.append(f"{type(error).__name__}: {error}")
+
+
+kernel = Kernel(control_stream=WaitingMessageStream(zmq.Context.instance().socket(zmq.ROUTER)))
+kernel.start()
+print(json.dumps(seen))
+"""
+
+
+def test_kernel_has_its_control_lock_before_it_listens_on_control(docker_client, notebook_image):
+    # images/notebook/patches/ipykernel-control-lock-before-listening.patch: unpatched, this
+    # prints a TraitError (the lock is still None when the handler is set).
+    out = run(docker_client, notebook_image, f"python3 - 2>&1 <<'EOF'\n{CONTROL_LOCK_CHECK}\nEOF")
+    assert json.loads(out.strip().splitlines()[-1]) == ["Lock"], out
+
+
 def test_server_launcher_names_its_modes_on_bad_usage(docker_client, notebook_image):
     out = run(docker_client, notebook_image, "start-jupyter-server.py notebook 2>&1; echo rc=$?")
     assert "usage: " in out and "{singleuser|lab}" in out and out.strip().endswith("rc=2"), out

@@ -310,6 +310,11 @@ def test_interrupt_and_restart_of_an_adopted_kernel_give_a_fresh_one(labs, adopt
         assert interrupted["error"] is not None and interrupted["error"].startswith("KeyboardInterrupt"), interrupted
         # Restart with the websocket connected, as the Lab's restart button does.
         warm.post(f"/api/kernels/{kernel_id}/restart")
+    # Then open a new websocket, as JupyterLab's KernelConnection.restart() does (it reconnects):
+    # the old connection's iopub subscription can miss the restarted kernel's messages for good
+    # (jupyter_client#593; CI saw an execute_reply with no output and no idle for 300 s), and the
+    # server nudges a new connection until its iopub is live.
+    with warm.connect(kernel_id) as kernel:
         kernel.wait_ready()
         after = kernel.run(PROBE)
     assert after["error"] is None, after

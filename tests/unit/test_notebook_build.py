@@ -1,6 +1,6 @@
 """Notebook image build steps that run without Docker: the content version that content_sync
-compares (images/notebook/build/content-version.sh), and our patch to the pinned JupyterHub
-(images/notebook/patches/), checked against the same JupyterHub installed here."""
+compares (images/notebook/build/content-version.sh), and our patches to pinned packages
+(images/notebook/patches/), checked against the versions the locks pin."""
 
 from __future__ import annotations
 
@@ -91,46 +91,68 @@ def test_bad_folder_is_a_clear_error(tmp_path: Path) -> None:
     assert empty.returncode == 1 and "no files under" in empty.stderr and empty.stdout == ""
 
 
-def patch_target_version(patch: Path) -> str:
-    match = re.search(r"\(against jupyterhub (\d+\.\d+\.\d+)\)", patch.read_text().splitlines()[0])
-    assert match, f"{patch.name}: the first line must say '(against jupyterhub X.Y.Z)'"
-    return match.group(1)
+# Locks of /opt/venv, where configure.sh applies the patches; the NGC kernel's lock is another
+# Python (NGC's own), which no patch touches.
+SERVER_LOCKS = sorted(set(NOTEBOOK.glob("requirements-*.txt")) - {NOTEBOOK / "requirements-ngc-kernel.txt"})
 
 
-def notebook_jupyterhub_pins() -> dict[str, str]:
+def patch_target(patch: Path) -> tuple[str, str]:
+    """(package, version) from the patch's first line: '... (against <package> X.Y.Z).'"""
+    match = re.search(r"\(against ([\w-]+) (\d+\.\d+\.\d+)\)", patch.read_text().splitlines()[0])
+    assert match, f"{patch.name}: the first line must say '(against <package> X.Y.Z)'"
+    return match.group(1), match.group(2)
+
+
+def server_pins(package: str) -> dict[str, str]:
     pins = {}
-    for lock in sorted(NOTEBOOK.glob("requirements-*.txt")):
-        found = re.search(r"^jupyterhub==(\S+)", lock.read_text(), re.M)
+    for lock in SERVER_LOCKS:
+        found = re.search(rf"^{re.escape(package)}==(\S+)", lock.read_text(), re.M)
         if found:
             pins[lock.name] = found.group(1)
     return pins
 
 
+def pinned_package_tree(package: str, version: str, tmp_path: Path) -> Path:
+    """The package's files at *version*: the test environment's copy when it has that version
+    (JupyterHub), else the wheel from the package index, as the image build gets it."""
+    module = package.replace("-", "_")
+    try:
+        installed = __import__(module)
+    except ImportError:
+        installed = None
+    if installed is not None and getattr(installed, "__version__", None) == version:
+        return Path(installed.__file__).parent
+    wheels = tmp_path / "wheels"
+    got = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                          "--dest", str(wheels), f"{package}=={version}"], capture_output=True, text=True, check=False)
+    assert got.returncode == 0, f"could not fetch {package}=={version} to check the patch: {got.stderr}"
+    (wheel,) = wheels.glob("*.whl")
+    unpacked = tmp_path / "unpacked"
+    shutil.unpack_archive(wheel, unpacked, format="zip")
+    return unpacked / module
+
+
 @pytest.mark.parametrize("patch", PATCHES, ids=[p.name for p in PATCHES])
-def test_patch_is_made_for_the_jupyterhub_every_notebook_lock_pins(patch: Path) -> None:
-    pins = notebook_jupyterhub_pins()
+def test_patch_is_made_for_the_version_every_server_lock_pins(patch: Path) -> None:
+    package, target = patch_target(patch)
+    pins = server_pins(package)
     assert len(pins) >= 4, pins  # cpu, cu117, cu80, ngc-server
-    target = patch_target_version(patch)
     stale = {lock: pin for lock, pin in pins.items() if pin != target}
-    assert not stale, (f"{patch.name} is made for jupyterhub {target}, but {stale} pin another version: "
+    assert not stale, (f"{patch.name} is made for {package} {target}, but {stale} pin another version: "
                        "remake the patch against that version (or drop it if upstream fixed it), "
                        "and update its first line")
 
 
 @pytest.mark.parametrize("patch", PATCHES, ids=[p.name for p in PATCHES])
-def test_patch_applies_to_the_pinned_jupyterhub(patch: Path, tmp_path: Path) -> None:
+def test_patch_applies_to_the_pinned_package(patch: Path, tmp_path: Path) -> None:
     """The image build applies the patch with `git apply` (configure.sh); here the same patch
-    goes onto the same JupyterHub from the test environment, so a drifted patch fails before
-    any image is built. The patched modules must still compile."""
-    jupyterhub = pytest.importorskip("jupyterhub")
-    target = patch_target_version(patch)
-    assert jupyterhub.__version__ == target, (
-        f"the test environment has jupyterhub {jupyterhub.__version__}, the patch and the notebook "
-        f"locks {target}: pin jupyterhub=={target} in tests/requirements.txt (or remake the patch)")
+    goes onto the same version of the package, so a drifted patch fails before any image is
+    built. The patched modules must still compile."""
+    package, target = patch_target(patch)
+    source = pinned_package_tree(package, target, tmp_path)
     # A copy outside any git work tree: git apply inside one resolves paths from its top.
     site = tmp_path / "site-packages"
-    shutil.copytree(Path(jupyterhub.__file__).parent, site / "jupyterhub",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(source, site / source.name, ignore=shutil.ignore_patterns("__pycache__"))
     check = subprocess.run(["git", "apply", "--check", "--verbose", str(patch)], cwd=site,
                            capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stdout + check.stderr

@@ -62,7 +62,7 @@ from . import gpus as gpu_mod
 from .gpus import Gpu, GpuAllocator, GpuSetupError
 from .homes import LOG_CONFIG, parse_size
 from .spawner import DOCKER_API_THREADS, NO_HEALTHCHECK, ServerExited, gpu_visibility_environment
-from .spawner import wait_until_listening
+from .spawner import wait_until_listening, within_start_timeout
 
 log = logging.getLogger("gluonlab.swarm")
 
@@ -395,6 +395,9 @@ class LabSwarmSpawner(SwarmSpawner):
     # -- lifecycle
 
     async def start(self):
+        return await within_start_timeout(self._start_service(), self.start_timeout)
+
+    async def _start_service(self):
         await self._check_home_node()
         self._want_gpu = self.gpu_policy != "none"
         try:

@@ -26,9 +26,11 @@ from gluonlab_hub.spawner import (
     STARTING_CPU_SHARES,
     LabDockerSpawner,
     ServerExited,
+    StartTimedOut,
     hub_gpu_allocator,
     starting_create_kwargs,
     wait_until_listening,
+    within_start_timeout,
 )
 
 #: Where the unit tests' spawners look for a Docker engine: nowhere, so any Docker call fails.
@@ -213,6 +215,35 @@ def test_times_out_with_jupyterhubs_wording() -> None:
     port = free_port()
     with pytest.raises(TimeoutError, match=rf"Server at 127.0.0.1:{port} didn't respond in 0.5 seconds"):
         asyncio.run(wait_until_listening("127.0.0.1", port, timeout=0.5, interval=0.05))
+
+
+def test_a_start_past_the_hubs_timeout_is_cancelled_with_the_attendees_message() -> None:
+    pool = exclusive_pool()
+    alice = lab_spawner("alice", pool, start_timeout=3)  # gives up after 3 - 2 = 1 s
+    cleaned_up = []
+
+    async def slow_start():
+        try:
+            await asyncio.sleep(30)
+        finally:
+            cleaned_up.append(time.monotonic())
+
+    alice._start_and_wait = slow_start
+    began = time.monotonic()
+    with pytest.raises(StartTimedOut, match="服务器没能在 3 秒内启动.*Your server did not start within 3 seconds"):
+        asyncio.run(alice.start())
+    # Before JupyterHub's own timeout (3 s) would fire, the start's cleanup ran, the GPU is free.
+    assert 0.9 <= cleaned_up[0] - began < 2.5 and pool.assignments() == {}
+    assert isinstance(StartTimedOut(3), TimeoutError)  # JupyterHub logs and counts it as a timeout
+
+
+def test_a_timeout_the_start_raises_itself_is_kept() -> None:
+    async def start_that_times_out():
+        raise TimeoutError("Server at 127.0.0.1:1 didn't respond in 0.5 seconds")
+
+    with pytest.raises(TimeoutError, match="didn't respond in 0.5 seconds") as raised:
+        asyncio.run(within_start_timeout(start_that_times_out(), 30))
+    assert not isinstance(raised.value, StartTimedOut)
 
 
 def test_docker_calls_share_one_pool_of_several_threads() -> None:

@@ -116,8 +116,10 @@ class Iptables:
     """The host's iptables, through the backend Docker uses (nft or legacy: rules in the other
     one would be a second, unordered firewall)."""
 
-    def __init__(self, binary: Optional[str] = None):
+    def __init__(self, binary: Optional[str] = None, prefix: Sequence[str] = ()):
         self.binary = binary or self.detect()
+        # A command that runs the next in another network namespace (the node guard's nsenter).
+        self.prefix = list(prefix)
 
     @staticmethod
     def detect() -> str:
@@ -131,7 +133,7 @@ class Iptables:
                          "iptables support on (the default; not --iptables=false)?")
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run([self.binary, "-w", *args], capture_output=True, text=True)
+        result = subprocess.run([*self.prefix, self.binary, "-w", *args], capture_output=True, text=True)
         if check and result.returncode != 0:
             raise GuardError(f"{self.binary} {' '.join(args)}: {result.stderr.strip()}")
         return result
@@ -143,7 +145,8 @@ class Iptables:
     def restore(self, lines: Iterable[str]) -> None:
         restore = f"{self.binary}-restore"  # iptables-nft-restore, iptables-legacy-restore
         text = "*filter\n" + "".join(f"{line}\n" for line in lines) + "COMMIT\n"
-        result = subprocess.run([restore, "-w", "--noflush"], input=text, capture_output=True, text=True)
+        result = subprocess.run([*self.prefix, restore, "-w", "--noflush"], input=text, capture_output=True,
+                                text=True)
         if result.returncode != 0:
             raise GuardError(f"{restore}: {result.stderr.strip()}\n{text}")
 
@@ -216,8 +219,56 @@ def rules_state(ipt: Iptables, instance: str, bridge: str, hub_ips: Sequence[str
     return "stale"
 
 
-class Guard:
+class GuardLoop:
+    """The loop both guards run: a check every *interval* seconds and at once on the Docker
+    events in EVENT_FILTERS; HEALTH_FILE gets the time of each check that found its network
+    (``apply`` returned anything but False), which the health checks read."""
+
+    EVENT_FILTERS: dict = {}
+    HEALTH_FILE: Path = HEALTH_FILE
+
+    def apply(self):  # pragma: no cover - each guard has its own
+        raise NotImplementedError
+
+    def watch_events(self) -> None:
+        """Wake the loop on events that can change the rules; reconnect after dockerd restarts."""
+        while True:
+            try:
+                for _event in self.client.events(decode=True, filters=self.EVENT_FILTERS):
+                    self.wake.set()
+            except Exception as error:  # the stream ends when dockerd stops
+                log.warning("Docker events: %s; reconnecting", error)
+            self.wake.set()
+            time.sleep(1)
+
+    def run_forever(self, interval: float) -> None:
+        threading.Thread(target=self.watch_events, daemon=True).start()
+        while True:
+            try:
+                if self.apply() is not False:
+                    self.HEALTH_FILE.write_text(str(int(time.time())))
+            except Exception as error:  # keep guarding: the next check may succeed
+                log.error("%s", error)
+            self.wake.wait(interval)
+            self.wake.clear()
+
+
+def load_settings(who: str):
+    """The settings from the environment, or None after printing what to fix (exit code 2)."""
+    from gluonlab_hub.settings import Settings, SettingsError
+
+    try:
+        return Settings.from_env()
+    except SettingsError as error:
+        print(f"{who}: configuration error:\n{error}", file=sys.stderr)
+        return None
+
+
+class Guard(GuardLoop):
     """Keeps one lab's rules in place."""
+
+    EVENT_FILTERS = {"type": ["container", "network"],
+                     "event": ["start", "connect", "disconnect", "create", "destroy", "restart"]}
 
     def __init__(self, instance: str, network: str, internet: bool, isolate: bool, client=None, ipt=None):
         import docker  # the hub image's Docker SDK (DockerSpawner's dependency)
@@ -276,30 +327,6 @@ class Guard:
         return {"network": self.network, "exists": True, "bridge": bridge, "hub": hub_ips,
                 "rules": rules_state(self.ipt, self.instance, bridge, hub_ips)}
 
-    def watch_events(self) -> None:
-        """Wake the loop on events that can change the rules; reconnect after dockerd restarts."""
-        while True:
-            try:
-                for _event in self.client.events(decode=True, filters={
-                        "type": ["container", "network"], "event": ["start", "connect", "disconnect", "create",
-                                                                   "destroy", "restart"]}):
-                    self.wake.set()
-            except Exception as error:  # the stream ends when dockerd stops
-                log.warning("Docker events: %s; reconnecting", error)
-            self.wake.set()
-            time.sleep(1)
-
-    def run_forever(self, interval: float) -> None:
-        threading.Thread(target=self.watch_events, daemon=True).start()
-        while True:
-            try:
-                if self.apply():
-                    HEALTH_FILE.write_text(str(int(time.time())))
-            except Exception as error:  # keep guarding: the next check may succeed
-                log.error("%s", error)
-            self.wake.wait(interval)
-            self.wake.clear()
-
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gluonlab_hub.netguard", description=__doc__.split("\n\n")[0])
@@ -307,12 +334,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--once", action="store_true", help="check and write the rules once, then exit")
     parser.add_argument("--status", action="store_true", help="print (JSON) whether the rules are in place, change nothing")
     args = parser.parse_args(argv)
-    from gluonlab_hub.settings import Settings, SettingsError
-
-    try:
-        settings = Settings.from_env()
-    except SettingsError as error:
-        print(f"gluonlab netguard: configuration error:\n{error}", file=sys.stderr)
+    settings = load_settings("gluonlab netguard")
+    if settings is None:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s netguard %(levelname)s %(message)s")
     try:

@@ -73,6 +73,9 @@ NOTEBOOK_CMD = ["start-notebook.sh"]
 STARTING_STATES = {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
 #: How often a starting service's task is looked at.
 TASK_POLL_INTERVAL_S = 0.5
+#: How long a new service may have no task yet: Swarm's orchestrator creates it a moment after
+#: the service (seen: a start 6 ms after the create found none, on a busy 2-core machine).
+TASK_APPEAR_TIMEOUT_S = 30.0
 #: The scheduler's words for a task no node can take (swarmkit: "no suitable node (...)").
 NO_SUITABLE_NODE = "no suitable node"
 INSUFFICIENT_RESOURCES = "insufficient resources"
@@ -443,10 +446,15 @@ class LabSwarmSpawner(SwarmSpawner):
         retries = ENFORCER_RETRIES
         loop = asyncio.get_running_loop()
         unplaced_since = None
+        created_at = loop.time()
         while True:
             task = await self.get_task()
             if not task:
-                raise ServiceNotPlaced(f"Swarm service {self.service_name} has no task")
+                if loop.time() - created_at < TASK_APPEAR_TIMEOUT_S:
+                    await asyncio.sleep(TASK_POLL_INTERVAL_S)
+                    continue
+                raise ServiceNotPlaced(f"Swarm service {self.service_name} has no task after "
+                                       f"{TASK_APPEAR_TIMEOUT_S:.0f} s: is a Swarm manager reachable?")
             state = task["Status"]["State"].lower()
             if state == "running":
                 return

@@ -135,3 +135,21 @@ def test_the_encryption_probe_agrees_with_the_kernels_crypto_and_leaves_nothing_
         assert "docker_swarm_lab_network_encrypted: false" in probe.stdout and "esp4" in probe.stdout
     after = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
     assert after == before  # the throwaway namespace is gone
+
+
+def test_the_role_runs_the_node_guard_as_the_hub_package_describes_it():
+    sys.path.insert(0, str(REPO_ROOT / "hub"))
+    from gluonlab_hub import node_guard
+
+    tasks = yaml.safe_load((ROLE / "tasks" / "node_guard.yml").read_text())
+    run = next(t["community.docker.docker_container"] for t in tasks if "community.docker.docker_container" in t)
+    assert sorted(run["capabilities"]) == sorted(node_guard.GUARD_CAPABILITIES) and run["cap_drop"] == ["ALL"]
+    assert run["command"] == list(node_guard.GUARD_COMMAND)
+    assert run["network_mode"] == run["pid_mode"] == "host" and run["read_only"] is True
+    # site.yml runs it on the GPU hosts from the hub image the hub role pushed (second in its list).
+    site = yaml.safe_load((ANSIBLE_DIR / "site.yml").read_text())
+    play = next(p for p in site if p["hosts"] == "gpu_hosts")
+    guard = next(t for t in play["tasks"] if t["ansible.builtin.include_role"].get("tasks_from") == "node_guard.yml")
+    assert "gluonlab_hub_pushed_images[1]" in guard["vars"]["docker_swarm_node_guard_image"]
+    images = yaml.safe_load((ANSIBLE_DIR / "roles" / "gluonlab_hub" / "vars" / "main.yml").read_text())
+    assert [i["local"] for i in images["gluonlab_hub_registry_images"]][1] == "gluonlab/hub:latest"

@@ -41,3 +41,14 @@ def test_misspelt_setting_stops_the_hub_naming_the_right_one(docker_client, hub_
     with pytest.raises(docker.errors.ContainerError) as failure:
         docker_client.containers.run(hub_image.id, environment={"GLUONLAB_GPU_POLCY": "exclusive"}, remove=True)
     assert b"GLUONLAB_GPU_POLCY is not a Gluon Lab setting: did you mean GLUONLAB_GPU_POLICY?" in failure.value.stderr
+
+
+def test_the_node_guard_has_its_tools_and_refuses_to_run_without_isolation(docker_client, hub_image):
+    # nsenter (util-linux) enters a server's namespace; iptables-restore writes its chains there.
+    out = run(docker_client, hub_image, "cd /tmp && command -v nsenter iptables-nft-restore iptables-legacy-restore && "
+              "python3 -m gluonlab_hub.node_guard --help | head -1")
+    assert out.split()[:3] == ["/usr/bin/nsenter", "/usr/sbin/iptables-nft-restore", "/usr/sbin/iptables-legacy-restore"]
+    assert out.split()[3:5] == ["usage:", "python"]
+    off = run(docker_client, hub_image, "cd /tmp && GLUONLAB_NETWORK_ISOLATION=0 python3 -m gluonlab_hub.node_guard "
+              "--once 2>&1; echo rc=$?")
+    assert "GLUONLAB_NETWORK_ISOLATION=0, nothing to guard" in off and off.strip().endswith("rc=2")

@@ -14,7 +14,9 @@ users never on one GPU), not GPU access: there is no NVIDIA runtime in these nod
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import sys
 import threading
 import time
 import uuid
@@ -24,7 +26,10 @@ from pathlib import Path
 import docker
 import requests
 
-from labclient import HubClient, wait_until
+from labclient import REPO_ROOT, HubClient, wait_until
+
+sys.path.insert(0, str(REPO_ROOT / "hub"))
+from gluonlab_hub import node_guard  # noqa: E402
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 LOCAL_BASE = os.environ.get("GLUONLAB_LOCAL_BASE", "gluonlab/debian-base:bookworm")
@@ -288,7 +293,8 @@ def start_lab(cluster: SwarmCluster, hub_tag: str, notebook_tag: str, env: dict[
     on the manager with *env*. The caller calls ``cluster.down()`` whatever happens."""
     lab = SwarmLab(cluster, env)
     cluster.up()
-    cluster.load_image(hub_tag, [cluster.manager])
+    # The hub image on every node: the hub on the manager, the node guard on the workers.
+    cluster.load_image(hub_tag, list(cluster.nodes.values()))
     cluster.load_image(notebook_tag, cluster.workers)
     manager = cluster.manager.engine
     # Not encrypted, unlike the docker_swarm role's default: this CI kernel has no AES-GCM AEAD
@@ -297,5 +303,21 @@ def start_lab(cluster: SwarmCluster, hub_tag: str, notebook_tag: str, env: dict[
     manager.networks.create(INSTANCE, driver="overlay", attachable=True)
     anchor_network(manager, {"manager": hub_tag, "worker": notebook_tag})
     lab.env["GLUONLAB_NOTEBOOK_IMAGE"] = notebook_tag
+    for node in cluster.workers:
+        # As the docker_swarm role runs it (tasks/node_guard.yml): one per worker, beside Swarm.
+        node.engine.containers.run(**node_guard.guard_container_kwargs(
+            hub_tag, {k: v for k, v in lab.env.items() if k in NODE_GUARD_SETTINGS}, f"{INSTANCE}-node-guard"))
     lab.start_hub(hub_tag)
     return lab
+
+
+#: The settings the node guard reads (the rest stay with the hub).
+NODE_GUARD_SETTINGS = ("GLUONLAB_INSTANCE", "GLUONLAB_HUB_HOST", "GLUONLAB_USER_INTERNET", "GLUONLAB_NETWORK_ISOLATION",
+                       "GLUONLAB_NETGUARD_INTERVAL")
+
+
+def node_guard_status(node: Node) -> dict:
+    """What the node guard on *node* reports for the servers there (its --status, JSON)."""
+    guard = node.engine.containers.get(f"{INSTANCE}-node-guard")
+    result = guard.exec_run(["python3", "-m", "gluonlab_hub.node_guard", "--status"])
+    return json.loads(result.output.decode().strip().splitlines()[-1])

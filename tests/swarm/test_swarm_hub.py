@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+import cluster as cluster_mod
 from cluster import GPU_RESOURCE, _wait
 from labclient import REPO_ROOT, HubClient, execute, wait_until
 
@@ -130,6 +131,45 @@ def test_servers_on_workers_get_the_single_host_hardening(swarm_lab):
     assert alice.exec_run(["touch", "/tmp/x"], user="1000").exit_code == 0
     tmp = in_container(alice, "import os; s = os.statvfs('/tmp'); print(s.f_blocks * s.f_frsize)")
     assert int(tmp) == parse_size(Settings.from_env({}).tmp_size)
+
+
+PROBE = """import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), 5).close()
+    print("open")
+except OSError as error:
+    print(type(error).__name__)"""
+
+
+def connect(container, host: str, port: int) -> str:
+    """"open", or the error a connection from *container* to host:port met."""
+    result = container.exec_run(["python3", "-c", PROBE, host, str(port)])
+    return result.output.decode().strip()
+
+
+def test_servers_on_workers_are_kept_apart_by_the_node_guard(swarm_lab, hub):
+    cluster = swarm_lab.cluster
+    alice, bob = swarm_lab.container_of("alice"), swarm_lab.container_of("bob")
+    for name in ("alice", "bob"):
+        node = cluster.nodes[cluster.node_of_task(swarm_lab.service_name(name))]
+        status = cluster_mod.node_guard_status(node)
+        assert status["hub"] and list(status["servers"].values()) == ["isolated"], (node.hostname, status)
+    bob_ip = bob.attrs["NetworkSettings"]["Networks"][cluster_mod.INSTANCE]["IPAddress"]
+    # Across nodes, over the overlay: bob's server (by service name and by address) is closed to alice...
+    assert connect(alice, swarm_lab.service_name("bob"), 8888) == "ConnectionRefusedError"
+    assert connect(alice, bob_ip, 8888) == "ConnectionRefusedError"
+    # ...as are the cluster's hosts (the manager's Docker API and the Swarm port here; SSH and the
+    # registry on real hosts), which would see the worker's own, trusted, address...
+    for port in (cluster_mod.ENGINE_PORT, 2377):
+        assert connect(alice, cluster.manager.ip, port) == "ConnectionRefusedError"
+    # ...while the hub, by the same name and port, gets through: the refusals are the guard's,
+    # not a server that is not listening.
+    hub_container = cluster.manager.engine.containers.get("hub")
+    assert connect(hub_container, swarm_lab.service_name("bob"), 8888) == "open"
+    # The hub's two ports stay open to servers, and the server answers through the hub.
+    assert connect(alice, "hub", 8081) == "open"
+    seen = execute(swarm_lab.url, "bob", hub.token, "print(6 * 7)")
+    assert seen["stdout"] == "42\n"
 
 
 def test_a_user_beyond_the_gpus_is_refused_with_a_message(swarm_lab, hub):

@@ -19,7 +19,7 @@ import pytest
 from jupyterhub.objects import Hub
 from traitlets.config import Config
 
-from gluonlab_hub import hub_config
+from gluonlab_hub import hub_config, swarm_spawner
 from gluonlab_hub.gpus import AssignmentCollector, Gpu, GpuSetupError
 from gluonlab_hub.settings import Settings, SettingsError
 from gluonlab_hub.swarm_spawner import (
@@ -278,6 +278,25 @@ def test_no_free_gpu_with_cpu_fallback_starts_a_service_without_one() -> None:
     asyncio.run(alice.start_object())
     assert not alice._want_gpu and alice.object_id == "s2"
     assert answers.calls.count("remove_service") == 1 and answers.calls.count("create_service") == 1
+
+
+def test_a_new_service_without_its_task_yet_is_waited_for() -> None:
+    # Swarm's orchestrator adds the task a moment after the service: seen in tests/swarm.
+    alice = spawner()
+    alice.load_state({"object_id": "s1", "object_name": "lab-alice"})
+    alice.docker = SwarmAnswers([node("w1")], [[], [], [task("running")]])
+    asyncio.run(alice.start_object())
+    assert alice.docker.calls.count("tasks") == 3
+
+
+def test_a_service_that_never_gets_a_task_is_reported(monkeypatch) -> None:
+    monkeypatch.setattr(swarm_spawner, "TASK_APPEAR_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(swarm_spawner, "TASK_POLL_INTERVAL_S", 0.05)
+    alice = spawner()
+    alice.load_state({"object_id": "s1", "object_name": "lab-alice"})
+    alice.docker = SwarmAnswers([node("w1")], [[]])
+    with pytest.raises(ServiceNotPlaced, match="has no task after 0 s: is a Swarm manager reachable"):
+        asyncio.run(alice.start_object())
 
 
 def test_a_task_the_constraint_enforcer_rejects_is_started_again() -> None:

@@ -172,15 +172,12 @@ class Namespace:
             raise GuardError(f"looking up {name} on the lab network: {result.stderr.strip()[-300:]}")
         return result.stdout.split()
 
-    def chain(self, chain: str) -> Optional[list[str]]:
-        return self.ipt.listing(chain)
-
     def ensure(self, instance: str, hub_ips: Sequence[str], internet: bool) -> bool:
         """This namespace's chains and jumps as they should be; True when something was written."""
         changed = ensure_chain(self.ipt, IN_CHAIN, in_rules(hub_ips))
         changed |= ensure_chain(self.ipt, OUT_CHAIN, out_rules(hub_ips, internet))
         for parent, wanted in jump_rules(instance).items():
-            rules = [_normal(r) for r in (self.chain(parent) or [])[1:]]
+            rules = [_normal(r) for r in (self.ipt.listing(parent) or [])[1:]]
             if rules[:1] != [_normal(wanted)] or rules.count(_normal(wanted)) != 1:
                 while _normal(wanted) in rules:
                     self.ipt.run("-D", *wanted.split()[1:])
@@ -191,10 +188,11 @@ class Namespace:
 
     def state(self, instance: str, hub_ips: Sequence[str]) -> str:
         """"isolated", "isolated-no-internet", "missing" or "stale" (rules for another hub address)."""
-        parents = {parent: [_normal(r) for r in (self.chain(parent) or [])[1:2]] for parent in jump_rules(instance)}
+        parents = {parent: [_normal(r) for r in (self.ipt.listing(parent) or [])[1:2]]
+                   for parent in jump_rules(instance)}
         if any(rules != [_normal(jump_rules(instance)[parent])] for parent, rules in parents.items()):
             return "missing"
-        have_in, have_out = ([_normal(r) for r in (self.chain(c) or [])[1:]] for c in (IN_CHAIN, OUT_CHAIN))
+        have_in, have_out = ([_normal(r) for r in (self.ipt.listing(c) or [])[1:]] for c in (IN_CHAIN, OUT_CHAIN))
         if have_in != [_normal(r) for r in in_rules(hub_ips)]:
             return "stale"
         for state, internet in (("isolated", True), ("isolated-no-internet", False)):
@@ -234,13 +232,17 @@ class NodeGuard(GuardLoop):
             log.info("the hub (%s) is at %s on the lab network", self.hub_host, ", ".join(found))
             self.hub_ips = found
 
-    def apply(self) -> int:
-        """One check of every server here; the number of servers guarded."""
+    def servers_and_hub(self) -> list[tuple[str, int]]:
+        """:meth:`servers`, after looking the hub up from the first one's namespace."""
         servers = self.servers()
         if servers:
             self.find_hub(Namespace(servers[0][1], self.binary))
+        return servers
+
+    def apply(self) -> int:
+        """One check of every server here; the number of servers guarded."""
         guarded = 0
-        for name, pid in servers:
+        for name, pid in self.servers_and_hub():
             try:
                 if Namespace(pid, self.binary).ensure(self.instance, self.hub_ips, self.internet):
                     log.info("rules written in %s: hub %s, internet %s", name, ", ".join(self.hub_ips) or
@@ -252,9 +254,7 @@ class NodeGuard(GuardLoop):
         return guarded
 
     def status(self) -> dict:
-        servers = self.servers()
-        if servers:
-            self.find_hub(Namespace(servers[0][1], self.binary))
+        servers = self.servers_and_hub()
         return {"instance": self.instance, "hub": self.hub_ips,
                 "servers": {name: Namespace(pid, self.binary).state(self.instance, self.hub_ips)
                             for name, pid in servers}}

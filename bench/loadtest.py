@@ -637,6 +637,8 @@ def run_one(config: str, mode: str, args: argparse.Namespace) -> dict:
         # The lines themselves (and the hub's 5xx answers), to tell a proxy error from the hub's own.
         record["proxy_error_lines"] = [line[-300:] for line in new_log if PROXY_ERROR.search(line)][:20]
         record["hub_5xx_lines"] = [line[-300:] for line in new_log if HUB_5XX.search(line)][:20]
+        # JupyterHub logs an uncaught exception's traceback just before the 500 it answers: keep it.
+        record["hub_5xx_context"] = hub_5xx_context(new_log)
         record["hub_throttle_warnings"] = sum(1 for line in new_log if "pending spawns, throttling" in line)
         record["user_containers_cpu_s"] = round(_containers_cpu(lab), 1)
         record["cpu_until_all_in_lab"] = cpu_split.report()
@@ -659,6 +661,13 @@ def run_one(config: str, mode: str, args: argparse.Namespace) -> dict:
         if not args.keep:
             lab.down()
     return record
+
+
+def hub_5xx_context(lines: list[str], before: int = 25, most: int = 5) -> list[list[str]]:
+    """For each of the first *most* hub 5xx answers in *lines*, the *before* lines up to it (the
+    traceback JupyterHub logs first), so a run's unexplained 500 can be read afterwards."""
+    found = [i for i, line in enumerate(lines) if HUB_5XX.search(line)][:most]
+    return [[line[-300:] for line in lines[max(0, i - before):i + 1]] for i in found]
 
 
 def user_container_ids(lab: LabStack) -> list[str]:

@@ -21,6 +21,7 @@ from .course_data import COURSE_DATA_MOUNT
 from .gpus import AssignmentCollector, GpuAllocator, GpuSetupError
 from .homes import HomeError, HomeStore, parse_size
 from .netguard import HUB_API_PORT, HUB_PROXY_PORT
+from .node_guard import gate_wait_s
 from .secret_files import ensure_secret_file
 from .settings import Settings
 from .spawner import LabDockerSpawner, hub_gpu_allocator
@@ -195,8 +196,8 @@ def _docker_servers(c: Any, settings: Settings, profiles: profile_mod.ProfileSet
 def _swarm_servers(c: Any, settings: Settings) -> GpuAllocator:
     """Several hosts: one Swarm service per user on the workers, GPUs as generic resources, homes
     pinned to their node (gluonlab_hub/swarm_spawner.py); returns the hub's GPU ledger. Sized
-    homes, profiles and the course data volume are single-host features for now (README "One
-    server or several"): the two that have a default are said at start, not silently dropped."""
+    homes and profiles are single-host features for now (README "One server or several"): sized
+    homes, on by default, are said at start, not silently dropped."""
     for line in swarm_unsupported(settings):
         print(f"gluonlab: {line}", file=sys.stderr)
     ledger = hub_swarm_ledger(settings)
@@ -210,7 +211,16 @@ def _swarm_servers(c: Any, settings: Settings) -> GpuAllocator:
     c.LabSwarmSpawner.tmp_size = settings.tmp_size
     c.LabSwarmSpawner.constraints = [x.strip() for x in settings.swarm_constraints.split(",") if x.strip()]
     c.LabSwarmSpawner.home_volume = settings.home_volume_template
+    c.LabSwarmSpawner.node_guard_wait_s = node_guard_wait(settings)
+    # Each worker's own copy of the course data (gluonlab-course-data fills every worker's).
+    c.LabSwarmSpawner.course_data_volume = settings.course_data_volume
     return ledger
+
+
+def node_guard_wait(settings: Settings) -> int:
+    """Seconds a new server on a worker waits for its node guard's rules (gluonlab_hub/node_guard.py);
+    0 where no guard runs (GLUONLAB_NETWORK_ISOLATION=0)."""
+    return gate_wait_s(settings.netguard_interval) if settings.network_isolation == "1" else 0
 
 
 def swarm_unsupported(settings: Settings) -> list[str]:
@@ -220,10 +230,6 @@ def swarm_unsupported(settings: Settings) -> list[str]:
         lines.append(f"GLUONLAB_HOME_SIZE={settings.home_size} is not applied with GLUONLAB_SPAWNER_BACKEND=swarm: "
                      "each home is a plain volume on its worker, limited only by that worker's disk (set "
                      "GLUONLAB_HOME_SIZE=0 to say so and silence this line)")
-    if settings.course_data_volume:
-        lines.append(f"GLUONLAB_COURSE_DATA_VOLUME={settings.course_data_volume} is not mounted with "
-                     "GLUONLAB_SPAWNER_BACKEND=swarm: the tutorials download their data into each home (or use "
-                     "data sets baked into the image: PRECACHE_DATA=1)")
     return lines
 
 

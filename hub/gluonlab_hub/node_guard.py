@@ -27,6 +27,13 @@ GLUONLAB_NETGUARD_INTERVAL seconds and at once when a container starts). Until t
 found, servers accept nobody (closed, not open). Rules are written in one ``iptables-restore
 --noflush`` transaction per container and only when they differ.
 
+A new server starts nothing before its rules are in place: the start command on Swarm
+(gluonlab_hub.swarm_spawner.start_args) waits for the guard to create GATE_FILE in the server's own
+/tmp (through /proc/PID/root, once the rules with the hub's address are written), and gives up
+after :func:`gate_wait_s` with exit status GATE_EXIT, which the hub turns into a message naming
+the node. So there is no moment at which a server listens without its rules, and a worker whose
+guard is not running cannot start servers at all (closed, not open).
+
 ``python -m gluonlab_hub.node_guard --status`` prints (JSON) each server's state on this node
 without changing anything; ``--once`` checks and writes once.
 """
@@ -35,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import socket
 import struct
 import subprocess
@@ -63,6 +71,29 @@ HEALTH_FILE = Path("/tmp/gluonlab-node-guard.ok")
 #: with the same list (tests/ansible/test_swarm_wiring.py compares them).
 GUARD_CAPABILITIES = ("NET_ADMIN", "NET_RAW", "SYS_ADMIN", "SYS_PTRACE")
 GUARD_COMMAND = ("python3", "-m", "gluonlab_hub.node_guard")
+#: The file inside a new server that lets its start go on (the guard creates it, nobody else can
+#: before the server runs), and the start command's exit status when it never came.
+GATE_FILE = "/tmp/.gluonlab-node-guard"
+GATE_EXIT = 75  # EX_TEMPFAIL: the node, not the server, needs fixing
+
+
+def gate_wait_s(interval: int) -> int:
+    """How long a new server waits for its rules: what the guards' health checks allow a guard
+    between two checks (docker-compose.yml: 3 x GLUONLAB_NETGUARD_INTERVAL + 5 s)."""
+    return 3 * interval + 5
+
+
+def open_gate(pid: int, proc: Path = Path("/proc")) -> bool:
+    """Create GATE_FILE in the file system of process *pid* (a server's first process); False
+    when it is there already. Never follows a link there, never overwrites."""
+    path = proc / str(pid) / "root" / GATE_FILE.lstrip("/")
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except FileExistsError:
+        return False
+    os.write(handle, b"rules in place\n")
+    os.close(handle)
+    return True
 
 log = logging.getLogger("gluonlab.node_guard")
 
@@ -215,6 +246,8 @@ class NodeGuard(GuardLoop):
         self.binary = binary or Iptables.detect()
         self.hub_ips: list[str] = []
         self.wake = threading.Event()
+        #: (container, PID) whose gate this guard has opened: one try each.
+        self.gated: set[tuple[str, int]] = set()
 
     def servers(self) -> list[tuple[str, int]]:
         """(container name, PID) of this lab's running servers on this node."""
@@ -242,13 +275,21 @@ class NodeGuard(GuardLoop):
     def apply(self) -> int:
         """One check of every server here; the number of servers guarded."""
         guarded = 0
-        for name, pid in self.servers_and_hub():
+        servers = self.servers_and_hub()
+        self.gated &= set(servers)
+        for name, pid in servers:
             try:
                 if Namespace(pid, self.binary).ensure(self.instance, self.hub_ips, self.internet):
                     log.info("rules written in %s: hub %s, internet %s", name, ", ".join(self.hub_ips) or
                              "not found yet (closed to all)", "on" if self.internet else "off")
                 guarded += 1
-            except GuardError as error:
+                if self.hub_ips and (name, pid) not in self.gated:
+                    # Only rules that let the hub in let the server start: without them it would
+                    # start unreachable and fail later with a vaguer message.
+                    if open_gate(pid):
+                        log.info("%s may start: its rules are in place", name)
+                    self.gated.add((name, pid))
+            except (GuardError, OSError) as error:
                 # A server that stopped while we wrote: gone from the next listing.
                 log.warning("%s: %s", name, error)
         return guarded

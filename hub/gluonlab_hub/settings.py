@@ -49,6 +49,8 @@ _URL = re.compile(r"^https?://\S+$")
 OTHER_NAMES = {
     "GLUONLAB_GPU_DESCRIPTION": "set by the hub in users' containers (what their GPUs are)",
     "GLUONLAB_PROFILE": "set by the hub in users' containers (the server profile's display name)",
+    "GLUONLAB_NODE_GUARD_GATE": "set by the hub in users' Swarm services: the file their node guard creates",
+    "GLUONLAB_NODE_GUARD_WAIT": "set by the hub in users' Swarm services: how long to wait for that file",
     "GLUONLAB_VARIANT": "set in the notebook images (the variant they were built as)",
     "GLUONLAB_CONTENT_DIR": "notebook images: where the tutorials are shipped",
     "GLUONLAB_TUTORIALS_DIR": "notebook images: the tutorials folder in a user's home",
@@ -276,10 +278,11 @@ class Settings(BaseSettings):
     network_isolation: Literal["0", "1"] = setting(
         "GLUONLAB_NETWORK_ISOLATION", "1", "1 = the netguard service keeps attendees' containers apart and "
         "away from the host; 0 = plain Docker networking (measurements and debugging only, never in a room).",
-        group="network", read_by=(COMPOSE,))
+        group="network", read_by=(HUB, COMPOSE))
     netguard_interval: int = setting(
-        "GLUONLAB_NETGUARD_INTERVAL", 10, "Seconds between the netguard's checks of its firewall rules (it "
-        "also reacts at once to Docker events).", group="network", read_by=(COMPOSE,), ge=1, le=300)
+        "GLUONLAB_NETGUARD_INTERVAL", 10, "Seconds between the netguard's (and the Swarm node guards') checks "
+        "of their firewall rules (they also react at once to Docker events); on Swarm a new server waits up to "
+        "3 x this + 5 s for its node guard.", group="network", read_by=(HUB, COMPOSE), ge=1, le=300)
 
     # --- Disk of users' servers (gluonlab_hub/homes.py, README "Threat model: disk") ------------
     home_size: str = setting(

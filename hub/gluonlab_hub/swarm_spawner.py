@@ -24,6 +24,9 @@ What the single-host spawner guarantees (spawner.py) holds here too:
   the terminal banner. When every GPU is taken: refused with a message, or (GLUONLAB_GPU_EXHAUSTED
   =cpu) started again without one. The shared policy cannot be expressed (a named resource goes
   to one task at a time): settings.py refuses it with this backend.
+* Network isolation: the node guard on each worker (node_guard.py) writes the server's firewall
+  rules inside its network namespace; the start command waits for them (``node_guard_wait_s``)
+  and a server whose node has no guard running does not start, with a message naming the node.
 * Content sync, the login-rush throttle and the culler are the image's and the hub's, unchanged.
 
 Homes follow the user by pinning: a home is a local Docker volume on the node where the user's
@@ -60,7 +63,9 @@ from traitlets import Float, Instance, Integer, List, Unicode, default
 
 from . import gpus as gpu_mod
 from .gpus import Gpu, GpuAllocator, GpuSetupError
+from .course_data import COURSE_DATA_MOUNT
 from .homes import LOG_CONFIG, parse_size
+from .node_guard import GATE_EXIT, GATE_FILE
 from .spawner import DOCKER_API_THREADS, NO_HEALTHCHECK, ServerExited, gpu_visibility_environment
 from .spawner import wait_until_listening, within_start_timeout
 
@@ -91,16 +96,28 @@ ENFORCER_RETRIES = 2
 #: ago (a server just stopped) is held until that task has shut down on its node, a few seconds.
 PLACEMENT_GRACE_S = 20.0
 
-# The start command: copy the GPU Swarm picked into the variables the banner shows, then run the
-# image's command. Python, not sh: the variable's name has a '-', and dash drops such variables
-# from the environment of what it runs.
-_GPU_ENV_SCRIPT = (
-    "import os, sys\n"
-    "gpu = os.environ.get('DOCKER_RESOURCE_' + sys.argv[1], '')\n"
-    "if gpu:\n"
-    "    os.environ.update(GLUONLAB_GPUS=gpu, GLUONLAB_GPU_DESCRIPTION=f'GPU {gpu} (picked by Swarm)')\n"
-    "os.execvp(sys.argv[2], sys.argv[2:])\n"
-)
+# The start command. First, where a node guard keeps servers apart (GLUONLAB_NETWORK_ISOLATION=1),
+# wait for it to say this server's rules are in place (node_guard.GATE_FILE), so nothing listens
+# before them; give up with GATE_EXIT when it does not come. Then copy the GPU Swarm picked into
+# the variables the banner shows and run the image's command, without the gate's variables.
+# Python, not sh: the GPU variable's name has a '-', and dash drops such variables from the
+# environment of what it runs.
+_START_SCRIPT = f"""\
+import os, sys, time
+gate = os.environ.pop('GLUONLAB_NODE_GUARD_GATE', '')
+wait = float(os.environ.pop('GLUONLAB_NODE_GUARD_WAIT', '0') or 0)
+deadline = time.monotonic() + wait
+while gate and not os.path.exists(gate):
+    if time.monotonic() > deadline:
+        print(f'gluonlab: no node guard put this server\\'s network rules in place within {{wait:.0f}} s: '
+              'not starting without them', file=sys.stderr)
+        sys.exit({GATE_EXIT})
+    time.sleep(0.1)
+gpu = os.environ.get('DOCKER_RESOURCE_' + sys.argv[1], '')
+if gpu:
+    os.environ.update(GLUONLAB_GPUS=gpu, GLUONLAB_GPU_DESCRIPTION=f'GPU {{gpu}} (picked by Swarm)')
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
 
 
 class NodeUnavailable(RuntimeError):
@@ -194,9 +211,11 @@ def service_create_kwargs(
     gpu_resource: str,
     want_gpu: bool,
     tmp_size: str = "0",
+    course_data_volume: str = "",
 ) -> dict[str, Any]:
     """Arguments of docker-py's ``create_service`` for one user's server (module doc). ``tmp_size``
-    as GLUONLAB_TMP_SIZE: a read-only root with /tmp that size, or "0" for Docker's writable root."""
+    as GLUONLAB_TMP_SIZE: a read-only root with /tmp that size, or "0" for Docker's writable root;
+    ``course_data_volume``: that node's copy of the course data, read-only (course_data.py)."""
     mounts = [
         Mount(target=home_dir, source=home_volume, type="volume"),
         # Services have no ShmSize: a tmpfs of the same size takes /dev/shm's place.
@@ -206,6 +225,11 @@ def service_create_kwargs(
     if tmp_bytes:
         # Sticky and world-writable like a real /tmp (the single host's Tmpfs mode=1777).
         mounts.append(Mount(target="/tmp", source=None, type="tmpfs", tmpfs_size=tmp_bytes, tmpfs_mode=0o1777))
+    if course_data_volume:
+        # no_copy: a node without the volume yet gets an empty one (the tutorials then download),
+        # never a copy of the image's folder under the mount point.
+        mounts.append(Mount(target=COURSE_DATA_MOUNT, source=course_data_volume, type="volume", read_only=True,
+                            no_copy=True))
     container = ContainerSpec(
         image,
         args=args,
@@ -242,9 +266,10 @@ def service_create_kwargs(
     }
 
 
-def gpu_start_args(resource: str, cmd: list[str]) -> list[str]:
-    """The start command: *cmd* behind the script that copies Swarm's GPU into the banner's variables."""
-    return ["python3", "-c", _GPU_ENV_SCRIPT, resource, *cmd]
+def start_args(resource: str, cmd: list[str]) -> list[str]:
+    """The start command: *cmd* behind the script that waits for the node guard (when asked to)
+    and copies Swarm's GPU into the banner's variables."""
+    return ["python3", "-c", _START_SCRIPT, resource, *cmd]
 
 
 # ------------------------------------------------------------------ the hub's GPU ledger
@@ -326,6 +351,10 @@ class LabSwarmSpawner(SwarmSpawner):
     placement_grace_s = Float(PLACEMENT_GRACE_S, help="Seconds a task may wait for a node before the "
                               "attendee is told none can take it.").tag(config=True)
     home_volume = Unicode("{prefix}-home-{username}", help="Name template of a user's home volume.").tag(config=True)
+    course_data_volume = Unicode("", help="Volume with the course data on every worker, mounted read-only; "
+                                 "empty: none.").tag(config=True)
+    node_guard_wait_s = Float(0, help="Seconds a new server waits for its node guard's rules before it gives "
+                              "up; 0: no node guard (GLUONLAB_NETWORK_ISOLATION=0).").tag(config=True)
     #: The node holding this user's home volume ("" until their first server ran); in the state.
     home_node = Unicode("")
 
@@ -363,7 +392,9 @@ class LabSwarmSpawner(SwarmSpawner):
 
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
-        if not self._want_gpu:  # with a GPU, the start command sets these (gpu_start_args)
+        if self.node_guard_wait_s:
+            env.update(GLUONLAB_NODE_GUARD_GATE=GATE_FILE, GLUONLAB_NODE_GUARD_WAIT=f"{self.node_guard_wait_s:g}")
+        if not self._want_gpu:  # with a GPU, the start command sets these (start_args)
             env.update(gpu_mod.container_environment([]))
             env.update(gpu_visibility_environment([]))
         return env
@@ -378,7 +409,7 @@ class LabSwarmSpawner(SwarmSpawner):
         kwargs = service_create_kwargs(
             name=self.service_name,
             image=self.image,
-            args=gpu_start_args(self.gpu_resource, cmd),
+            args=start_args(self.gpu_resource, cmd),
             env=self.get_env(),
             labels=labels,
             home_volume=self._render_templates(self.home_volume),
@@ -392,6 +423,7 @@ class LabSwarmSpawner(SwarmSpawner):
             gpu_resource=self.gpu_resource,
             want_gpu=self._want_gpu,
             tmp_size=self.tmp_size,
+            course_data_volume=self.course_data_volume,
         )
         return await self.docker("create_service", **kwargs)
 
@@ -408,7 +440,7 @@ class LabSwarmSpawner(SwarmSpawner):
             try:
                 waited = await wait_until_listening(ip, port, timeout=self.http_timeout, exited=self.poll)
             except ServerExited as error:
-                raise ServerExited(f"{error}: {await self._task_summary()}") from None
+                raise ServerExited(await self._exit_explained() or f"{error}: {await self._task_summary()}") from None
             await self._after_start()
             self.log.info("Server for %s listens on node %s after %.1f s more", self.user.name, self.home_node, waited)
             return ip, port
@@ -545,6 +577,20 @@ class LabSwarmSpawner(SwarmSpawner):
         task = await self.get_task()
         status = (task or {}).get("Status") or {}
         return f"task {status.get('State', 'gone')} {status.get('Err', '')}".strip()
+
+    async def _exit_explained(self) -> str:
+        """The attendee's message for a server that stopped during its start, where the hub knows
+        why (the node guard never let it start); "" otherwise."""
+        task = await self.get_task()
+        status = (task or {}).get("Status") or {}
+        if (status.get("ContainerStatus") or {}).get("ExitCode") == GATE_EXIT and self.node_guard_wait_s:
+            node = await self._task_node_name(task)
+            return (f"节点 {node} 的网络隔离服务（node guard）没有响应，服务器未启动，请联系讲师。/ The node guard on "
+                    f"node {node} did not put your server's network rules in place within "
+                    f"{self.node_guard_wait_s:g} s, so it did not start (without them it would be open to the room). "
+                    f"Tell the instructor: the {self.prefix}-node-guard container must run on {node} "
+                    "(ansible site.yml starts it).")
+        return ""
 
     async def _remove_quietly(self) -> None:
         if not self.object_id:

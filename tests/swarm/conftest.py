@@ -15,7 +15,11 @@ from labclient import REPO_ROOT
 def swarm_lab(docker_client, hub_image, notebook_image):
     cluster = SwarmCluster(docker_client)
     env = {"GLUONLAB_GPU_POLICY": "exclusive", "GLUONLAB_GPU_EXHAUSTED": "refuse", "GLUONLAB_MEM_LIMIT": "1G",
-           "GLUONLAB_CPU_LIMIT": "1", "GLUONLAB_PIDS_LIMIT": "512", "GLUONLAB_SPAWN_TIMEOUT": "180"}
+           "GLUONLAB_CPU_LIMIT": "1", "GLUONLAB_PIDS_LIMIT": "512", "GLUONLAB_SPAWN_TIMEOUT": "180",
+           # Node guards check every 3 s, so a server waits 14 s for a guard that is not there.
+           "GLUONLAB_NETGUARD_INTERVAL": "3",
+           # Each worker's own copy of the course data (gluonlab_hub/course_data.py on Swarm).
+           "GLUONLAB_COURSE_DATA_VOLUME": "swarmci-course-data"}
     lab = None
     try:
         lab = start_lab(cluster, hub_image.tags[0], notebook_image.tags[0], env)

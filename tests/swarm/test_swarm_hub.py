@@ -1,7 +1,8 @@
 """One hub for several hosts, on a real 3-node Docker Swarm (tests/swarm/cluster.py), through the
 hub's API: users land on both workers, never two on one (fake) GPU, a user beyond the GPUs is
 refused with a message, the hub's restart finds every server again, a user's home follows them,
-and a worker lost mid-workshop is survived.
+each worker holds its own copy of the course data, a worker without its node guard starts no
+server, and a worker lost mid-workshop is survived.
 
 The GPUs are node generic resources with made-up UUIDs: this proves Swarm's placement and the
 hub's bookkeeping (which UUID went to whom, what the admin page, the gauge and the user's
@@ -10,8 +11,10 @@ share one cluster (module scope): each step starts from the one before.
 """
 from __future__ import annotations
 
+import io
 import json
 import sys
+import tarfile
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -22,6 +25,9 @@ from cluster import GPU_RESOURCE, _wait
 from labclient import REPO_ROOT, HubClient, execute, wait_until
 
 sys.path.insert(0, str(REPO_ROOT / "hub"))  # gluonlab_hub, as tests/unit/conftest.py does
+sys.path.insert(0, str(REPO_ROOT / "tests" / "content"))
+import fakedata  # noqa: E402
+from gluonlab_hub import node_guard  # noqa: E402
 from gluonlab_hub.homes import parse_size  # noqa: E402
 from gluonlab_hub.settings import Settings  # noqa: E402
 
@@ -108,6 +114,75 @@ def test_users_land_on_both_workers_each_with_their_own_gpu(swarm_lab, hub):
     seen = execute(swarm_lab.url, "alice", hub.token, "import os; print(os.environ['GLUONLAB_GPUS'], "
                                                       "os.environ['GLUONLAB_GPU_DESCRIPTION'])")
     assert seen["stdout"].split(" ", 1) == [assigned["alice"][0], f"GPU {assigned['alice'][0]} (picked by Swarm)\n"]
+
+
+COURSE_DATA = "/opt/gluonlab/course-data"
+TRY_TO_CHANGE = f"""
+import errno, os
+try:
+    open('{COURSE_DATA}/timemachine/notes.txt', 'w')
+    print('allowed')
+except OSError as e:
+    print(errno.errorcode[e.errno])
+print(open('{COURSE_DATA}/timemachine/timemachine.txt').read(40))
+"""
+
+
+def root_owned_tar(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def course_data(swarm_lab, *argv: str) -> tuple[int, str]:
+    """``gluonlab-course-data ARGV`` in the hub container, as an admin runs it on the manager."""
+    result = swarm_lab.hub.exec_run(["gluonlab-course-data", *argv])
+    return result.exit_code, result.output.decode()
+
+
+def test_every_worker_holds_the_course_data_its_servers_mount_read_only(swarm_lab, hub, tmp_path):
+    cluster = swarm_lab.cluster
+    volume = swarm_lab.env["GLUONLAB_COURSE_DATA_VOLUME"]
+    workers = sorted(n.hostname for n in cluster.workers)
+    # The volume is empty on every worker yet: check says so for each one, by name.
+    code, output = course_data(swarm_lab, "check")
+    assert code == 1, output
+    for name in workers:
+        assert f"== {name}: failed (exit 1)" in output, output
+    assert output.count("timemachine/timemachine.txt") >= 2, output
+    # A fill runs on every worker: where the --from folder is, it refuses what does not match the
+    # registry's SHA-1 (generated stand-ins: the real files cannot be fetched here); where it is
+    # not, that worker's line says so.
+    text = fakedata.time_machine_text().encode()
+    with_folder = cluster.nodes[workers[0]].container
+    with_folder.exec_run(["mkdir", "-p", "/srv/course-src/timemachine"])
+    assert with_folder.put_archive("/srv/course-src", root_owned_tar({"timemachine/timemachine.txt": text}))
+    code, output = course_data(swarm_lab, "fill", "--from", "/srv/course-src", "--timeout", "120")
+    assert code == 1, output
+    first, second = output.split(f"== {workers[1]}: ")
+    assert f"== {workers[0]}: failed (exit 1)" in first, output
+    assert "timemachine/timemachine.txt: refused (wrong checksum" in first, output
+    assert second.startswith("rejected (exit 1)") and "bind source path does not exist: /srv/course-src" in second
+    assert not cluster.manager.engine.services.list(filters={"name": f"{cluster_mod.INSTANCE}-course-data"})
+    # Files in a worker's copy (written as the fill writes them: root's, through a container of
+    # the image) reach the server running there at once, and the attendee cannot change them.
+    home = cluster.node_of_task(swarm_lab.service_name("alice"))
+    engine = cluster.nodes[home].engine
+    writer = engine.containers.create(swarm_lab.env["GLUONLAB_NOTEBOOK_IMAGE"], ["true"], network_mode="none",
+                                      user="0", volumes={volume: {"bind": COURSE_DATA, "mode": "rw"}})
+    try:
+        assert writer.put_archive(COURSE_DATA, root_owned_tar({"timemachine/timemachine.txt": text}))
+    finally:
+        writer.remove(force=True)
+    alice = swarm_lab.container_of("alice")
+    mounts = {m["Destination"]: m for m in alice.attrs["Mounts"]}
+    assert (mounts[COURSE_DATA]["Name"], mounts[COURSE_DATA]["RW"]) == (volume, False)
+    attempt, first = in_container(alice, TRY_TO_CHANGE).split("\n", 1)
+    assert attempt == "EROFS" and first == text[:40].decode().strip()
 
 
 def test_servers_on_workers_get_the_single_host_hardening(swarm_lab):
@@ -205,6 +280,32 @@ def test_a_restarted_user_lands_where_their_home_is(swarm_lab, hub):
     other = next(n.hostname for n in cluster.workers if n.hostname != home)
     moved = hub.api("PUT", "/gluonlab/home-node/alice", json={"node": other})
     assert moved.status_code == 409 and "stop alice's server first" in moved.text
+
+
+def test_a_worker_whose_node_guard_is_down_starts_no_server(swarm_lab, hub):
+    cluster = swarm_lab.cluster
+    home = cluster.node_of_task(swarm_lab.service_name("alice"))
+    # Every server so far started only once its guard had written its rules (the guard's gate).
+    gate = in_container(swarm_lab.container_of("alice"), f"print(open({node_guard.GATE_FILE!r}).read())")
+    assert gate == "rules in place"
+    hub.stop_server("alice")
+    guard = cluster.nodes[home].engine.containers.get(f"{cluster_mod.INSTANCE}-node-guard")
+    guard.stop()
+    try:
+        ok, message = spawn(hub, "alice")
+        wait = node_guard.gate_wait_s(int(swarm_lab.env["GLUONLAB_NETGUARD_INTERVAL"]))
+        assert not ok and (f"The node guard on node {home} did not put your server's network rules in place "
+                           f"within {wait} s") in message, message
+        assert f"the {cluster_mod.INSTANCE}-node-guard container must run on {home}" in message
+        assert "ContainerStatus" not in message  # the hub's words, not Swarm's status record
+        _wait(lambda: not hub.api("GET", "/users/alice").json().get("servers"), 60, "alice's failed spawn to clear")
+        assert not cluster.manager.engine.services.list(filters={"name": swarm_lab.service_name("alice")})
+    finally:
+        guard.start()
+    ok, message = spawn(hub, "alice")
+    assert ok, message
+    assert cluster.node_of_task(swarm_lab.service_name("alice")) == home
+    assert in_container(swarm_lab.container_of("alice"), "print(open('/home/jovyan/notes.txt').read())") == "kept"
 
 
 def test_a_lost_worker_is_survived_and_its_users_start_elsewhere(swarm_lab, hub):

@@ -59,3 +59,15 @@ def test_queue_message_is_the_bilingual_line_of_our_error_page():
                                             "starting right now: try again in 10 seconds.")
     stock = "<p>Too many users trying to log in right now. Try again in 10 seconds.</p>"
     assert loadtest.queue_message(stock) == "Too many users trying to log in right now. Try again in 10 seconds."
+
+
+def test_a_hub_500_is_recorded_with_the_traceback_logged_before_it():
+    log = ["[I 12:00:00 JupyterHub log:192] 200 GET /hub/api (admin@1.2.3.4) 2ms",
+           "[E 12:00:01 JupyterHub web:1875] Uncaught exception POST /hub/api/users/a014/activity",
+           "    Traceback (most recent call last):",
+           "    sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database is locked",
+           "[E 12:00:01 JupyterHub log:192] 500 POST /hub/api/users/a014/activity (a014@172.18.0.9) 5003ms",
+           "[I 12:00:02 JupyterHub log:192] 200 GET /hub/api (admin@1.2.3.4) 2ms"]
+    context = loadtest.hub_5xx_context(log, before=3)
+    assert context == [log[1:5]]
+    assert loadtest.hub_5xx_context(log[:1] + log[-1:]) == []

@@ -88,3 +88,40 @@ def test_command_line_says_what_to_set_before_touching_docker(monkeypatch, capsy
     monkeypatch.setenv("GLUONLAB_COURSE_DATA_VOLUME", "x")
     assert course_data.main(["check"]) == 2
     assert "GLUONLAB_COURSE_DATA_VOLUME='x' is not valid" in capsys.readouterr().err
+
+
+SWARM = {"GLUONLAB_SPAWNER_BACKEND": "swarm", "GLUONLAB_GPU_POLICY": "none"}
+
+
+def test_on_swarm_the_same_work_runs_once_on_every_node_that_runs_servers():
+    spec = course_data.job_spec(settings(GLUONLAB_COURSE_DATA_VOLUME="room-data",
+                                         GLUONLAB_SWARM_CONSTRAINTS="node.role==worker,node.labels.gpu==1", **SWARM),
+                                "fill", "/srv/usb")
+    one = course_data.container_spec(settings(GLUONLAB_COURSE_DATA_VOLUME="room-data"), "fill", "/srv/usb")
+    assert spec["name"] == "lab1-course-data-fill" and spec["mode"] == {"global": {}}
+    template = spec["task_template"]
+    assert template["Placement"]["Constraints"] == ["node.role==worker", "node.labels.gpu==1"]
+    # Once per node: a failed node is reported, not retried (a Swarm job would retry it forever).
+    assert template["RestartPolicy"]["Condition"] == "none"
+    container = template["ContainerSpec"]
+    assert container["Command"] == one["command"] and container["User"] == "0"
+    assert container["CapabilityDrop"] == ["ALL"]
+    assert [(m["Target"], m["Source"], m["Type"], m["ReadOnly"]) for m in container["Mounts"]] == [
+        ("/opt/gluonlab/course-data", "room-data", "volume", False), ("/srv/from", "/srv/usb", "bind", True)]
+    # The volume a node creates for it carries the same labels as the single host's.
+    assert container["Mounts"][0]["VolumeOptions"]["Labels"] == {"org.gluonlab.role": "course-data",
+                                                                 "org.gluonlab.instance": "lab1"}
+
+
+def test_on_swarm_servers_mount_their_nodes_copy_read_only():
+    from gluonlab_hub import swarm_spawner
+
+    # (hub_config's wiring of the setting: tests/unit/test_swarm_spawner.py)
+    kwargs = swarm_spawner.service_create_kwargs(
+        name="lab1-alice", image="img", args=["x"], env={}, labels={}, home_volume="lab1-home-alice",
+        home_dir="/home/jovyan", network="lab1", mem_limit=None, cpu_limit=None, pids_limit=10, shm_size="64m",
+        constraints=[], gpu_resource="NVIDIA-GPU", want_gpu=False, course_data_volume="room-data")
+    mounts = {m["Target"]: m for m in kwargs["task_template"]["ContainerSpec"]["Mounts"]}
+    data = mounts["/opt/gluonlab/course-data"]
+    assert (data["Source"], data["Type"], data["ReadOnly"], data["VolumeOptions"]["NoCopy"]) == (
+        "room-data", "volume", True, True)

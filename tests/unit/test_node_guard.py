@@ -1,4 +1,5 @@
-"""The Swarm node guard's rules as text and its DNS lookup of the hub (no engine, no firewall).
+"""The Swarm node guard's rules as text, its DNS lookup of the hub and the gate it opens in a new
+server (no engine, no firewall).
 The rules' effect on real traffic between servers on two Swarm workers is
 tests/swarm/test_swarm_hub.py::test_servers_on_workers_are_kept_apart_by_the_node_guard."""
 from __future__ import annotations
@@ -6,12 +7,14 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+from pathlib import Path
 
 import pytest
 
 from gluonlab_hub import node_guard
 
 HUB = "172.31.1.5"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def verdicts(rules: list[str]) -> list[str]:
@@ -110,3 +113,39 @@ def test_the_guard_container_drops_every_capability_but_its_four():
                                                                             "SYS_PTRACE"]
     assert kwargs["pid_mode"] == kwargs["network_mode"] == "host" and kwargs["read_only"]
     assert kwargs["command"] == ["python3", "-m", "gluonlab_hub.node_guard"]
+
+
+def server_root(tmp_path: Path, pid: int = 4242) -> Path:
+    """A /proc whose process *pid* has a root file system with a world-writable /tmp."""
+    tmp = tmp_path / "proc" / str(pid) / "root" / "tmp"
+    tmp.mkdir(parents=True)
+    tmp.chmod(0o1777)
+    return tmp
+
+
+def test_the_gate_opens_once_inside_the_servers_own_tmp(tmp_path):
+    tmp = server_root(tmp_path)
+    assert node_guard.open_gate(4242, proc=tmp_path / "proc") is True
+    assert (tmp / Path(node_guard.GATE_FILE).name).read_text() == "rules in place\n"
+    assert node_guard.open_gate(4242, proc=tmp_path / "proc") is False  # there already: left as it is
+
+
+def test_the_gate_never_follows_a_link_planted_in_its_place(tmp_path):
+    tmp = server_root(tmp_path)
+    target = tmp_path / "elsewhere"
+    target.write_text("attendee's file\n")
+    (tmp / Path(node_guard.GATE_FILE).name).symlink_to(target)
+    assert node_guard.open_gate(4242, proc=tmp_path / "proc") is False
+    assert target.read_text() == "attendee's file\n"
+
+
+def test_a_server_that_is_gone_leaves_the_gate_closed_with_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        node_guard.open_gate(4242, proc=tmp_path / "proc")
+
+
+def test_a_server_waits_as_long_as_a_guard_may_go_between_checks():
+    compose = (REPO / "docker-compose.yml").read_text(encoding="utf-8")
+    # The netguard's health check allows 3 x interval + 5 s; the gate waits exactly that.
+    assert "-lt $$(( 3 * GLUONLAB_NETGUARD_INTERVAL + 5 ))" in compose
+    assert node_guard.gate_wait_s(10) == 35 and node_guard.gate_wait_s(1) == 8

@@ -20,6 +20,7 @@ from jupyterhub.objects import Hub
 from traitlets.config import Config
 
 from gluonlab_hub import hub_config, swarm_spawner
+from gluonlab_hub.node_guard import GATE_EXIT, GATE_FILE
 from gluonlab_hub.gpus import AssignmentCollector, Gpu, GpuSetupError
 from gluonlab_hub.settings import Settings, SettingsError
 from gluonlab_hub.swarm_spawner import (
@@ -30,12 +31,12 @@ from gluonlab_hub.swarm_spawner import (
     ServiceNotPlaced,
     SwarmGpuLedger,
     assigned_gpus,
-    gpu_start_args,
     hub_swarm_ledger,
     node_gpus,
     node_problem,
     pending_reason,
     service_create_kwargs,
+    start_args,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,9 +105,9 @@ def test_the_service_root_is_read_only_with_a_sized_tmp_and_a_capped_log() -> No
 def test_the_hub_says_which_single_host_settings_swarm_does_not_apply() -> None:
     said = hub_config.swarm_unsupported(Settings.from_env({"GLUONLAB_SPAWNER_BACKEND": "swarm",
                                                            "GLUONLAB_COURSE_DATA_VOLUME": "course-data"}))
-    assert len(said) == 2
+    # The course data is (each worker's copy); sized homes are not.
+    assert len(said) == 1
     assert said[0].startswith("GLUONLAB_HOME_SIZE=2g is not applied") and "GLUONLAB_HOME_SIZE=0" in said[0]
-    assert said[1].startswith("GLUONLAB_COURSE_DATA_VOLUME=course-data is not mounted")
     assert hub_config.swarm_unsupported(Settings.from_env({"GLUONLAB_SPAWNER_BACKEND": "swarm",
                                                            "GLUONLAB_HOME_SIZE": "0"})) == []
 
@@ -144,8 +145,61 @@ def test_the_start_command_copies_swarms_gpu_into_the_banner_variables(swarm_gpu
     # Really run, as in the container: the variable's name has a '-'.
     env = {"PATH": os.environ["PATH"]} | ({"DOCKER_RESOURCE_NVIDIA-GPU": swarm_gpu} if swarm_gpu else {})
     shown = ["sh", "-c", 'printf "%s|%s" "${GLUONLAB_GPUS:-}" "${GLUONLAB_GPU_DESCRIPTION:-}"']
-    out = subprocess.run(gpu_start_args("NVIDIA-GPU", shown), env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(start_args("NVIDIA-GPU", shown), env=env, capture_output=True, text=True, check=True)
     assert out.stdout == f"{swarm_gpu or ''}|{banner}"
+
+
+def gate_env(gate: Path, wait: float) -> dict[str, str]:
+    return {"PATH": os.environ["PATH"], "GLUONLAB_NODE_GUARD_GATE": str(gate), "GLUONLAB_NODE_GUARD_WAIT": str(wait)}
+
+
+def test_the_start_command_waits_for_the_node_guard_and_hides_the_gate(tmp_path) -> None:
+    gate = tmp_path / "gate"
+    shown = ["sh", "-c", 'printf "%s|%s" "${GLUONLAB_NODE_GUARD_GATE-unset}" "${GLUONLAB_NODE_GUARD_WAIT-unset}"']
+    server = subprocess.Popen(start_args("NVIDIA-GPU", shown), env=gate_env(gate, 30), stdout=subprocess.PIPE, text=True)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            server.wait(timeout=1.0)  # no gate, no start
+        gate.write_text("rules in place\n")
+        assert server.wait(timeout=10) == 0
+    finally:
+        server.kill()
+    # What the server runs sees neither variable: they are the start command's alone.
+    assert server.stdout.read() == "unset|unset"
+
+
+def test_the_start_command_gives_up_without_a_node_guard(tmp_path) -> None:
+    out = subprocess.run(start_args("NVIDIA-GPU", ["true"]), env=gate_env(tmp_path / "never", 0.3),
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == GATE_EXIT
+    assert "no node guard put this server's network rules in place within 0 s: not starting" in out.stderr
+
+
+def test_servers_are_told_to_wait_for_the_node_guard_only_where_one_runs() -> None:
+    assert "GLUONLAB_NODE_GUARD_GATE" not in spawner().get_env()
+    env = spawner(node_guard_wait_s=35).get_env()
+    assert env["GLUONLAB_NODE_GUARD_GATE"] == GATE_FILE and env["GLUONLAB_NODE_GUARD_WAIT"] == "35"
+    isolated = Settings.from_env({"GLUONLAB_SPAWNER_BACKEND": "swarm", "GLUONLAB_NETGUARD_INTERVAL": "4"})
+    assert hub_config.node_guard_wait(isolated) == 17
+    assert hub_config.node_guard_wait(Settings.from_env({"GLUONLAB_NETWORK_ISOLATION": "0"})) == 0
+
+
+def test_a_server_the_node_guard_never_let_start_names_the_node() -> None:
+    alice = spawner(node_guard_wait_s=35)
+    alice.object_id = "s1"
+    exited = task("failed", err="task: non-zero exit (75)") | {"Status": {
+        "State": "failed", "Err": "task: non-zero exit (75)", "ContainerStatus": {"ExitCode": GATE_EXIT}}}
+    alice.docker = SwarmAnswers([node("w1")], [[exited]])
+    summary = asyncio.run(alice._exit_explained())
+    assert summary.startswith("节点 w1 的网络隔离服务")
+    assert "The node guard on node w1 did not put your server's network rules in place within 35 s" in summary
+    assert "the lab-node-guard container must run on w1" in summary
+    # Another exit is reported as Swarm says it.
+    other = {"ID": "t1", "NodeID": "id-w1", "Status": {"State": "failed", "Err": "task: non-zero exit (1)",
+                                                       "ContainerStatus": {"ExitCode": 1}}}
+    alice.docker = SwarmAnswers([node("w1")], [[other]])
+    assert asyncio.run(alice._exit_explained()) == ""
+    assert asyncio.run(alice._task_summary()) == "task failed task: non-zero exit (1)"
 
 
 # ------------------------------------------------------------------ reading Swarm's objects
@@ -363,7 +417,7 @@ def test_the_swarm_backend_is_wired_from_the_settings(monkeypatch) -> None:
     monkeypatch.setattr(hub_config, "hub_swarm_ledger", lambda s: hub_swarm_ledger(s, engine))
     settings = Settings.from_env({"GLUONLAB_SPAWNER_BACKEND": "swarm", "GLUONLAB_GPU_POLICY": "exclusive",
                                   "GLUONLAB_SWARM_CONSTRAINTS": "node.role==worker, node.labels.gpu==true",
-                                  "GLUONLAB_PIDS_LIMIT": "256"})
+                                  "GLUONLAB_PIDS_LIMIT": "256", "GLUONLAB_COURSE_DATA_VOLUME": "room-data"})
     c = Config()
     from prometheus_client import CollectorRegistry
     hub_config._user_servers(c, settings, CollectorRegistry())
@@ -374,5 +428,7 @@ def test_the_swarm_backend_is_wired_from_the_settings(monkeypatch) -> None:
     assert [g.device_id for g in c.LabSwarmSpawner.gpu_ledger.gpus] == ["GPU-a", "GPU-b"]
     assert [h[0] for h in c.JupyterHub.extra_handlers][-1] == r"/api/gluonlab/home-node/([^/]+)"
     assert c.LabSwarmSpawner.home_volume == "gluonlab-home-{username}"
+    assert c.LabSwarmSpawner.course_data_volume == "room-data"  # each worker's copy (course_data.py)
+    assert c.LabSwarmSpawner.node_guard_wait_s == 35  # GLUONLAB_NETGUARD_INTERVAL's default, 10 s
     ready = spawner(config=c)
     assert ready.gpu_ledger is c.LabSwarmSpawner.gpu_ledger and ready.mem_limit == 4 << 30

@@ -25,7 +25,7 @@ from .node_guard import gate_wait_s
 from .secret_files import ensure_secret_file
 from .settings import Settings
 from .spawner import LabDockerSpawner, hub_gpu_allocator
-from .swarm_spawner import LabSwarmSpawner, home_node_handlers, hub_swarm_ledger
+from .swarm_spawner import LabSwarmSpawner, home_node_handlers, hub_swarm_ledger, swarm_profile_problems
 
 
 ANNOUNCEMENT_SERVICE = "announcement"
@@ -119,11 +119,9 @@ def _user_servers(c: Any, settings: Settings, registry: CollectorRegistry) -> pr
     try:
         profiles = profile_mod.load(settings)
         if settings.spawner_backend == "swarm":
-            if profiles.from_file:
-                raise profile_mod.ProfilesError(
-                    "GLUONLAB_PROFILES_FILE is not supported with GLUONLAB_SPAWNER_BACKEND=swarm yet: leave it "
-                    "empty (one kind of server) or use the docker backend (README \"One server or several\")")
-            gpu_pool = _swarm_servers(c, settings)
+            gpu_pool = _swarm_servers(c, settings, profiles)
+            if profiles.from_file and (problems := swarm_profile_problems(profiles, gpu_pool)):
+                raise profile_mod.ProfilesError("\n".join(problems))
         else:
             gpu_pool = _docker_servers(c, settings, profiles)
         if profiles.from_file:
@@ -193,16 +191,18 @@ def _docker_servers(c: Any, settings: Settings, profiles: profile_mod.ProfileSet
     return gpu_allocator
 
 
-def _swarm_servers(c: Any, settings: Settings) -> GpuAllocator:
+def _swarm_servers(c: Any, settings: Settings, profiles: profile_mod.ProfileSet) -> GpuAllocator:
     """Several hosts: one Swarm service per user on the workers, GPUs as generic resources, homes
-    pinned to their node (gluonlab_hub/swarm_spawner.py); returns the hub's GPU ledger. Sized
-    homes and profiles are single-host features for now (README "One server or several"): sized
-    homes, on by default, are said at start, not silently dropped."""
+    pinned to their node (gluonlab_hub/swarm_spawner.py), the profiles' whole GPUs as generic
+    resources; returns the hub's GPU ledger. Sized homes are a single-host feature for now (README
+    "One server or several"): on by default, they are said at start, not silently dropped."""
     for line in swarm_unsupported(settings):
         print(f"gluonlab: {line}", file=sys.stderr)
     ledger = hub_swarm_ledger(settings)
     c.JupyterHub.spawner_class = LabSwarmSpawner
     c.LabSwarmSpawner.gpu_ledger = ledger
+    if profiles.from_file:  # as on one host: a choice on the spawn page, {"profile": name} in the API
+        c.LabSwarmSpawner.profiles = profiles
     c.LabSwarmSpawner.gpu_policy = settings.gpu_policy
     c.LabSwarmSpawner.gpu_when_exhausted = settings.gpu_when_exhausted
     c.LabSwarmSpawner.gpu_resource = settings.swarm_gpu_resource

@@ -68,6 +68,7 @@ from dockerspawner import DockerSpawner
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient
 from traitlets import Instance, Integer, Unicode, default
+from traitlets.config import Configurable
 
 from . import gpus as gpu_mod
 from . import homes as homes_mod
@@ -284,45 +285,31 @@ def hub_gpu_allocator(settings: Any, docker_client: Any = None) -> GpuAllocator:
     return allocator
 
 
-class LabDockerSpawner(DockerSpawner):
-    """DockerSpawner with GPU pinning and hardening that reports a server ready as soon as its
-    port opens (see module doc)."""
+def class_executor(cls: type, prefix: str) -> ThreadPoolExecutor:
+    """The one pool of DOCKER_API_THREADS threads that every spawner of *cls* makes its Docker
+    calls in (kept in the class's own ``_lab_executor``)."""
+    if cls.__dict__.get("_lab_executor") is None:
+        cls._lab_executor = ThreadPoolExecutor(DOCKER_API_THREADS, thread_name_prefix=prefix)
+    return cls._lab_executor
 
-    gpu_allocator = Instance(
-        GpuAllocator,
-        help="The hub's GPU pool, shared by every spawner (hub_gpu_allocator builds it at hub start).",
-    ).tag(config=True)
+
+class ProfileChoice(Configurable):
+    """The server profiles (gluonlab_hub.profiles) as a spawner offers them: the spawn page's
+    choice, ``{"profile": name}`` in the API, and the chosen profile's image and limits. Shared by
+    the single-host and the Swarm spawner; each says what a profile's GPU request means for it
+    (``profile_seats``) and reads ``self.profile`` at its start."""
+
     profiles = Instance(
         ProfileSet, allow_none=True,
         help="The hub's server profiles (gluonlab_hub.profiles.load); None: one kind of server, one GPU "
              "per server when the pool has GPUs.",
     ).tag(config=True)
-    pids_limit = Integer(1024, help="Most processes a user container may run.").tag(config=True)
-    shm_size = Unicode("1g", help="Size of a user container's /dev/shm, e.g. 1g.").tag(config=True)
-    home_store = Instance(HomeStore, allow_none=True,
-                          help="Sized homes (gluonlab_hub/homes.py); None = plain home volumes.").tag(config=True)
-    tmp_size = Unicode("0", help="Size of /tmp (tmpfs) under a read-only root; 0 = writable root.").tag(config=True)
-
-    @default("gpu_allocator")
-    def _cpu_only(self) -> GpuAllocator:
-        return GpuAllocator([], policy="none")
-
-    _lab_executor: ThreadPoolExecutor | None = None
-    _starting_weight_set = False
-    _weight_reset: asyncio.Future | None = None
-    #: Device ids the latest start() took ([] = CPU only), before its container existed.
-    gpu_ids: list[str] = []
     #: The profile of the latest start (None without profiles).
     profile: Profile | None = None
 
-    @property
-    def executor(self) -> ThreadPoolExecutor:
-        cls = LabDockerSpawner
-        if cls._lab_executor is None:
-            cls._lab_executor = ThreadPoolExecutor(DOCKER_API_THREADS, thread_name_prefix="docker-api")
-        return cls._lab_executor
-
-    # -- profiles
+    def profile_seats(self, profile: Profile) -> int:
+        """How many more servers of *profile* could start now (shown on the spawn page)."""
+        return self.gpu_allocator.free_seats(profile.gpu)
 
     def user_groups(self) -> list[str]:
         return [g.name for g in getattr(self.user, "groups", None) or []]
@@ -352,7 +339,7 @@ class LabDockerSpawner(DockerSpawner):
         # file or the user's groups changed) would be refused, so the form asks again.
         if len(offered) <= 1 and (saved is None or saved in [p.name for p in offered]):
             return ""
-        seats = {p.name: self.gpu_allocator.free_seats(p.gpu) for p in offered}
+        seats = {p.name: self.profile_seats(p) for p in offered}
         return profile_mod.render_form(offered, seats, selected=saved)
 
     def apply_profile(self, options: dict[str, Any]) -> None:
@@ -379,8 +366,39 @@ class LabDockerSpawner(DockerSpawner):
             raise web.HTTPError(403, str(refused)) from None
         self.profile = profile
         self.image = profile.image
-        self.mem_limit = profile.mem_limit
+        # In bytes: the file takes Docker's units (768m as well as 768M), JupyterHub's trait only
+        # upper-case ones.
+        self.mem_limit = homes_mod.parse_size(profile.mem_limit) if profile.mem_limit else None
         self.cpu_limit = profile.cpu_limit
+
+
+class LabDockerSpawner(ProfileChoice, DockerSpawner):
+    """DockerSpawner with GPU pinning and hardening that reports a server ready as soon as its
+    port opens (see module doc)."""
+
+    gpu_allocator = Instance(
+        GpuAllocator,
+        help="The hub's GPU pool, shared by every spawner (hub_gpu_allocator builds it at hub start).",
+    ).tag(config=True)
+    pids_limit = Integer(1024, help="Most processes a user container may run.").tag(config=True)
+    shm_size = Unicode("1g", help="Size of a user container's /dev/shm, e.g. 1g.").tag(config=True)
+    home_store = Instance(HomeStore, allow_none=True,
+                          help="Sized homes (gluonlab_hub/homes.py); None = plain home volumes.").tag(config=True)
+    tmp_size = Unicode("0", help="Size of /tmp (tmpfs) under a read-only root; 0 = writable root.").tag(config=True)
+
+    @default("gpu_allocator")
+    def _cpu_only(self) -> GpuAllocator:
+        return GpuAllocator([], policy="none")
+
+    _lab_executor: ThreadPoolExecutor | None = None
+    _starting_weight_set = False
+    _weight_reset: asyncio.Future | None = None
+    #: Device ids the latest start() took ([] = CPU only), before its container existed.
+    gpu_ids: list[str] = []
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        return class_executor(LabDockerSpawner, "docker-api")
 
     def gpu_request(self) -> gpu_mod.GpuRequest:
         """What this start asks of the pool: the profile's request, else one GPU (the pool's

@@ -24,6 +24,9 @@ What the single-host spawner guarantees (spawner.py) holds here too:
   the terminal banner. When every GPU is taken: refused with a message, or (GLUONLAB_GPU_EXHAUSTED
   =cpu) started again without one. The shared policy cannot be expressed (a named resource goes
   to one task at a time): settings.py refuses it with this backend.
+* Server profiles (spawner.ProfileChoice, as on one host): the chosen profile's image and limits,
+  and its whole GPUs as one reservation of N (Swarm finds them on one node); MIG profiles are
+  refused at hub start (swarm_profile_problems).
 * Network isolation: the node guard on each worker (node_guard.py) writes the server's firewall
   rules inside its network namespace; the start command waits for them (``node_guard_wait_s``)
   and a server whose node has no guard running does not start, with a message naming the node.
@@ -66,7 +69,7 @@ from .gpus import Gpu, GpuAllocator, GpuSetupError
 from .course_data import COURSE_DATA_MOUNT
 from .homes import LOG_CONFIG, parse_size
 from .node_guard import GATE_EXIT, GATE_FILE
-from .spawner import DOCKER_API_THREADS, NO_HEALTHCHECK, ServerExited, gpu_visibility_environment
+from .spawner import NO_HEALTHCHECK, ProfileChoice, ServerExited, class_executor, gpu_visibility_environment
 from .spawner import wait_until_listening, within_start_timeout
 
 log = logging.getLogger("gluonlab.swarm")
@@ -212,10 +215,12 @@ def service_create_kwargs(
     want_gpu: bool,
     tmp_size: str = "0",
     course_data_volume: str = "",
+    gpu_count: int = 1,
 ) -> dict[str, Any]:
     """Arguments of docker-py's ``create_service`` for one user's server (module doc). ``tmp_size``
     as GLUONLAB_TMP_SIZE: a read-only root with /tmp that size, or "0" for Docker's writable root;
-    ``course_data_volume``: that node's copy of the course data, read-only (course_data.py)."""
+    ``course_data_volume``: that node's copy of the course data, read-only (course_data.py);
+    ``gpu_count``: how many GPUs a GPU server reserves (a profile's ``gpu: N``; all on one node)."""
     mounts = [
         Mount(target=home_dir, source=home_volume, type="volume"),
         # Services have no ShmSize: a tmpfs of the same size takes /dev/shm's place.
@@ -243,7 +248,7 @@ def service_create_kwargs(
     resources = Resources(
         cpu_limit=int(cpu_limit * 1e9) if cpu_limit else None,
         mem_limit=mem_limit or None,
-        generic_resources={gpu_resource: 1} if want_gpu else None,
+        generic_resources={gpu_resource: gpu_count} if want_gpu else None,
     )
     resources.setdefault("Limits", {})["Pids"] = pids_limit
     task = TaskTemplate(
@@ -336,7 +341,27 @@ def hub_swarm_ledger(settings: Any, docker_client: Any = None) -> SwarmGpuLedger
 # ------------------------------------------------------------------ the spawner
 
 
-class LabSwarmSpawner(SwarmSpawner):
+def swarm_profile_problems(profiles: Any, ledger: "SwarmGpuLedger") -> list[str]:
+    """What the Swarm cannot serve of the server profiles, one line per profile: a MIG slice (Swarm
+    hands out whole GPUs, as generic resources) or more whole GPUs than any one node has."""
+    per_node: dict[str, int] = {}
+    for gpu in ledger.gpus:
+        per_node[gpu.name] = per_node.get(gpu.name, 0) + 1
+    most = max(per_node.values(), default=0)
+    problems = []
+    for profile in profiles.profiles:
+        request = profile.gpu
+        if request.kind == "mig":
+            problems.append(f"profile {profile.name!r} asks for a MIG {request.mig_profile} slice, but with "
+                            "GLUONLAB_SPAWNER_BACKEND=swarm GPUs are handed out whole (Swarm generic resources): "
+                            "use gpu: 1, or the docker backend on the host that has the slices")
+        elif request.kind == "whole" and request.count > most:
+            problems.append(f"profile {profile.name!r} asks for {request.describe()} on one node, but no node has "
+                            f"that many (most on one node: {most}): lower its gpu")
+    return problems
+
+
+class LabSwarmSpawner(ProfileChoice, SwarmSpawner):
     """SwarmSpawner with the single-host spawner's hardening, GPUs as generic resources, homes
     pinned to their node, and lost nodes reported (see module doc)."""
 
@@ -368,13 +393,22 @@ class LabSwarmSpawner(SwarmSpawner):
 
     _lab_executor: ThreadPoolExecutor | None = None
     _want_gpu = False
+    #: GPUs the current start reserves when it wants any (a profile's whole-GPU count, else 1).
+    _gpu_count = 1
+
+    def profile_seats(self, profile) -> int:
+        return self.gpu_ledger.free_seats(profile.gpu)
+
+    def gpu_reservation(self) -> tuple[bool, int]:
+        """(whether this start reserves GPUs, how many): the profile's whole GPUs, else one GPU
+        when the policy hands out GPUs. MIG profiles never get here (swarm_profile_problems)."""
+        if self.profile is None:
+            return self.gpu_policy != "none", 1
+        return self.profile.gpu.kind == "whole", max(self.profile.gpu.count, 1)
 
     @property
     def executor(self) -> ThreadPoolExecutor:
-        cls = LabSwarmSpawner
-        if cls._lab_executor is None:
-            cls._lab_executor = ThreadPoolExecutor(DOCKER_API_THREADS, thread_name_prefix="swarm-api")
-        return cls._lab_executor
+        return class_executor(LabSwarmSpawner, "swarm-api")
 
     # -- state: the home pin outlives every server (clear_state keeps it)
 
@@ -392,6 +426,8 @@ class LabSwarmSpawner(SwarmSpawner):
 
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
+        if self.profile is not None:
+            env["GLUONLAB_PROFILE"] = self.profile.label()
         if self.node_guard_wait_s:
             env.update(GLUONLAB_NODE_GUARD_GATE=GATE_FILE, GLUONLAB_NODE_GUARD_WAIT=f"{self.node_guard_wait_s:g}")
         if not self._want_gpu:  # with a GPU, the start command sets these (start_args)
@@ -422,6 +458,7 @@ class LabSwarmSpawner(SwarmSpawner):
             constraints=self.placement_constraints(),
             gpu_resource=self.gpu_resource,
             want_gpu=self._want_gpu,
+            gpu_count=self._gpu_count,
             tmp_size=self.tmp_size,
             course_data_volume=self.course_data_volume,
         )
@@ -434,7 +471,9 @@ class LabSwarmSpawner(SwarmSpawner):
 
     async def _start_service(self):
         await self._check_home_node()
-        self._want_gpu = self.gpu_policy != "none"
+        if self.profiles is not None and self.profile is None:  # started without JupyterHub's hook
+            self.apply_profile(self.user_options)
+        self._want_gpu, self._gpu_count = self.gpu_reservation()
         try:
             ip, port = await super().start()
             try:

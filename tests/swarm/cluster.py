@@ -14,9 +14,11 @@ users never on one GPU), not GPU access: there is no NVIDIA runtime in these nod
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import sys
+import tarfile
 import threading
 import time
 import uuid
@@ -210,8 +212,10 @@ HUB_PORT = 8000
 
 
 class SwarmLab:
-    def __init__(self, cluster: SwarmCluster, env: dict[str, str]):
+    def __init__(self, cluster: SwarmCluster, env: dict[str, str], files: dict[str, str] | None = None):
         self.cluster = cluster
+        #: Files put into the hub's container before it starts ({absolute path: text}).
+        self.files = dict(files or {})
         self.admin_password = uuid.uuid4().hex
         self.env = {
             "GLUONLAB_SPAWNER_BACKEND": "swarm", "GLUONLAB_INSTANCE": INSTANCE,
@@ -226,9 +230,12 @@ class SwarmLab:
 
     def start_hub(self, image: str) -> None:
         manager = self.cluster.manager.engine
-        self.hub = manager.containers.run(
-            image, name="hub", detach=True, network=INSTANCE, environment=self.env,
+        self.hub = manager.containers.create(
+            image, name="hub", network=INSTANCE, environment=self.env,
             ports={"8000/tcp": HUB_PORT}, volumes={"/var/run/docker.sock": {"bind": "/var/run/docker.sock"}})
+        for path, text in self.files.items():
+            assert self.hub.put_archive(os.path.dirname(path), tar_of({os.path.basename(path): text.encode()}))
+        self.hub.start()
         self.wait_for_hub()
 
     def wait_for_hub(self, timeout: float = 120) -> None:
@@ -287,11 +294,24 @@ def anchor_network(manager: docker.DockerClient, images: dict[str, str], timeout
     _wait(running, timeout, "the network anchor on every node")
 
 
-def start_lab(cluster: SwarmCluster, hub_tag: str, notebook_tag: str, env: dict[str, str]) -> SwarmLab:
+def tar_of(files: dict[str, bytes]) -> bytes:
+    """A tar of *files* ({relative path: bytes}), owned by root, mode 0644: for put_archive."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def start_lab(cluster: SwarmCluster, hub_tag: str, notebook_tag: str, env: dict[str, str],
+              files: dict[str, str] | None = None) -> SwarmLab:
     """The cluster up, the hub image on the manager and the notebook image on the workers, the lab
     network (an attachable overlay, as the docker_swarm role makes it) with its anchor, and the hub
-    on the manager with *env*. The caller calls ``cluster.down()`` whatever happens."""
-    lab = SwarmLab(cluster, env)
+    on the manager with *env* (and *files* in its container). The caller calls ``cluster.down()``
+    whatever happens."""
+    lab = SwarmLab(cluster, env, files)
     cluster.up()
     # The hub image on every node: the hub on the manager, the node guard on the workers.
     cluster.load_image(hub_tag, list(cluster.nodes.values()))

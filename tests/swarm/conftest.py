@@ -11,6 +11,22 @@ from labclient import REPO_ROOT
 
 
 
+#: Two kinds of server, as a room with GPU and CPU seats has them: a start that names no profile
+#: takes the first (one whole GPU, what these tests start by default).
+PROFILES_PATH = "/srv/gluonlab-profiles.yml"
+PROFILES = """\
+profiles:
+  - name: gpu
+    display_name: {zh: GPU 座位, en: GPU seat}
+    variant: cpu
+    gpu: 1
+  - name: cpu
+    display_name: {zh: CPU 座位, en: CPU seat}
+    variant: cpu
+    mem_limit: 768m
+"""
+
+
 @pytest.fixture(scope="module")
 def swarm_lab(docker_client, hub_image, notebook_image):
     cluster = SwarmCluster(docker_client)
@@ -19,10 +35,11 @@ def swarm_lab(docker_client, hub_image, notebook_image):
            # Node guards check every 3 s, so a server waits 14 s for a guard that is not there.
            "GLUONLAB_NETGUARD_INTERVAL": "3",
            # Each worker's own copy of the course data (gluonlab_hub/course_data.py on Swarm).
-           "GLUONLAB_COURSE_DATA_VOLUME": "swarmci-course-data"}
+           "GLUONLAB_COURSE_DATA_VOLUME": "swarmci-course-data",
+           "GLUONLAB_PROFILES_FILE": PROFILES_PATH}
     lab = None
     try:
-        lab = start_lab(cluster, hub_image.tags[0], notebook_image.tags[0], env)
+        lab = start_lab(cluster, hub_image.tags[0], notebook_image.tags[0], env, {PROFILES_PATH: PROFILES})
         yield lab
     finally:
         artifacts = REPO_ROOT / "test-artifacts"

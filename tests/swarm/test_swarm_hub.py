@@ -11,10 +11,8 @@ share one cluster (module scope): each step starts from the one before.
 """
 from __future__ import annotations
 
-import io
 import json
 import sys
-import tarfile
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -36,15 +34,16 @@ pytestmark = [pytest.mark.docker, pytest.mark.integration, pytest.mark.swarm, py
 USERS = ("alice", "bob", "carol")
 
 
-def spawn(hub: HubClient, username: str, timeout: float = 240) -> tuple[bool, str]:
-    """Ask the hub to start *username*'s server and follow its progress as the spawn page does;
-    returns (ready, the message the attendee would read)."""
-    response = hub.api("POST", f"/users/{username}/server")
+def spawn(hub: HubClient, username: str, timeout: float = 240, profile: str | None = None) -> tuple[bool, str]:
+    """Ask the hub to start *username*'s server (with *profile*, as the spawn page's choice) and
+    follow its progress as the spawn page does; returns (ready, the message the attendee would read)."""
+    body = {"json": {"profile": profile}} if profile else {}
+    response = hub.api("POST", f"/users/{username}/server", **body)
     if response.status_code == 400:
         # The hub may still be taking down a server it just found lost ("pending stop"): as an
         # attendee would, try again a little later.
-        response = _wait(lambda: (r := hub.api("POST", f"/users/{username}/server")).status_code != 400 and r,
-                         60, f"the hub to accept {username}'s start")
+        response = _wait(lambda: (r := hub.api("POST", f"/users/{username}/server", **body)).status_code != 400
+                         and r, 60, f"the hub to accept {username}'s start")
     # A start that fails within the request answers 500; the reason, as the spawn page shows it,
     # comes from the progress stream either way.
     url = f"{hub.base_url}/hub/api/users/{username}/server/progress"
@@ -128,16 +127,6 @@ print(open('{COURSE_DATA}/timemachine/timemachine.txt').read(40))
 """
 
 
-def root_owned_tar(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def course_data(swarm_lab, *argv: str) -> tuple[int, str]:
     """``gluonlab-course-data ARGV`` in the hub container, as an admin runs it on the manager."""
     result = swarm_lab.hub.exec_run(["gluonlab-course-data", *argv])
@@ -160,7 +149,7 @@ def test_every_worker_holds_the_course_data_its_servers_mount_read_only(swarm_la
     text = fakedata.time_machine_text().encode()
     with_folder = cluster.nodes[workers[0]].container
     with_folder.exec_run(["mkdir", "-p", "/srv/course-src/timemachine"])
-    assert with_folder.put_archive("/srv/course-src", root_owned_tar({"timemachine/timemachine.txt": text}))
+    assert with_folder.put_archive("/srv/course-src", cluster_mod.tar_of({"timemachine/timemachine.txt": text}))
     code, output = course_data(swarm_lab, "fill", "--from", "/srv/course-src", "--timeout", "120")
     assert code == 1, output
     first, second = output.split(f"== {workers[1]}: ")
@@ -175,7 +164,7 @@ def test_every_worker_holds_the_course_data_its_servers_mount_read_only(swarm_la
     writer = engine.containers.create(swarm_lab.env["GLUONLAB_NOTEBOOK_IMAGE"], ["true"], network_mode="none",
                                       user="0", volumes={volume: {"bind": COURSE_DATA, "mode": "rw"}})
     try:
-        assert writer.put_archive(COURSE_DATA, root_owned_tar({"timemachine/timemachine.txt": text}))
+        assert writer.put_archive(COURSE_DATA, cluster_mod.tar_of({"timemachine/timemachine.txt": text}))
     finally:
         writer.remove(force=True)
     alice = swarm_lab.container_of("alice")
@@ -255,6 +244,17 @@ def test_a_user_beyond_the_gpus_is_refused_with_a_message(swarm_lab, hub):
     manager = swarm_lab.cluster.manager.engine
     assert not manager.services.list(filters={"name": swarm_lab.service_name("carol")})  # nothing left holding a GPU
     assert "carol" not in gpu_view(hub)["assignments"]
+    # A CPU seat (the profiles file's other profile) needs no GPU: carol gets one, with its limits.
+    ok, message = spawn(hub, "carol", profile="cpu")
+    assert ok, message
+    service = manager.services.get(swarm_lab.service_name("carol")).attrs["Spec"]["TaskTemplate"]
+    assert "Reservations" not in service["Resources"] or not service["Resources"]["Reservations"].get(
+        "GenericResources")
+    assert service["Resources"]["Limits"]["MemoryBytes"] == parse_size("768m")
+    carol = environ(swarm_lab.container_of("carol"))
+    assert carol["GLUONLAB_PROFILE"].startswith("CPU 座位") and carol["NVIDIA_VISIBLE_DEVICES"] == "void"
+    assert "carol" not in gpu_view(hub)["assignments"]
+    hub.stop_server("carol")
 
 
 def test_a_hub_restart_finds_every_server_again(swarm_lab, hub):

@@ -169,6 +169,21 @@ def test_a_chosen_profile_sets_image_limits_and_takes_its_slice() -> None:
     assert env["GLUONLAB_PROFILE"] == "GPU 切片 1g.10gb / GPU slice 1g.10gb"
 
 
+def test_a_profiles_memory_takes_dockers_units_in_either_case(tmp_path) -> None:
+    path = tmp_path / "profiles.yml"
+    path.write_text("profiles:\n"
+                    "  - name: small\n    display_name: {zh: 小, en: Small}\n    variant: cpu\n    mem_limit: 768m\n"
+                    "  - name: big\n    display_name: {zh: 大, en: Big}\n    variant: cpu\n    mem_limit: 1.5G\n",
+                    encoding="utf-8")
+    found = p.load(settings(GLUONLAB_PROFILES_FILE=str(path)))
+    seen = {}
+    for name in ("small", "big"):
+        server = spawner("bo", [], workshop_pool(), found)
+        server.apply_profile({"profile": name})
+        seen[name] = server.mem_limit
+    assert seen == {"small": 768 << 20, "big": 3 << 29}
+
+
 def test_a_forbidden_profile_or_an_image_is_refused_with_a_message() -> None:
     bo = spawner("bo", ["students"], workshop_pool(), workshop())
     with pytest.raises(web.HTTPError) as refused:

@@ -432,3 +432,81 @@ def test_the_swarm_backend_is_wired_from_the_settings(monkeypatch) -> None:
     assert c.LabSwarmSpawner.node_guard_wait_s == 35  # GLUONLAB_NETGUARD_INTERVAL's default, 10 s
     ready = spawner(config=c)
     assert ready.gpu_ledger is c.LabSwarmSpawner.gpu_ledger and ready.mem_limit == 4 << 30
+
+
+# ------------------------------------------------------------------ server profiles on Swarm
+
+SWARM_PROFILES = """\
+profiles:
+  - name: cpu
+    display_name: {zh: CPU 座位, en: CPU seat}
+    variant: cpu
+    mem_limit: 2G
+  - name: one-gpu
+    display_name: {zh: 一块 GPU, en: One GPU}
+    variant: cu117
+    gpu: 1
+    cpu_limit: 4
+  - name: two-gpus
+    display_name: {zh: 两块 GPU, en: Two GPUs}
+    variant: cu117
+    gpu: 2
+    groups: [instructors]
+"""
+
+
+def swarm_with_profiles(monkeypatch, tmp_path, text: str) -> Config:
+    nodes = [node("w1", "GPU-a", "GPU-b"), node("w2", "GPU-c")]
+    engine = SimpleNamespace(info=lambda: {"Swarm": {"ControlAvailable": True}},
+                             api=SimpleNamespace(nodes=lambda: nodes, services=lambda filters: [], tasks=None))
+    monkeypatch.setattr(hub_config, "hub_swarm_ledger", lambda s: hub_swarm_ledger(s, engine))
+    path = tmp_path / "profiles.yml"
+    path.write_text(text, encoding="utf-8")
+    settings = Settings.from_env({"GLUONLAB_SPAWNER_BACKEND": "swarm", "GLUONLAB_GPU_POLICY": "exclusive",
+                                  "GLUONLAB_PROFILES_FILE": str(path)})
+    c = Config()
+    from prometheus_client import CollectorRegistry
+    hub_config._user_servers(c, settings, CollectorRegistry())
+    return c
+
+
+def test_profiles_on_swarm_set_the_image_limits_and_whole_gpus(monkeypatch, tmp_path) -> None:
+    c = swarm_with_profiles(monkeypatch, tmp_path, SWARM_PROFILES)
+    assert [p.name for p in c.LabSwarmSpawner.profiles.profiles] == ["cpu", "one-gpu", "two-gpus"]
+    chosen = {}
+    for name, groups in (("cpu", []), ("one-gpu", []), ("two-gpus", ["instructors"])):
+        server = spawner(config=c)
+        server.user.groups = [SimpleNamespace(name=g) for g in groups]
+        server.apply_profile({"profile": name})
+        chosen[name] = (server.image, server.mem_limit, server.cpu_limit, server.gpu_reservation(),
+                        server.get_env()["GLUONLAB_PROFILE"])
+    default_cpus = Settings.from_env({}).cpu_limit  # a profile without cpu_limit has the settings'
+    assert chosen["cpu"][:4] == ("gluonlab/notebook:cpu", 2 << 30, float(default_cpus), (False, 1))
+    assert chosen["one-gpu"][0] == "gluonlab/notebook:cu117" and chosen["one-gpu"][2:4] == (4.0, (True, 1))
+    assert chosen["two-gpus"][3] == (True, 2)
+    assert chosen["cpu"][4].startswith("CPU 座位")
+    # The spawn page offers what the user's groups allow, with the cluster's free seats.
+    form = spawner(config=c).profiles_form()
+    assert 'value="one-gpu"' in form and 'value="two-gpus"' not in form
+    # Two GPUs are one reservation of 2: Swarm puts them on one node.
+    kwargs = spec(gpu_count=2)
+    assert kwargs["task_template"]["Resources"]["Reservations"]["GenericResources"] == [
+        {"DiscreteResourceSpec": {"Kind": "NVIDIA-GPU", "Value": 2}}]
+
+
+def test_a_profile_the_swarm_cannot_serve_stops_the_hub_with_the_fix(monkeypatch, tmp_path) -> None:
+    text = SWARM_PROFILES + """\
+  - name: slice
+    display_name: {zh: GPU 切片, en: GPU slice}
+    variant: ngc
+    gpu: 1g.10gb
+  - name: three
+    display_name: {zh: 三块 GPU, en: Three GPUs}
+    variant: cu117
+    gpu: 3
+"""
+    with pytest.raises(SystemExit) as stopped:
+        swarm_with_profiles(monkeypatch, tmp_path, text)
+    message = str(stopped.value)
+    assert "profile 'slice' asks for a MIG 1g.10gb slice, but with GLUONLAB_SPAWNER_BACKEND=swarm" in message
+    assert "profile 'three' asks for 3 GPUs on one node, but no node has that many (most on one node: 2)" in message

@@ -290,6 +290,28 @@ class SwarmGpuLedger(GpuAllocator):
     def allocate(self, username: str) -> list[str]:
         raise RuntimeError("on Swarm the scheduler picks GPUs: record() what it picked")
 
+    # A reservation of N GPUs is met on one node (Swarm places a task whole): seats for N > 1
+    # are counted per node, not over the cluster. (node_gpus names each GPU "on <hostname>".)
+
+    def free_seats(self, request: gpu_mod.GpuRequest = gpu_mod.ONE_GPU) -> int | None:
+        if request.kind != "whole" or request.count <= 1 or self.policy == "none":
+            return super().free_seats(request)
+        with self._lock:
+            load = self._load()
+        return self._per_node(request.count, [g for g in self.gpus if load[g.device_id] == 0])
+
+    def seats(self, request: gpu_mod.GpuRequest = gpu_mod.ONE_GPU) -> int:
+        if request.kind != "whole" or request.count <= 1 or self.policy == "none":
+            return super().seats(request)
+        return self._per_node(request.count, self.gpus)
+
+    @staticmethod
+    def _per_node(count: int, gpus: Iterable[Gpu]) -> int:
+        per_node: dict[str, int] = {}
+        for gpu in gpus:
+            per_node[gpu.name] = per_node.get(gpu.name, 0) + 1
+        return sum(n // count for n in per_node.values())
+
     def record(self, username: str, ids: Iterable[str]) -> None:
         """*username*'s server holds *ids* (from its task); no ids = it holds none."""
         ids = tuple(ids)

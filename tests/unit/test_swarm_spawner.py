@@ -510,3 +510,17 @@ def test_a_profile_the_swarm_cannot_serve_stops_the_hub_with_the_fix(monkeypatch
     message = str(stopped.value)
     assert "profile 'slice' asks for a MIG 1g.10gb slice, but with GLUONLAB_SPAWNER_BACKEND=swarm" in message
     assert "profile 'three' asks for 3 GPUs on one node, but no node has that many (most on one node: 2)" in message
+
+
+def test_seats_for_several_gpus_are_counted_per_node() -> None:
+    from gluonlab_hub.gpus import GpuRequest
+
+    ledger = SwarmGpuLedger(node_gpus([node("w1", "GPU-a", "GPU-b"), node("w2", "GPU-c")], "NVIDIA-GPU"),
+                            "exclusive")
+    two, three = GpuRequest("whole", 2), GpuRequest("whole", 3)
+    assert (ledger.seats(two), ledger.seats(three), ledger.free_seats(two)) == (1, 0, 1)
+    ledger.record("ana", ["GPU-a"])
+    # GPU-b and GPU-c are free, but on two nodes: no task of two GPUs fits anywhere.
+    assert ledger.free_seats(two) == 0 and ledger.free_seats() == 2
+    ledger.record("ana", [])
+    assert ledger.free_seats(two) == 1

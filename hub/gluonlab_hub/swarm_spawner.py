@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable, Mapping
 
@@ -298,19 +299,21 @@ class SwarmGpuLedger(GpuAllocator):
             return super().free_seats(request)
         with self._lock:
             load = self._load()
-        return self._per_node(request.count, [g for g in self.gpus if load[g.device_id] == 0])
+        return self._seats_per_node(request.count, [g for g in self.gpus if load[g.device_id] == 0])
 
     def seats(self, request: gpu_mod.GpuRequest = gpu_mod.ONE_GPU) -> int:
         if request.kind != "whole" or request.count <= 1 or self.policy == "none":
             return super().seats(request)
-        return self._per_node(request.count, self.gpus)
+        return self._seats_per_node(request.count, self.gpus)
 
     @staticmethod
-    def _per_node(count: int, gpus: Iterable[Gpu]) -> int:
-        per_node: dict[str, int] = {}
-        for gpu in gpus:
-            per_node[gpu.name] = per_node.get(gpu.name, 0) + 1
-        return sum(n // count for n in per_node.values())
+    def gpus_per_node(gpus: Iterable[Gpu]) -> dict[str, int]:
+        """How many of *gpus* each node has (keyed by the GPU's "on <hostname>" name)."""
+        return dict(Counter(gpu.name for gpu in gpus))
+
+    @classmethod
+    def _seats_per_node(cls, count: int, gpus: Iterable[Gpu]) -> int:
+        return sum(n // count for n in cls.gpus_per_node(gpus).values())
 
     def record(self, username: str, ids: Iterable[str]) -> None:
         """*username*'s server holds *ids* (from its task); no ids = it holds none."""
@@ -366,10 +369,7 @@ def hub_swarm_ledger(settings: Any, docker_client: Any = None) -> SwarmGpuLedger
 def swarm_profile_problems(profiles: Any, ledger: "SwarmGpuLedger") -> list[str]:
     """What the Swarm cannot serve of the server profiles, one line per profile: a MIG slice (Swarm
     hands out whole GPUs, as generic resources) or more whole GPUs than any one node has."""
-    per_node: dict[str, int] = {}
-    for gpu in ledger.gpus:
-        per_node[gpu.name] = per_node.get(gpu.name, 0) + 1
-    most = max(per_node.values(), default=0)
+    most = max(SwarmGpuLedger.gpus_per_node(ledger.gpus).values(), default=0)
     problems = []
     for profile in profiles.profiles:
         request = profile.gpu

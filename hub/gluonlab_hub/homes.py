@@ -83,6 +83,10 @@ class HomeError(RuntimeError):
     """A home could not be prepared; the message says what to fix."""
 
 
+class NoRoom(HomeError):
+    """A new home does not fit on the disk that holds the images."""
+
+
 def parse_size(text: str) -> int:
     """Bytes of a size setting (``2g``, ``512m``, ``0``); Docker's units (k, m, g: powers of 1024)."""
     match = re.fullmatch(r"(\d+(?:\.\d+)?)([kKmMgG]?)", (text or "0").strip())
@@ -101,6 +105,11 @@ def disk_host_config(tmp_size: str) -> dict[str, Any]:
         config["ReadonlyRootfs"] = True
         config["Tmpfs"] = {"/tmp": f"size={parse_size(tmp_size)},mode=1777,nosuid,nodev"}
     return config
+
+
+def homes_volume(instance: str) -> str:
+    """The volume that holds the sized homes' image files: on the host, or on each Swarm worker."""
+    return f"{instance}-homes"
 
 
 def volume_options(device: str) -> dict[str, str]:
@@ -135,7 +144,7 @@ def create_image(image: Path, size: int) -> bool:
     except OSError as error:
         part.unlink(missing_ok=True)
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise HomeError(f"no room for a {size // 1024**2} MiB home on the Docker disk "
+            raise NoRoom(f"no room for a {size // 1024**2} MiB home on the Docker disk "
                             f"({image.name}): free space or lower GLUONLAB_HOME_SIZE") from None
         raise
     # -m 0: no blocks reserved for root (nobody is root in there); root_owner: jovyan's home;
@@ -332,7 +341,7 @@ class HomeStore:
 
     @property
     def images_volume(self) -> str:
-        return f"{self.instance}-homes"
+        return homes_volume(self.instance)
 
     @property
     def helper_image(self) -> str:

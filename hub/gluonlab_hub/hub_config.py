@@ -193,9 +193,9 @@ def _docker_servers(c: Any, settings: Settings, profiles: profile_mod.ProfileSet
 
 def _swarm_servers(c: Any, settings: Settings, profiles: profile_mod.ProfileSet) -> GpuAllocator:
     """Several hosts: one Swarm service per user on the workers, GPUs as generic resources, homes
-    pinned to their node (gluonlab_hub/swarm_spawner.py), the profiles' whole GPUs as generic
-    resources; returns the hub's GPU ledger. Sized homes are a single-host feature for now (README
-    "One server or several"): on by default, they are said at start, not silently dropped."""
+    pinned to their node (gluonlab_hub/swarm_spawner.py), sized by the node guards, the profiles'
+    whole GPUs as generic resources; returns the hub's GPU ledger. What this backend cannot apply
+    of the settings is said at start, not silently dropped (swarm_unsupported)."""
     for line in swarm_unsupported(settings):
         print(f"gluonlab: {line}", file=sys.stderr)
     ledger = hub_swarm_ledger(settings)
@@ -212,6 +212,8 @@ def _swarm_servers(c: Any, settings: Settings, profiles: profile_mod.ProfileSet)
     c.LabSwarmSpawner.constraints = [x.strip() for x in settings.swarm_constraints.split(",") if x.strip()]
     c.LabSwarmSpawner.home_volume = settings.home_volume_template
     c.LabSwarmSpawner.node_guard_wait_s = node_guard_wait(settings)
+    # Sized homes are mounted by the node guard (gluonlab_hub/node_homes.py): none without it.
+    c.LabSwarmSpawner.home_size = settings.home_size if node_guard_wait(settings) else "0"
     # Each worker's own copy of the course data (gluonlab-course-data fills every worker's).
     c.LabSwarmSpawner.course_data_volume = settings.course_data_volume
     return ledger
@@ -226,10 +228,11 @@ def node_guard_wait(settings: Settings) -> int:
 def swarm_unsupported(settings: Settings) -> list[str]:
     """What the swarm backend does not apply of the settings given, each with what happens instead."""
     lines = []
-    if parse_size(settings.home_size):
-        lines.append(f"GLUONLAB_HOME_SIZE={settings.home_size} is not applied with GLUONLAB_SPAWNER_BACKEND=swarm: "
-                     "each home is a plain volume on its worker, limited only by that worker's disk (set "
-                     "GLUONLAB_HOME_SIZE=0 to say so and silence this line)")
+    if parse_size(settings.home_size) and not node_guard_wait(settings):
+        lines.append(f"GLUONLAB_HOME_SIZE={settings.home_size} is not applied with GLUONLAB_SPAWNER_BACKEND=swarm and "
+                     "GLUONLAB_NETWORK_ISOLATION=0: the node guards mount sized homes, and none run; each home is a "
+                     "plain volume on its worker, limited only by that worker's disk (set GLUONLAB_HOME_SIZE=0 to "
+                     "say so and silence this line)")
     return lines
 
 

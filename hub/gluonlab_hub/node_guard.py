@@ -6,9 +6,9 @@ passes the host's filter table (it is switched inside the overlay's own network 
 carried between nodes in VXLAN). So this guard writes the rules where every server's packets do
 pass: in the server container's own network namespace, which the attendee cannot change (the
 server runs with every capability dropped). It runs as one plain container on every worker
-(host network and PID namespace, NET_ADMIN + SYS_ADMIN + SYS_PTRACE to enter other containers'
-namespaces, the Docker socket), started by the docker_swarm role (tasks/node_guard.yml); Swarm
-services cannot have the host's PID namespace, so it is not a service.
+(host network and PID namespace, the capabilities GUARD_CAPABILITIES names, the Docker socket),
+started by the docker_swarm role (tasks/node_guard.yml); Swarm services cannot have the host's
+PID namespace, so it is not a service.
 
 For each running server of this lab on its node (containers labelled ``gluonlab.instance``), two
 chains, jumped to first from INPUT and OUTPUT:
@@ -34,6 +34,10 @@ after :func:`gate_wait_s` with exit status GATE_EXIT, which the hub turns into a
 the node. So there is no moment at which a server listens without its rules, and a worker whose
 guard is not running cannot start servers at all (closed, not open).
 
+Sized homes (GLUONLAB_HOME_SIZE) are mounted by this guard too, before the gate opens: a Swarm
+service can be given no loop device (node_homes.py says how, and what a server is told when its
+home cannot be mounted).
+
 ``python -m gluonlab_hub.node_guard --status`` prints (JSON) each server's state on this node
 without changing anything; ``--once`` checks and writes once.
 """
@@ -42,7 +46,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import socket
 import struct
 import subprocess
@@ -53,8 +56,11 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from gluonlab_hub.gpus import LABEL_INSTANCE
+from gluonlab_hub.homes import HomeError, homes_volume
 from gluonlab_hub.netguard import (HUB_API_PORT, HUB_PROXY_PORT, METADATA_NET, GuardError, GuardLoop, Iptables,
                                    _normal, comment, ensure_chain, load_settings)
+from gluonlab_hub.node_homes import (DEVICE_RULES, HOME_FAILED_EXIT, IMAGES_DIR, create_in_server, mount_home, refuse,
+                                     sized_home)
 
 IN_CHAIN = "GLUONLAB-SRV-IN"
 OUT_CHAIN = "GLUONLAB-SRV-OUT"
@@ -66,10 +72,11 @@ DOCKER_DNS = "127.0.0.11"
 HEALTH_FILE = Path("/tmp/gluonlab-node-guard.ok")
 
 #: The guard container's capabilities, all others dropped: iptables (NET_ADMIN, NET_RAW), entering
-#: another container's network namespace (SYS_ADMIN for setns, SYS_PTRACE to open a process's
-#: /proc/PID/ns/net owned by another user). The docker_swarm role's tasks/node_guard.yml runs it
-#: with the same list (tests/ansible/test_swarm_wiring.py compares them).
-GUARD_CAPABILITIES = ("NET_ADMIN", "NET_RAW", "SYS_ADMIN", "SYS_PTRACE")
+#: another container's namespaces (SYS_ADMIN for setns and mounts, SYS_PTRACE to open a process's
+#: /proc/PID/ns/* owned by another user, SYS_CHROOT for a mount namespace), a new sized home's
+#: files given to their owner (CHOWN; node_homes.py). The docker_swarm role's tasks/node_guard.yml
+#: runs it with the same list, loop devices and volumes (tests/ansible/test_swarm_wiring.py compares).
+GUARD_CAPABILITIES = ("NET_ADMIN", "NET_RAW", "SYS_ADMIN", "SYS_PTRACE", "SYS_CHROOT", "CHOWN")
 GUARD_COMMAND = ("python3", "-m", "gluonlab_hub.node_guard")
 #: The file inside a new server that lets its start go on (the guard creates it, nobody else can
 #: before the server runs), and the start command's exit status when it never came.
@@ -86,24 +93,25 @@ def gate_wait_s(interval: int) -> int:
 def open_gate(pid: int, proc: Path = Path("/proc")) -> bool:
     """Create GATE_FILE in the file system of process *pid* (a server's first process); False
     when it is there already. Never follows a link there, never overwrites."""
-    path = proc / str(pid) / "root" / GATE_FILE.lstrip("/")
-    try:
-        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    except FileExistsError:
-        return False
-    os.write(handle, b"rules in place\n")
-    os.close(handle)
-    return True
+    return create_in_server(pid, GATE_FILE, "rules in place\n", proc)
 
 log = logging.getLogger("gluonlab.node_guard")
 
 
 def guard_container_kwargs(image: str, environment: dict[str, str], name: str) -> dict:
-    """docker-py ``containers.run`` arguments of one node's guard (tests/swarm starts it so)."""
+    """docker-py ``containers.run`` arguments of one node's guard (tests/swarm starts it so): the
+    Docker socket, the node's sized-home images (``<instance>-homes``) and loop devices (the host's
+    /dev: a device attached after the guard started must be there too)."""
+    from gluonlab_hub.settings import Settings
+
+    instance = environment.get("GLUONLAB_INSTANCE") or Settings.model_fields["instance"].default
     return {"image": image, "command": list(GUARD_COMMAND), "name": name, "detach": True,
             "network_mode": "host", "pid_mode": "host", "cap_drop": ["ALL"], "cap_add": list(GUARD_CAPABILITIES),
+            "device_cgroup_rules": list(DEVICE_RULES),
             "read_only": True, "tmpfs": {"/tmp": ""}, "restart_policy": {"Name": "always"},
-            "volumes": {"/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"}},
+            "volumes": {"/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
+                        homes_volume(instance): {"bind": str(IMAGES_DIR), "mode": "rw"},
+                        "/dev": {"bind": "/dev", "mode": "rw"}},
             "environment": dict(environment), "labels": {"org.gluonlab.role": "node-guard"}}
 
 
@@ -285,14 +293,32 @@ class NodeGuard(GuardLoop):
                 guarded += 1
                 if self.hub_ips and (name, pid) not in self.gated:
                     # Only rules that let the hub in let the server start: without them it would
-                    # start unreachable and fail later with a vaguer message.
-                    if open_gate(pid):
-                        log.info("%s may start: its rules are in place", name)
+                    # start unreachable and fail later with a vaguer message. One try each.
                     self.gated.add((name, pid))
+                    if self.mount_home(name, pid) and open_gate(pid):
+                        log.info("%s may start: its rules are in place", name)
             except (GuardError, OSError) as error:
                 # A server that stopped while we wrote: gone from the next listing.
                 log.warning("%s: %s", name, error)
         return guarded
+
+    def mount_home(self, name: str, pid: int) -> bool:
+        """The server's sized home mounted in it (node_homes.py), when its home volume is one;
+        False when it is not to start (the reason written in it for its start command)."""
+        try:
+            mounts = self.client.containers.get(name).attrs.get("Mounts") or []
+            home = sized_home(mounts, lambda volume: self.client.volumes.get(volume).attrs.get("Labels") or {})
+            if home is None:
+                return True
+            report = mount_home(pid, home)
+        except Exception as error:  # noqa: BLE001  (any failure refuses this one server, with its reason)
+            status = getattr(error, "status", HOME_FAILED_EXIT) if isinstance(error, HomeError) else HOME_FAILED_EXIT
+            log.warning("%s: its home cannot be mounted, not starting it: %s", name, error)
+            refuse(pid, status, str(error))
+            return False
+        log.info("%s: home %s mounted (%d MiB%s)", name, home.volume, report["size"] // 1024**2,
+                 ", new" if report["created"] else "")
+        return True
 
     def status(self) -> dict:
         servers = self.servers_and_hub()

@@ -51,6 +51,8 @@ OTHER_NAMES = {
     "GLUONLAB_PROFILE": "set by the hub in users' containers (the server profile's display name)",
     "GLUONLAB_NODE_GUARD_GATE": "set by the hub in users' Swarm services: the file their node guard creates",
     "GLUONLAB_NODE_GUARD_WAIT": "set by the hub in users' Swarm services: how long to wait for that file",
+    "GLUONLAB_NODE_GUARD_REFUSED": "set by the hub in users' Swarm services: the file in which their node guard "
+                                   "says why the server may not start (its home could not be mounted)",
     "GLUONLAB_VARIANT": "set in the notebook images (the variant they were built as)",
     "GLUONLAB_CONTENT_DIR": "notebook images: where the tutorials are shipped",
     "GLUONLAB_TUTORIALS_DIR": "notebook images: the tutorials folder in a user's home",
@@ -288,7 +290,8 @@ class Settings(BaseSettings):
     home_size: str = setting(
         "GLUONLAB_HOME_SIZE", "2g", "Size of each user's home: its own file system, allocated in full on the "
         "Docker disk at the first login (room for N users = N x this); writing past it fails in that home "
-        "only. 0 = plain Docker volumes without a limit. A home keeps the size it was created with.",
+        "only. 0 = plain Docker volumes without a limit. A home keeps the size it was created with. On Swarm "
+        "each worker's node guard mounts them (README \"One server or several\").",
         group="storage", read_by=(HUB,), pattern=r"^(0|\d+(\.\d+)?[kKmMgG]?)$", fix=_SIZE_FIX + ", at least 32m, "
         "or 0", allowed="0 or a size >= 32m: 2g")
     tmp_size: str = setting(

@@ -9,8 +9,10 @@ What the single-host spawner guarantees (spawner.py) holds here too:
 * Hardening: no capabilities (CapabilityDrop ALL), a pids limit (Limits.Pids), memory and CPU
   limits, /dev/shm as a sized tmpfs, no health check, never privileged (services cannot be); the
   root file system read-only with /tmp a sized tmpfs (GLUONLAB_TMP_SIZE) and the container log
-  capped, as homes.disk_host_config does on one host. Sized homes are not here: a home is a plain
-  volume on its worker (README "One server or several").
+  capped, as homes.disk_host_config does on one host. Sized homes (GLUONLAB_HOME_SIZE): the home
+  volume is created with the size as a label, and the node guard mounts a file system of that
+  size onto it inside the server before letting it start (node_homes.py); without a node guard
+  (GLUONLAB_NETWORK_ISOLATION=0) homes are plain volumes, and the hub says so at start.
   ``no-new-privileges`` has no field in the service API of Docker 20.10 (API 1.41): the workers'
   dockerd sets it for every container (daemon.json ``"no-new-privileges": true``, written by the
   Ansible role docker_swarm; the Swarm test checks it in a user's container).
@@ -68,8 +70,9 @@ from traitlets import Float, Instance, Integer, List, Unicode, default
 from . import gpus as gpu_mod
 from .gpus import Gpu, GpuAllocator, GpuSetupError
 from .course_data import COURSE_DATA_MOUNT
-from .homes import LOG_CONFIG, parse_size
+from .homes import LOG_CONFIG, NO_ROOM, SIZE_LABEL, parse_size
 from .node_guard import GATE_EXIT, GATE_FILE
+from .node_homes import HOME_FAILED_EXIT, NO_ROOM_EXIT, REFUSED_FILE
 from .spawner import NO_HEALTHCHECK, ProfileChoice, ServerExited, class_executor, gpu_visibility_environment
 from .spawner import wait_until_listening, within_start_timeout
 
@@ -101,17 +104,23 @@ ENFORCER_RETRIES = 2
 PLACEMENT_GRACE_S = 20.0
 
 # The start command. First, where a node guard keeps servers apart (GLUONLAB_NETWORK_ISOLATION=1),
-# wait for it to say this server's rules are in place (node_guard.GATE_FILE), so nothing listens
-# before them; give up with GATE_EXIT when it does not come. Then copy the GPU Swarm picked into
-# the variables the banner shows and run the image's command, without the gate's variables.
-# Python, not sh: the GPU variable's name has a '-', and dash drops such variables from the
-# environment of what it runs.
+# wait for it to say this server's rules (and its sized home) are in place (node_guard.GATE_FILE),
+# so nothing listens before them; give up with GATE_EXIT when it does not come, or with the
+# status and reason the guard wrote when it refused (node_homes.REFUSED_FILE). Then copy the GPU
+# Swarm picked into the variables the banner shows and run the image's command, without the
+# gate's variables. Python, not sh: the GPU variable's name has a '-', and dash drops such
+# variables from the environment of what it runs.
 _START_SCRIPT = f"""\
 import os, sys, time
 gate = os.environ.pop('GLUONLAB_NODE_GUARD_GATE', '')
+refused = os.environ.pop('GLUONLAB_NODE_GUARD_REFUSED', '')
 wait = float(os.environ.pop('GLUONLAB_NODE_GUARD_WAIT', '0') or 0)
 deadline = time.monotonic() + wait
 while gate and not os.path.exists(gate):
+    if refused and os.path.exists(refused):
+        status, _, reason = open(refused).read().strip().partition(' ')
+        print(f'gluonlab: the node guard did not let this server start: {{reason}}', file=sys.stderr)
+        sys.exit(int(status) if status.isdigit() else 1)
     if time.monotonic() > deadline:
         print(f'gluonlab: no node guard put this server\\'s network rules in place within {{wait:.0f}} s: '
               'not starting without them', file=sys.stderr)
@@ -217,13 +226,18 @@ def service_create_kwargs(
     tmp_size: str = "0",
     course_data_volume: str = "",
     gpu_count: int = 1,
+    home_size: int = 0,
 ) -> dict[str, Any]:
     """Arguments of docker-py's ``create_service`` for one user's server (module doc). ``tmp_size``
     as GLUONLAB_TMP_SIZE: a read-only root with /tmp that size, or "0" for Docker's writable root;
     ``course_data_volume``: that node's copy of the course data, read-only (course_data.py);
-    ``gpu_count``: how many GPUs a GPU server reserves (a profile's ``gpu: N``; all on one node)."""
+    ``gpu_count``: how many GPUs a GPU server reserves (a profile's ``gpu: N``; all on one node);
+    ``home_size``: bytes of a sized home, which the node guard mounts (0: a plain volume)."""
     mounts = [
-        Mount(target=home_dir, source=home_volume, type="volume"),
+        # A new sized home's volume carries its size (node_homes.py); labels of a volume that
+        # exists already are left as they are (a plain home stays plain: nothing hidden).
+        Mount(target=home_dir, source=home_volume, type="volume",
+              labels={SIZE_LABEL: str(home_size)} if home_size else None),
         # Services have no ShmSize: a tmpfs of the same size takes /dev/shm's place.
         Mount(target="/dev/shm", source=None, type="tmpfs", tmpfs_size=docker.utils.parse_bytes(shm_size)),
     ]
@@ -402,6 +416,8 @@ class LabSwarmSpawner(ProfileChoice, SwarmSpawner):
                                  "empty: none.").tag(config=True)
     node_guard_wait_s = Float(0, help="Seconds a new server waits for its node guard's rules before it gives "
                               "up; 0: no node guard (GLUONLAB_NETWORK_ISOLATION=0).").tag(config=True)
+    home_size = Unicode("0", help="Size of a new home (GLUONLAB_HOME_SIZE), mounted by the node guard; 0: "
+                        "plain volumes.").tag(config=True)
     #: The node holding this user's home volume ("" until their first server ran); in the state.
     home_node = Unicode("")
 
@@ -451,7 +467,8 @@ class LabSwarmSpawner(ProfileChoice, SwarmSpawner):
         if self.profile is not None:
             env["GLUONLAB_PROFILE"] = self.profile.label()
         if self.node_guard_wait_s:
-            env.update(GLUONLAB_NODE_GUARD_GATE=GATE_FILE, GLUONLAB_NODE_GUARD_WAIT=f"{self.node_guard_wait_s:g}")
+            env.update(GLUONLAB_NODE_GUARD_GATE=GATE_FILE, GLUONLAB_NODE_GUARD_REFUSED=REFUSED_FILE,
+                       GLUONLAB_NODE_GUARD_WAIT=f"{self.node_guard_wait_s:g}")
         if not self._want_gpu:  # with a GPU, the start command sets these (start_args)
             env.update(gpu_mod.container_environment([]))
             env.update(gpu_visibility_environment([]))
@@ -483,6 +500,7 @@ class LabSwarmSpawner(ProfileChoice, SwarmSpawner):
             gpu_count=self._gpu_count,
             tmp_size=self.tmp_size,
             course_data_volume=self.course_data_volume,
+            home_size=parse_size(self.home_size),
         )
         return await self.docker("create_service", **kwargs)
 
@@ -641,17 +659,24 @@ class LabSwarmSpawner(ProfileChoice, SwarmSpawner):
 
     async def _exit_explained(self) -> str:
         """The attendee's message for a server that stopped during its start, where the hub knows
-        why (the node guard never let it start); "" otherwise."""
+        why (the node guard never let it start, or refused its home); "" otherwise."""
         task = await self.get_task()
         status = (task or {}).get("Status") or {}
-        if (status.get("ContainerStatus") or {}).get("ExitCode") == GATE_EXIT and self.node_guard_wait_s:
-            node = await self._task_node_name(task)
-            return (f"节点 {node} 的网络隔离服务（node guard）没有响应，服务器未启动，请联系讲师。/ The node guard on "
-                    f"node {node} did not put your server's network rules in place within "
-                    f"{self.node_guard_wait_s:g} s, so it did not start (without them it would be open to the room). "
-                    f"Tell the instructor: the {self.prefix}-node-guard container must run on {node} "
-                    "(ansible site.yml starts it).")
-        return ""
+        code = (status.get("ContainerStatus") or {}).get("ExitCode")
+        if code not in (GATE_EXIT, NO_ROOM_EXIT, HOME_FAILED_EXIT) or not self.node_guard_wait_s:
+            return ""
+        node = await self._task_node_name(task)
+        if code == NO_ROOM_EXIT:
+            return f"{NO_ROOM} (node {node}: its disk has no room for a {self.home_size} home.)"
+        if code == HOME_FAILED_EXIT:
+            return (f"节点 {node} 无法挂载你的主目录，服务器未启动，请联系讲师。/ Your home folder could not be "
+                    f"mounted on node {node}, so your server did not start; your files are untouched. Tell "
+                    f"the instructor: `docker logs {self.prefix}-node-guard` on {node} says why.")
+        return (f"节点 {node} 的网络隔离服务（node guard）没有响应，服务器未启动，请联系讲师。/ The node guard on "
+                f"node {node} did not put your server's network rules in place within "
+                f"{self.node_guard_wait_s:g} s, so it did not start (without them it would be open to the room). "
+                f"Tell the instructor: the {self.prefix}-node-guard container must run on {node} "
+                "(ansible site.yml starts it).")
 
     async def _remove_quietly(self) -> None:
         if not self.object_id:

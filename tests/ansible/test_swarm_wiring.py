@@ -145,6 +145,11 @@ def test_the_role_runs_the_node_guard_as_the_hub_package_describes_it():
     run = next(t["community.docker.docker_container"] for t in tasks if "community.docker.docker_container" in t)
     assert sorted(run["capabilities"]) == sorted(node_guard.GUARD_CAPABILITIES) and run["cap_drop"] == ["ALL"]
     assert run["command"] == list(node_guard.GUARD_COMMAND)
+    # The same volumes and loop devices as the package's own description of the container.
+    described = node_guard.guard_container_kwargs(
+        "image", {"GLUONLAB_INSTANCE": "{{ docker_swarm_node_guard_env.GLUONLAB_INSTANCE }}"}, "name")
+    assert sorted(run["volumes"]) == sorted(f"{src}:{v['bind']}" for src, v in described["volumes"].items())
+    assert run["device_cgroup_rules"] == described["device_cgroup_rules"]
     assert run["network_mode"] == run["pid_mode"] == "host" and run["read_only"] is True
     # site.yml runs it on the GPU hosts from the hub image the hub role pushed (second in its list).
     site = yaml.safe_load((ANSIBLE_DIR / "site.yml").read_text())

@@ -116,7 +116,11 @@ class SwarmCluster:
                    "--no-new-privileges"]
         command += [f"--node-generic-resource={GPU_RESOURCE}={gpu}" for gpu in gpus]
         api = self.host.api
+        # The host's loop devices, for the sized homes the node guard mounts (gluonlab_hub/
+        # node_homes.py): a node's /dev is its own, so only devices that exist now are in it.
+        loops = sorted(str(p) for p in Path("/dev").glob("loop*") if p.is_block_device() or p.name == "loop-control")
         host_config = api.create_host_config(
+            devices=[f"{d}:{d}:rwm" for d in loops],
             cap_add=["ALL"], cap_drop=["SYS_RESOURCE"],
             security_opt=["seccomp=unconfined", "apparmor=unconfined"], cgroupns="host",
             binds={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},

@@ -34,6 +34,9 @@ def swarm_lab(docker_client, hub_image, notebook_image):
            "GLUONLAB_CPU_LIMIT": "1", "GLUONLAB_PIDS_LIMIT": "512", "GLUONLAB_SPAWN_TIMEOUT": "180",
            # Node guards check every 3 s, so a server waits 14 s for a guard that is not there.
            "GLUONLAB_NETGUARD_INTERVAL": "3",
+           # Sized homes, mounted by the node guards (gluonlab_hub/node_homes.py); small, so a
+           # test can fill one.
+           "GLUONLAB_HOME_SIZE": "64m",
            # Each worker's own copy of the course data (gluonlab_hub/course_data.py on Swarm).
            "GLUONLAB_COURSE_DATA_VOLUME": "swarmci-course-data",
            "GLUONLAB_PROFILES_FILE": PROFILES_PATH}

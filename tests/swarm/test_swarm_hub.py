@@ -197,6 +197,36 @@ def test_servers_on_workers_get_the_single_host_hardening(swarm_lab):
     assert int(tmp) == parse_size(Settings.from_env({}).tmp_size)
 
 
+FILL_HOME = """import errno, os
+s = os.statvfs('/home/jovyan')
+print(s.f_blocks * s.f_frsize, os.stat('/home/jovyan').st_uid, os.path.exists('/home/jovyan/.bashrc'))
+try:
+    with open('/home/jovyan/big', 'wb') as f:
+        for _ in range(80):
+            f.write(bytes(1 << 20))
+            f.flush()
+    print('fits')
+except OSError as e:
+    print(errno.errorcode[e.errno])
+os.remove('/home/jovyan/big')"""
+
+
+def test_homes_on_workers_are_sized(swarm_lab, hub):
+    # GLUONLAB_HOME_SIZE=64m: the node guard mounted a 64 MiB ext4 on alice's home before her
+    # server started, with the image's skeleton, owned by her; writing past it fails there only.
+    alice = swarm_lab.container_of("alice")
+    size, owner, skeleton, verdict = in_container(alice, FILL_HOME).split()
+    assert 50 << 20 < int(size) <= 64 << 20 and owner == "1000" and skeleton == "True"
+    assert verdict == "ENOSPC"
+    mounts = alice.exec_run(["cat", "/proc/self/mounts"]).output.decode()
+    assert any(line.split()[1:3] == ["/home/jovyan", "ext4"] and line.startswith("/dev/loop")
+               for line in mounts.splitlines()), mounts
+    # The node's image file is the home; the volume Docker made is its small placeholder.
+    node = swarm_lab.cluster.nodes[swarm_lab.cluster.node_of_task(swarm_lab.service_name("alice"))]
+    volume = node.engine.volumes.get(f"{cluster_mod.INSTANCE}-home-alice")
+    assert volume.attrs["Labels"]["org.gluonlab.home-size"] == str(64 << 20)
+
+
 PROBE = """import socket, sys
 try:
     socket.create_connection((sys.argv[1], int(sys.argv[2])), 5).close()

@@ -107,12 +107,18 @@ def test_resolve_here_asks_the_given_server_over_udp():
     assert found == ["172.31.7.7"] and asked[0][12:] == b"\x03lab\x03hub\x00\x00\x01\x00\x01"
 
 
-def test_the_guard_container_drops_every_capability_but_its_four():
+def test_the_guard_container_drops_every_capability_but_its_six():
     kwargs = node_guard.guard_container_kwargs("gluonlab/hub:latest", {"GLUONLAB_INSTANCE": "lab"}, "lab-node-guard")
-    assert kwargs["cap_drop"] == ["ALL"] and sorted(kwargs["cap_add"]) == ["NET_ADMIN", "NET_RAW", "SYS_ADMIN",
-                                                                            "SYS_PTRACE"]
+    assert kwargs["cap_drop"] == ["ALL"] and sorted(kwargs["cap_add"]) == ["CHOWN", "NET_ADMIN", "NET_RAW",
+                                                                            "SYS_ADMIN", "SYS_CHROOT", "SYS_PTRACE"]
     assert kwargs["pid_mode"] == kwargs["network_mode"] == "host" and kwargs["read_only"]
     assert kwargs["command"] == ["python3", "-m", "gluonlab_hub.node_guard"]
+    # Loop devices only, from the host's /dev; the node's sized homes in the instance's volume.
+    assert kwargs["device_cgroup_rules"] == ["b 7:* rwm", "c 10:237 rwm"]
+    assert kwargs["volumes"]["lab-homes"] == {"bind": "/homes", "mode": "rw"}
+    assert kwargs["volumes"]["/dev"]["bind"] == "/dev"
+    default = node_guard.guard_container_kwargs("gluonlab/hub:latest", {}, "gluonlab-node-guard")
+    assert "gluonlab-homes" in default["volumes"]  # the settings' default instance
 
 
 def server_root(tmp_path: Path, pid: int = 4242) -> Path:

@@ -21,6 +21,7 @@ from traitlets.config import Config
 
 from gluonlab_hub import hub_config, swarm_spawner
 from gluonlab_hub.node_guard import GATE_EXIT, GATE_FILE
+from gluonlab_hub.node_homes import HOME_FAILED_EXIT, NO_ROOM_EXIT, REFUSED_FILE
 from gluonlab_hub.gpus import AssignmentCollector, Gpu, GpuSetupError
 from gluonlab_hub.settings import Settings, SettingsError
 from gluonlab_hub.swarm_spawner import (
@@ -103,13 +104,28 @@ def test_the_service_root_is_read_only_with_a_sized_tmp_and_a_capped_log() -> No
 
 
 def test_the_hub_says_which_single_host_settings_swarm_does_not_apply() -> None:
+    # With node guards (the default) everything is applied: the course data as each worker's
+    # copy, sized homes mounted by the guards.
+    assert hub_config.swarm_unsupported(Settings.from_env({"GLUONLAB_SPAWNER_BACKEND": "swarm",
+                                                           "GLUONLAB_COURSE_DATA_VOLUME": "course-data"})) == []
+    # Without them, sized homes are not, and the hub says so with the fix.
     said = hub_config.swarm_unsupported(Settings.from_env({"GLUONLAB_SPAWNER_BACKEND": "swarm",
-                                                           "GLUONLAB_COURSE_DATA_VOLUME": "course-data"}))
-    # The course data is (each worker's copy); sized homes are not.
+                                                           "GLUONLAB_NETWORK_ISOLATION": "0"}))
     assert len(said) == 1
     assert said[0].startswith("GLUONLAB_HOME_SIZE=2g is not applied") and "GLUONLAB_HOME_SIZE=0" in said[0]
     assert hub_config.swarm_unsupported(Settings.from_env({"GLUONLAB_SPAWNER_BACKEND": "swarm",
+                                                           "GLUONLAB_NETWORK_ISOLATION": "0",
                                                            "GLUONLAB_HOME_SIZE": "0"})) == []
+
+
+def test_a_sized_home_volume_carries_its_size_for_the_node_guard() -> None:
+    mounts = {m["Target"]: m for m in spec(home_size=64 << 20)["task_template"]["ContainerSpec"]["Mounts"]}
+    home = mounts["/home/jovyan"]
+    assert home["Type"] == "volume" and home["Source"] == "lab-home-alice"
+    assert home["VolumeOptions"]["Labels"] == {"org.gluonlab.home-size": str(64 << 20)}
+    # A plain home: no label, so the guard leaves it as it is.
+    plain = {m["Target"]: m for m in spec()["task_template"]["ContainerSpec"]["Mounts"]}["/home/jovyan"]
+    assert "Labels" not in (plain.get("VolumeOptions") or {})
 
 
 def test_a_cpu_only_service_reserves_no_gpu() -> None:
@@ -149,8 +165,9 @@ def test_the_start_command_copies_swarms_gpu_into_the_banner_variables(swarm_gpu
     assert out.stdout == f"{swarm_gpu or ''}|{banner}"
 
 
-def gate_env(gate: Path, wait: float) -> dict[str, str]:
-    return {"PATH": os.environ["PATH"], "GLUONLAB_NODE_GUARD_GATE": str(gate), "GLUONLAB_NODE_GUARD_WAIT": str(wait)}
+def gate_env(gate: Path, wait: float, refused: Path | None = None) -> dict[str, str]:
+    env = {"PATH": os.environ["PATH"], "GLUONLAB_NODE_GUARD_GATE": str(gate), "GLUONLAB_NODE_GUARD_WAIT": str(wait)}
+    return env | ({"GLUONLAB_NODE_GUARD_REFUSED": str(refused)} if refused else {})
 
 
 def test_the_start_command_waits_for_the_node_guard_and_hides_the_gate(tmp_path) -> None:
@@ -168,6 +185,21 @@ def test_the_start_command_waits_for_the_node_guard_and_hides_the_gate(tmp_path)
     assert server.stdout.read() == "unset|unset"
 
 
+def test_the_start_command_stops_with_the_status_and_reason_the_guard_refused_it_with(tmp_path) -> None:
+    refused = tmp_path / "refused"
+    server = subprocess.Popen(start_args("NVIDIA-GPU", ["true"]), env=gate_env(tmp_path / "gate", 30, refused),
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            server.wait(timeout=1.0)
+        refused.write_text(f"{NO_ROOM_EXIT} no room for a 64 MiB home on the Docker disk\n")
+        assert server.wait(timeout=10) == NO_ROOM_EXIT
+    finally:
+        server.kill()
+    assert ("the node guard did not let this server start: no room for a 64 MiB home on the Docker disk"
+            in server.stderr.read())
+
+
 def test_the_start_command_gives_up_without_a_node_guard(tmp_path) -> None:
     out = subprocess.run(start_args("NVIDIA-GPU", ["true"]), env=gate_env(tmp_path / "never", 0.3),
                          capture_output=True, text=True, timeout=30)
@@ -179,6 +211,7 @@ def test_servers_are_told_to_wait_for_the_node_guard_only_where_one_runs() -> No
     assert "GLUONLAB_NODE_GUARD_GATE" not in spawner().get_env()
     env = spawner(node_guard_wait_s=35).get_env()
     assert env["GLUONLAB_NODE_GUARD_GATE"] == GATE_FILE and env["GLUONLAB_NODE_GUARD_WAIT"] == "35"
+    assert env["GLUONLAB_NODE_GUARD_REFUSED"] == REFUSED_FILE
     isolated = Settings.from_env({"GLUONLAB_SPAWNER_BACKEND": "swarm", "GLUONLAB_NETGUARD_INTERVAL": "4"})
     assert hub_config.node_guard_wait(isolated) == 17
     assert hub_config.node_guard_wait(Settings.from_env({"GLUONLAB_NETWORK_ISOLATION": "0"})) == 0
@@ -200,6 +233,22 @@ def test_a_server_the_node_guard_never_let_start_names_the_node() -> None:
     alice.docker = SwarmAnswers([node("w1")], [[other]])
     assert asyncio.run(alice._exit_explained()) == ""
     assert asyncio.run(alice._task_summary()) == "task failed task: non-zero exit (1)"
+
+
+def exited_with(code: int) -> dict:
+    return {"ID": "t1", "NodeID": "id-w1", "Status": {"State": "failed", "Err": f"task: non-zero exit ({code})",
+                                                      "ContainerStatus": {"ExitCode": code}}}
+
+
+def test_a_home_the_node_guard_could_not_mount_is_explained() -> None:
+    alice = spawner(node_guard_wait_s=35, home_size="2g")
+    alice.object_id = "s1"
+    alice.docker = SwarmAnswers([node("w1")], [[exited_with(NO_ROOM_EXIT)]])
+    full = asyncio.run(alice._exit_explained())
+    assert full.startswith("服务器磁盘空间不足") and "node w1: its disk has no room for a 2g home" in full
+    alice.docker = SwarmAnswers([node("w1")], [[exited_with(HOME_FAILED_EXIT)]])
+    failed = asyncio.run(alice._exit_explained())
+    assert "could not be mounted on node w1" in failed and "docker logs lab-node-guard" in failed
 
 
 # ------------------------------------------------------------------ reading Swarm's objects
@@ -430,6 +479,11 @@ def test_the_swarm_backend_is_wired_from_the_settings(monkeypatch) -> None:
     assert c.LabSwarmSpawner.home_volume == "gluonlab-home-{username}"
     assert c.LabSwarmSpawner.course_data_volume == "room-data"  # each worker's copy (course_data.py)
     assert c.LabSwarmSpawner.node_guard_wait_s == 35  # GLUONLAB_NETGUARD_INTERVAL's default, 10 s
+    assert c.LabSwarmSpawner.home_size == "2g"  # mounted by the node guards
+    unguarded = Config()
+    hub_config._user_servers(unguarded, Settings.from_env({"GLUONLAB_SPAWNER_BACKEND": "swarm",
+                                                           "GLUONLAB_NETWORK_ISOLATION": "0"}), CollectorRegistry())
+    assert unguarded.LabSwarmSpawner.home_size == "0" and unguarded.LabSwarmSpawner.node_guard_wait_s == 0
     ready = spawner(config=c)
     assert ready.gpu_ledger is c.LabSwarmSpawner.gpu_ledger and ready.mem_limit == 4 << 30
 

@@ -14,7 +14,7 @@ COURSE_DATA_MOUNT (hub_config._user_servers).
 
 On Swarm (GLUONLAB_SPAWNER_BACKEND=swarm) a volume is local to its node, so every node that
 runs servers holds its own copy: the same work runs as a one-shot global Swarm service
-(:func:`job_spec`), one task on each node that GLUONLAB_SWARM_CONSTRAINTS lets run servers, with that node's copy
+(:func:`job_spec`, swarm_jobs.py), one task on each node that GLUONLAB_SWARM_CONSTRAINTS lets run servers, with that node's copy
 mounted; the command prints each node's output under its name and exits 0 only when every node
 succeeded. ``--from`` then names a folder that must exist on every such node.
 """
@@ -24,14 +24,14 @@ import argparse
 import os
 import sys
 import threading
-import time
 from typing import Any, Optional
 
 import docker
 import requests
-from docker.types import ContainerSpec, Mount, Placement, RestartPolicy, ServiceMode, TaskTemplate
+from docker.types import ContainerSpec, Mount, Placement, RestartPolicy, TaskTemplate
 
 from .settings import Settings, SettingsError
+from .swarm_jobs import JobError, NodeResult, TimedOut, global_once, run_on_every_node
 
 # Where user servers see the volume; content/datasets.py's COURSE_DATA_DIR (looked at first)
 # must be the same path (tests/unit/test_course_data.py checks).
@@ -75,84 +75,43 @@ def container_spec(settings: Settings, action: str, from_dir: Optional[str] = No
     }
 
 
-#: Task states after which a job's task runs no more (Swarm's names).
-DONE_STATES = {"complete", "failed", "rejected", "shutdown", "orphaned", "remove"}
-JOB_POLL_S = 1.0
-
-
 def job_spec(settings: Settings, action: str, from_dir: Optional[str] = None) -> dict[str, Any]:
     """Keyword arguments of docker-py's ``create_service`` for *action* on Swarm: the container
-    of :func:`container_spec` once on every node that may run servers: a global service whose
-    tasks are never restarted (a Swarm *job* retries a failed task until it succeeds, so a node
-    whose files are refused would never finish)."""
+    of :func:`container_spec` once on every node that may run servers (swarm_jobs.py)."""
     one = container_spec(settings, action, from_dir)
     mounts = [Mount(m["Target"], m.get("Source"), type=m["Type"], read_only=m.get("ReadOnly", False),
                     labels=volume_labels(settings) if m["Type"] == "volume" else None) for m in one["mounts"]]
     container = ContainerSpec(one["image"], command=one["command"], env=one["environment"], user=one["user"],
                               labels=one["labels"], mounts=mounts, cap_drop=one["cap_drop"])
     constraints = [x.strip() for x in settings.swarm_constraints.split(",") if x.strip()]
-    return {"name": f"{settings.instance}-course-data-{action}", "labels": one["labels"],
-            "mode": ServiceMode("global"),
-            "task_template": TaskTemplate(container_spec=container, placement=Placement(constraints=constraints),
-                                          restart_policy=RestartPolicy(condition="none"))}
+    return global_once(name=f"{settings.instance}-course-data-{action}", labels=one["labels"],
+                       task_template=TaskTemplate(container_spec=container,
+                                                  placement=Placement(constraints=constraints),
+                                                  restart_policy=RestartPolicy(condition="none")))
 
 
 def run_on_swarm(settings: Settings, action: str, from_dir: Optional[str], timeout: float, out,
                  client: docker.DockerClient) -> int:
-    """*action* on every server node's copy of the volume (:func:`job_spec`); 0 when all exited 0."""
-    spec = job_spec(settings, action, from_dir)
+    """*action* on every server node's copy of the volume (:func:`job_spec`), each node's result and
+    output printed under its name; the worst exit code (0 when all succeeded)."""
     try:
-        old = client.api.services(filters={"name": spec["name"]})
-        for service in old:  # a run cut short earlier: its job is over or no longer wanted
-            if service["Spec"]["Name"] == spec["name"]:
-                client.api.remove_service(service["ID"])
-        service_id = client.api.create_service(**spec)["ID"]
-    except docker.errors.APIError as error:
-        raise CourseDataError(f"cannot create the {action} job on the Swarm: {error.explanation or error}") from None
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            tasks = client.api.tasks(filters={"service": service_id})
-            desired = (client.api.services(filters={"id": service_id}, status=True) or [{}])[0] \
-                .get("ServiceStatus", {}).get("DesiredTasks", 0)
-            if tasks and len(tasks) >= desired and all(t["Status"]["State"] in DONE_STATES for t in tasks):
-                break
-            if time.monotonic() > deadline:
-                _print_nodes(client, service_id, tasks, out)
-                raise CourseDataError(f"{action} did not finish on every node within {timeout:.0f} s (stopped); "
-                                      "what it verified is kept: run it again, or raise --timeout")
-            time.sleep(JOB_POLL_S)
-        if not tasks:
-            raise CourseDataError(f"no node may run servers ({settings.swarm_constraints}): nothing to {action}")
-        return _print_nodes(client, service_id, tasks, out)
-    finally:
-        client.api.remove_service(service_id)
+        results = run_on_every_node(client, job_spec(settings, action, from_dir), timeout, action)
+    except TimedOut as error:
+        _print_nodes(error.results, out)
+        raise CourseDataError(f"{error}; what it verified is kept: run it again, or raise --timeout") from None
+    except JobError as error:
+        raise CourseDataError(str(error)) from None
+    return _print_nodes(results, out)
 
 
-def _print_nodes(client: docker.DockerClient, service_id: str, tasks: list[dict], out) -> int:
-    """Each node's result and output under its name; the worst exit code (1 for a task that
-    never ran)."""
-    names = {n["ID"]: n["Description"]["Hostname"] for n in client.api.nodes()}
-    lines: dict[str, list[str]] = {}
-    raw = client.api.service_logs(service_id, stdout=True, stderr=True, details=True, follow=False)
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else "".join(
-        chunk.decode("utf-8", "replace") for chunk in raw)
-    for line in text.splitlines():
-        attrs, _, message = line.partition(" ")
-        task_id = dict(kv.split("=", 1) for kv in attrs.split(",") if "=" in kv).get("com.docker.swarm.task.id", "")
-        lines.setdefault(task_id, []).append(message)
+def _print_nodes(results: list[NodeResult], out) -> int:
     worst = 0
-    for task in sorted(tasks, key=lambda t: names.get(t.get("NodeID", ""), "")):
-        node_id = task.get("NodeID", "")
-        status = task["Status"]
-        code = (status.get("ContainerStatus") or {}).get("ExitCode") or 0
-        if status["State"] != "complete":
-            code = code or 1  # rejected (e.g. no --from folder there) or never ran: a failure too
-        out.write(f"== {names.get(node_id, node_id or '?')}: {status['State']} (exit {code})"
-                  f"{': ' + status['Err'] if status.get('Err') else ''}\n")
-        for message in lines.get(task["ID"], []):
+    for result in results:
+        out.write(f"== {result.node}: {result.state} (exit {result.exit_code})"
+                  f"{': ' + result.error if result.error else ''}\n")
+        for message in result.lines:
             out.write(f"   {message}\n")
-        worst = max(worst, code)
+        worst = max(worst, result.exit_code)
     out.flush()
     return worst
 

@@ -99,6 +99,9 @@ INSUFFICIENT_RESOURCES = "insufficient resources"
 ENFORCER_REJECTED = "assigned node no longer meets constraints"
 #: Starts tried again after such a rejection.
 ENFORCER_RETRIES = 2
+#: Looks at a server's service before a failure to look is the hub's answer (poll()).
+POLL_TRIES = 3
+POLL_RETRY_S = 1.0
 #: How long a task may stay unplaceable before the attendee is told. A GPU given back a moment
 #: ago (a server just stopped) is held until that task has shut down on its node, a few seconds.
 PLACEMENT_GRACE_S = 20.0
@@ -536,6 +539,21 @@ class LabSwarmSpawner(ProfileChoice, SwarmSpawner):
             self.gpu_ledger.record(self.user.name, [])
 
     async def poll(self):
+        """None while the server runs, else why not. A failed look at Swarm is tried again
+        (POLL_TRIES) before it is given up: the hub takes a poll that raises for a stopped server
+        and forgets it, and logging the exception's traceback while other threads talk to Docker
+        once crashed the hub at a restart (segfault in CPython 3.11's frame handling)."""
+        for attempt in range(1, POLL_TRIES + 1):
+            try:
+                return await self._poll_once()
+            except Exception as error:  # noqa: BLE001  (tried again, then raised as it came)
+                if attempt == POLL_TRIES:
+                    raise
+                self.log.warning("Looking at %s's service failed (%s: %s): trying again", self.user.name,
+                                 type(error).__name__, error)
+                await asyncio.sleep(POLL_RETRY_S)
+
+    async def _poll_once(self):
         task = await self.get_task()
         if not task:
             return await super().poll()

@@ -22,6 +22,7 @@ import tarfile
 import threading
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -236,7 +237,9 @@ class SwarmLab:
         manager = self.cluster.manager.engine
         self.hub = manager.containers.create(
             image, name="hub", network=INSTANCE, environment=self.env,
-            ports={"8000/tcp": HUB_PORT}, volumes={"/var/run/docker.sock": {"bind": "/var/run/docker.sock"}})
+            ports={"8000/tcp": HUB_PORT}, volumes={"/var/run/docker.sock": {"bind": "/var/run/docker.sock"}},
+            # As docker-compose.yml runs it: a hub that crashes comes back and finds its servers.
+            restart_policy={"Name": "unless-stopped"})
         for path, text in self.files.items():
             assert self.hub.put_archive(os.path.dirname(path), tar_of({os.path.basename(path): text.encode()}))
         self.hub.start()
@@ -245,10 +248,17 @@ class SwarmLab:
     def wait_for_hub(self, timeout: float = 120) -> None:
         def answers():
             self.hub.reload()
-            if self.hub.status != "running":
-                raise RuntimeError(f"the hub stopped: {self.logs()[-3000:]}")
-            return requests.get(f"{self.url}/hub/api", timeout=5).ok
+            if self.hub.status in ("exited", "dead"):
+                state = {k: self.hub.attrs["State"].get(k) for k in ("ExitCode", "OOMKilled", "Error", "FinishedAt")}
+                raise RuntimeError(f"the hub stopped ({state}): {self.logs()[-8000:]}")
+            return self.hub.status == "running" and requests.get(f"{self.url}/hub/api", timeout=5).ok
         wait_until(answers, timeout, what="the hub to answer through its proxy")
+        if self.hub.attrs.get("RestartCount"):
+            # Said, not hidden: the hub crashed and its restart policy brought it back (the image's
+            # PYTHONFAULTHANDLER put the stacks in its log).
+            crash = self.logs().split("Fatal Python error", 1)
+            warnings.warn(f"the hub restarted itself {self.hub.attrs['RestartCount']} time(s)"
+                          + (f": Fatal Python error{crash[1][:3000]}" if len(crash) > 1 else ""))
 
     def restart_hub(self) -> None:
         self.hub.restart(timeout=30)

@@ -349,6 +349,33 @@ def test_polling_a_running_server_after_a_hub_restart_records_its_gpu() -> None:
     assert ledger.assignments() == {"alice": ["GPU-a"]}
 
 
+class FlakyAnswers(SwarmAnswers):
+    """A manager whose first *failures* answers are errors (a busy engine at a hub restart)."""
+
+    def __init__(self, failures: int, *args) -> None:
+        super().__init__(*args)
+        self.failures = failures
+
+    async def __call__(self, method: str, *args, **kwargs):
+        if self.failures:
+            self.failures -= 1
+            raise docker.errors.DockerException("Error while fetching server API version: busy")
+        return await super().__call__(method, *args, **kwargs)
+
+
+def test_a_failed_look_at_swarm_is_tried_again_before_the_server_counts_as_stopped(monkeypatch, caplog) -> None:
+    monkeypatch.setattr(swarm_spawner, "POLL_RETRY_S", 0)
+    alice = spawner()
+    alice.load_state({"object_id": "s1", "object_name": "lab-alice", "home_node": "w1"})
+    alice.docker = FlakyAnswers(swarm_spawner.POLL_TRIES - 1, [node("w1")], [[task("running")]])
+    with caplog.at_level("WARNING"):
+        assert asyncio.run(alice.poll()) is None  # still running: the hub keeps it
+    assert "Looking at alice's service failed (DockerException: Error while fetching" in caplog.text
+    alice.docker = FlakyAnswers(swarm_spawner.POLL_TRIES, [node("w1")], [[task("running")]])
+    with pytest.raises(docker.errors.DockerException, match="busy"):
+        asyncio.run(alice.poll())
+
+
 @pytest.mark.parametrize("home, where", [("", "on any node"), ("w1", "on node w1, where your files are,")])
 def test_no_free_gpu_is_refused_with_the_attendees_message(home, where) -> None:
     alice = spawner(gpu_policy="exclusive", gpu_ledger=SwarmGpuLedger([Gpu("GPU-a")], "exclusive"))

@@ -1,0 +1,120 @@
+"""Work that must run once on every Swarm node that may run servers, from the manager.
+
+On Swarm a volume is local to its node, so what the hub's own engine does on one host (fill the
+course data) must run on each worker. :func:`run_on_every_node`
+creates a *global* service whose tasks are never restarted (a Swarm *job* retries a failed task
+until it succeeds, so a node that refuses would never finish: seen, about 40 tries in 25 s),
+waits until each node's task has ended, reads what each printed (the service's logs, by task),
+and removes the service. Used by course_data.py.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker
+from docker.types import ServiceMode
+
+#: Task states after which a task runs no more (Swarm's names).
+DONE_STATES = {"complete", "failed", "rejected", "shutdown", "orphaned", "remove"}
+POLL_S = 1.0
+#: How long a new global service may have no task before no node is taken to match it.
+NO_NODE_S = 10.0
+
+
+class JobError(RuntimeError):
+    """The work could not run on every node; the message says what to do."""
+
+
+@dataclass
+class NodeResult:
+    """One node's task: where it ran, how it ended, what it printed."""
+
+    node: str
+    state: str
+    exit_code: int
+    error: str = ""
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "complete" and self.exit_code == 0
+
+
+def global_once(**service: Any) -> dict[str, Any]:
+    """``create_service`` keyword arguments of a once-per-node service: *service* in global mode."""
+    return {**service, "mode": ServiceMode("global")}
+
+
+def run_on_every_node(client: docker.DockerClient, spec: dict[str, Any], timeout: float,
+                      what: str) -> list[NodeResult]:
+    """Run the service *spec* (``create_service`` keyword arguments, :func:`global_once`) to its
+    end on every node it may run on; each node's result, in hostname order. A task on a node that
+    is down counts as ended (state "node down"), so a lost node does not hold the work up."""
+    try:
+        for service in client.api.services(filters={"name": spec["name"]}):
+            if service["Spec"]["Name"] == spec["name"]:  # a run cut short earlier: over or no longer wanted
+                client.api.remove_service(service["ID"])
+        service_id = client.api.create_service(**spec)["ID"]
+    except docker.errors.APIError as error:
+        raise JobError(f"cannot create the {what} service on the Swarm: {error.explanation or error}") from None
+    try:
+        started = time.monotonic()
+        while True:
+            tasks = client.api.tasks(filters={"service": service_id})
+            desired = (client.api.services(filters={"id": service_id}, status=True) or [{}])[0] \
+                .get("ServiceStatus", {}).get("DesiredTasks", 0)
+            nodes = client.api.nodes()
+            down = {n["ID"] for n in nodes if (n.get("Status") or {}).get("State") != "ready"}
+            if tasks and len(tasks) >= desired and all(t["Status"]["State"] in DONE_STATES or t.get("NodeID") in down
+                                                       for t in tasks):
+                return _results(client, service_id, tasks, nodes)
+            waited = time.monotonic() - started
+            if waited > timeout:
+                raise TimedOut(f"{what} did not finish on every node within {timeout:.0f} s (stopped)",
+                               _results(client, service_id, tasks, nodes))
+            if not tasks and not desired and waited > NO_NODE_S:
+                raise JobError(f"no node may run servers ({_constraints(spec)}): nothing to {what}")
+            time.sleep(POLL_S)
+    finally:
+        client.api.remove_service(service_id)
+
+
+class TimedOut(JobError):
+    """Not every node finished in time; ``results`` holds what had ended (and what had not)."""
+
+    def __init__(self, message: str, results: list[NodeResult]) -> None:
+        super().__init__(message)
+        self.results = results
+
+
+def _constraints(spec: dict[str, Any]) -> str:
+    placement = (spec.get("task_template") or {}).get("Placement") or {}
+    return ", ".join(placement.get("Constraints") or []) or "no constraints"
+
+
+def _results(client: docker.DockerClient, service_id: str, tasks: list[dict], nodes: list[dict]) -> list[NodeResult]:
+    names = {n["ID"]: n["Description"]["Hostname"] for n in nodes}
+    down = {n["ID"]: n["Status"].get("State", "unknown") for n in nodes if n["Status"].get("State") != "ready"}
+    lines: dict[str, list[str]] = {}
+    raw = client.api.service_logs(service_id, stdout=True, stderr=True, details=True, follow=False)
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else "".join(
+        chunk.decode("utf-8", "replace") for chunk in raw)
+    for line in text.splitlines():
+        attrs, _, message = line.partition(" ")
+        task_id = dict(kv.split("=", 1) for kv in attrs.split(",") if "=" in kv).get("com.docker.swarm.task.id", "")
+        lines.setdefault(task_id, []).append(message)
+    results = []
+    for task in tasks:
+        node_id = task.get("NodeID", "")
+        status = task["Status"]
+        code = (status.get("ContainerStatus") or {}).get("ExitCode") or 0
+        state, error = status["State"], status.get("Err") or ""
+        if state not in DONE_STATES and node_id in down:
+            state, error = "node down", f"the node is {down[node_id]}"
+        if state != "complete":
+            code = code or 1  # rejected (e.g. a bind source missing there) or never ran: a failure too
+        results.append(NodeResult(node=names.get(node_id, node_id or "?"), state=state, exit_code=code,
+                                  error=error, lines=lines.get(task["ID"], [])))
+    return sorted(results, key=lambda r: r.node)

@@ -14,7 +14,7 @@
 - netguard: the host firewall rules that keep users' containers apart (the netguard service)
 - swarm_spawner: users' servers as Swarm services on several hosts; node_guard: the netguard's
   counterpart on each Swarm worker, which also mounts sized homes there (node_homes);
-  swarm_jobs: work run once on every worker (the course data)
+  swarm_jobs: work run once on every worker (course data, accounts/swarm_homes' removal)
 - backup: the daily copy of the hub's SQLite database (a hub service)
 - bootstrap: run before JupyterHub starts (settings check, secrets, first admin account)
 """

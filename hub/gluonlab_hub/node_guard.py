@@ -59,8 +59,8 @@ from gluonlab_hub.gpus import LABEL_INSTANCE
 from gluonlab_hub.homes import HomeError, homes_volume
 from gluonlab_hub.netguard import (HUB_API_PORT, HUB_PROXY_PORT, METADATA_NET, GuardError, GuardLoop, Iptables,
                                    _normal, comment, ensure_chain, load_settings)
-from gluonlab_hub.node_homes import (DEVICE_RULES, HOME_FAILED_EXIT, IMAGES_DIR, create_in_server, mount_home, refuse,
-                                     sized_home)
+from gluonlab_hub.node_homes import (DEVICE_RULES, HOME_FAILED_EXIT, IMAGES_DIR, HomeBusy,
+                                     create_in_server, mount_home, refuse, sized_home)
 
 IN_CHAIN = "GLUONLAB-SRV-IN"
 OUT_CHAIN = "GLUONLAB-SRV-OUT"
@@ -70,6 +70,8 @@ OUT_CHAIN = "GLUONLAB-SRV-OUT"
 PRIVATE_NETS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", METADATA_NET)
 DOCKER_DNS = "127.0.0.11"
 HEALTH_FILE = Path("/tmp/gluonlab-node-guard.ok")
+#: How soon a server whose home is still held is looked at again.
+HOME_RETRY_S = 1.0
 
 #: The guard container's capabilities, all others dropped: iptables (NET_ADMIN, NET_RAW), entering
 #: another container's namespaces (SYS_ADMIN for setns and mounts, SYS_PTRACE to open a process's
@@ -88,6 +90,12 @@ def gate_wait_s(interval: int) -> int:
     """How long a new server waits for its rules: what the guards' health checks allow a guard
     between two checks (docker-compose.yml: 3 x GLUONLAB_NETGUARD_INTERVAL + 5 s)."""
     return 3 * interval + 5
+
+
+def home_release_wait_s(interval: int) -> int:
+    """How long the guard waits for a new server's home to be let go by the user's previous
+    server on this node: all of the server's wait for its gate but 5 s, for the mount itself."""
+    return gate_wait_s(interval) - 5
 
 
 def open_gate(pid: int, proc: Path = Path("/proc")) -> bool:
@@ -246,16 +254,20 @@ class NodeGuard(GuardLoop):
     EVENT_FILTERS = {"type": ["container"], "event": ["start"]}
     HEALTH_FILE = HEALTH_FILE
 
-    def __init__(self, instance: str, hub_host: str, internet: bool, client=None, binary: Optional[str] = None):
+    def __init__(self, instance: str, hub_host: str, internet: bool, client=None, binary: Optional[str] = None, *,
+                 home_release_wait: float):
         import docker
 
         self.instance, self.hub_host, self.internet = instance, hub_host, internet
+        self.home_release_wait = home_release_wait
         self.client = client or docker.from_env()
         self.binary = binary or Iptables.detect()
         self.hub_ips: list[str] = []
         self.wake = threading.Event()
         #: (container, PID) whose gate this guard has opened: one try each.
         self.gated: set[tuple[str, int]] = set()
+        #: (container, PID) -> when it first found its home still held by the user's previous server.
+        self.home_busy_since: dict[tuple[str, int], float] = {}
 
     def servers(self) -> list[tuple[str, int]]:
         """(container name, PID) of this lab's running servers on this node."""
@@ -285,6 +297,7 @@ class NodeGuard(GuardLoop):
         guarded = 0
         servers = self.servers_and_hub()
         self.gated &= set(servers)
+        self.home_busy_since = {k: v for k, v in self.home_busy_since.items() if k in set(servers)}
         for name, pid in servers:
             try:
                 if Namespace(pid, self.binary).ensure(self.instance, self.hub_ips, self.internet):
@@ -293,24 +306,39 @@ class NodeGuard(GuardLoop):
                 guarded += 1
                 if self.hub_ips and (name, pid) not in self.gated:
                     # Only rules that let the hub in let the server start: without them it would
-                    # start unreachable and fail later with a vaguer message. One try each.
+                    # start unreachable and fail later with a vaguer message. One try each, but
+                    # for a home its user's previous server has not let go yet.
+                    home = self.mount_home(name, pid)
+                    if home is None:
+                        continue
                     self.gated.add((name, pid))
-                    if self.mount_home(name, pid) and open_gate(pid):
+                    if home and open_gate(pid):
                         log.info("%s may start: its rules are in place", name)
             except (GuardError, OSError) as error:
                 # A server that stopped while we wrote: gone from the next listing.
                 log.warning("%s: %s", name, error)
         return guarded
 
-    def mount_home(self, name: str, pid: int) -> bool:
+    def mount_home(self, name: str, pid: int) -> Optional[bool]:
         """The server's sized home mounted in it (node_homes.py), when its home volume is one;
-        False when it is not to start (the reason written in it for its start command)."""
+        False when it is not to start (the reason written in it for its start command); None
+        while the home is still held by the user's previous server (tried again in a second,
+        for up to home_release_wait seconds)."""
         try:
             mounts = self.client.containers.get(name).attrs.get("Mounts") or []
             home = sized_home(mounts, lambda volume: self.client.volumes.get(volume).attrs.get("Labels") or {})
             if home is None:
                 return True
             report = mount_home(pid, home)
+        except HomeBusy as error:
+            first = self.home_busy_since.setdefault((name, pid), time.monotonic())
+            if time.monotonic() - first < self.home_release_wait:
+                log.info("%s: waiting for its home to be let go (%s)", name, error)
+                threading.Timer(HOME_RETRY_S, self.wake.set).start()
+                return None
+            log.warning("%s: its home cannot be mounted, not starting it: %s", name, error)
+            refuse(pid, HOME_FAILED_EXIT, str(error))
+            return False
         except Exception as error:  # noqa: BLE001  (any failure refuses this one server, with its reason)
             status = getattr(error, "status", HOME_FAILED_EXIT) if isinstance(error, HomeError) else HOME_FAILED_EXIT
             log.warning("%s: its home cannot be mounted, not starting it: %s", name, error)
@@ -341,7 +369,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s node-guard %(levelname)s %(message)s")
     try:
-        guard = NodeGuard(settings.instance, settings.hub_connect_host, settings.user_internet == "1")
+        guard = NodeGuard(settings.instance, settings.hub_connect_host, settings.user_internet == "1",
+                          home_release_wait=home_release_wait_s(settings.netguard_interval))
         if args.once:
             guard.apply()
             return 0

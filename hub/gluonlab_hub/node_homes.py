@@ -23,7 +23,10 @@ mounts the home itself:
    log says what).
 
 A home whose image is attached already (mounted by a server that still runs on this node) is
-refused: two mounts of one ext4 file system would corrupt it. A home volume without the label
+never mounted a second time: two mounts of one ext4 file system would corrupt it. The guard
+waits for it to be let go (a stopped Swarm task's container outlives its service for a moment, so
+a quick stop and start meets the old one) while the new server can still wait for its gate
+(node_guard.home_release_wait_s), then refuses. A home volume without the label
 (made before sizes were on) is used as it is, without a limit, and the guard's log says so:
 nothing is lost or hidden.
 
@@ -55,6 +58,8 @@ NO_ROOM_EXIT = 73  # EX_CANTCREAT: the node's disk has no room for a new home
 HOME_FAILED_EXIT = 74  # EX_IOERR: the home could not be mounted (the guard's log says why)
 #: How long one home's mount may take (a new 2 GiB image: fallocate + mkfs.ext4 ~0.3 s).
 MOUNT_TIMEOUT_S = 60
+#: The child's exit status for a home mounted already (between the child and the guard only).
+BUSY_CHILD_EXIT = 3
 #: The guard's extra rights for this (node_guard.GUARD_CAPABILITIES holds them all): SYS_CHROOT to
 #: enter a mount namespace, loop devices (block major 7, /dev/loop-control 10:237), the host's /dev.
 DEVICE_RULES = ("b 7:* rwm", "c 10:237 rwm")
@@ -65,6 +70,10 @@ _OPEN_TREE_CLONE, _OPEN_TREE_CLOEXEC = 1, os.O_CLOEXEC
 _MOVE_MOUNT_F_EMPTY_PATH = 0x4
 _AT_FDCWD = -100
 _CLONE_NEWNS = 0x00020000
+
+
+class HomeBusy(HomeError):
+    """The home is mounted already (its user's previous server on this node still holds it)."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,18 @@ def create_in_server(pid: int, path: str, text: str, proc: Path = Path("/proc"))
     return True
 
 
+def in_use(image: Path) -> bool:
+    """Whether the ext4 file system in *image* is mounted (or was not unmounted cleanly): ext4 sets
+    ``needs_recovery`` in its superblock while mounted and clears it at a clean unmount, so this
+    needs no loop device and sees a mount in any namespace; read only once it is False, the image
+    holds everything written in it."""
+    result = subprocess.run(["dumpe2fs", "-h", str(image)], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise HomeError(f"reading {image.name}: {result.stderr.strip().splitlines()[-1:] or result.returncode}")
+    features = next((line for line in result.stdout.splitlines() if line.startswith("Filesystem features:")), "")
+    return "needs_recovery" in features.split()
+
+
 def refuse(pid: int, status: int, reason: str, proc: Path = Path("/proc")) -> bool:
     """Write REFUSED_FILE in process *pid*: its start command exits *status* with *reason*."""
     return create_in_server(pid, REFUSED_FILE, f"{status} {reason}\n", proc)
@@ -122,6 +143,10 @@ def mount_home(pid: int, home: HomeMount, root: Path = IMAGES_DIR, python: str =
     if result.returncode == 0:
         return json.loads(result.stdout)
     reason = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
+    if result.returncode == BUSY_CHILD_EXIT:
+        busy = HomeBusy(reason)
+        busy.status = HOME_FAILED_EXIT  # type: ignore[attr-defined]
+        raise busy
     raise _failed(NO_ROOM_EXIT if result.returncode == NO_ROOM_EXIT else HOME_FAILED_EXIT, reason)
 
 
@@ -199,8 +224,8 @@ def mount_into(pid: int, volume: str, size: int, target: str, root: Path) -> dic
     image = root / image_name
     in_use = attached_device(image) if image.exists() else None
     if in_use:
-        raise HomeError(f"home {volume} is mounted already ({in_use}): a server of this user still runs on "
-                        "this node; stop it first")
+        raise HomeBusy(f"home {volume} is mounted already ({in_use}): a server of this user still runs on "
+                       "this node; stop it first")
     created = create_image(image, size)
     try:
         tree = _mounted_tree(image, pid, target, seed=created)
@@ -235,6 +260,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     except NoRoom as error:
         print(error, file=sys.stderr)
         return NO_ROOM_EXIT
+    except HomeBusy as error:
+        print(error, file=sys.stderr)
+        return BUSY_CHILD_EXIT
     except HomeError as error:
         print(error, file=sys.stderr)
         return HOME_FAILED_EXIT

@@ -343,6 +343,13 @@ class Settings(BaseSettings):
         "(dockerd node-generic-resources; the NVIDIA runtime's swarm-resource is DOCKER_RESOURCE_<name>).",
         group="swarm", read_by=(HUB,), pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$",
         fix="use letters, digits, '_' and '-', e.g. NVIDIA-GPU", allowed="A-Z a-z 0-9 _ -")
+    swarm_hub_image: str = setting(
+        "GLUONLAB_SWARM_HUB_IMAGE", "", "The hub's image as the Swarm workers pull it (their node guards run "
+        "it); what the hub does on each worker runs from it (gluonlab-accounts remove: the homes there). Empty: "
+        "the hub container's own image name. The Ansible role sets the registry's copy.", group="swarm",
+        read_by=(HUB,), pattern=r"^([A-Za-z0-9][A-Za-z0-9._:/@-]*)?$", allowed="an image reference",
+        fix="give an image reference, e.g. gpu01:5000/gluonlab/hub:latest, or leave it empty",
+        doc_default="the hub container's own image")
 
     # --- Validation ------------------------------------------------------------------------
     @model_validator(mode="before")

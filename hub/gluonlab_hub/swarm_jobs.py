@@ -1,11 +1,11 @@
 """Work that must run once on every Swarm node that may run servers, from the manager.
 
 On Swarm a volume is local to its node, so what the hub's own engine does on one host (fill the
-course data) must run on each worker. :func:`run_on_every_node`
+course data, export and remove a home) must run on each worker. :func:`run_on_every_node`
 creates a *global* service whose tasks are never restarted (a Swarm *job* retries a failed task
 until it succeeds, so a node that refuses would never finish: seen, about 40 tries in 25 s),
 waits until each node's task has ended, reads what each printed (the service's logs, by task),
-and removes the service. Used by course_data.py.
+and removes the service. Used by course_data.py and accounts/swarm_homes.py.
 """
 from __future__ import annotations
 
@@ -48,10 +48,12 @@ def global_once(**service: Any) -> dict[str, Any]:
 
 
 def run_on_every_node(client: docker.DockerClient, spec: dict[str, Any], timeout: float,
-                      what: str) -> list[NodeResult]:
+                      what: str, every_node: bool = False) -> list[NodeResult]:
     """Run the service *spec* (``create_service`` keyword arguments, :func:`global_once`) to its
     end on every node it may run on; each node's result, in hostname order. A task on a node that
-    is down counts as ended (state "node down"), so a lost node does not hold the work up."""
+    is down counts as ended (state "node down"), so a lost node does not hold the work up. With
+    *every_node*, a node that is down or drained and ran no task is a result too (state "not
+    reached"): work that must not miss a node's files (accounts/swarm_homes.py) fails for it."""
     try:
         for service in client.api.services(filters={"name": spec["name"]}):
             if service["Spec"]["Name"] == spec["name"]:  # a run cut short earlier: over or no longer wanted
@@ -69,11 +71,11 @@ def run_on_every_node(client: docker.DockerClient, spec: dict[str, Any], timeout
             down = {n["ID"] for n in nodes if (n.get("Status") or {}).get("State") != "ready"}
             if tasks and len(tasks) >= desired and all(t["Status"]["State"] in DONE_STATES or t.get("NodeID") in down
                                                        for t in tasks):
-                return _results(client, service_id, tasks, nodes)
+                return _results(client, service_id, tasks, nodes, every_node)
             waited = time.monotonic() - started
             if waited > timeout:
                 raise TimedOut(f"{what} did not finish on every node within {timeout:.0f} s (stopped)",
-                               _results(client, service_id, tasks, nodes))
+                               _results(client, service_id, tasks, nodes, every_node))
             if not tasks and not desired and waited > NO_NODE_S:
                 raise JobError(f"no node may run servers ({_constraints(spec)}): nothing to {what}")
             time.sleep(POLL_S)
@@ -94,7 +96,8 @@ def _constraints(spec: dict[str, Any]) -> str:
     return ", ".join(placement.get("Constraints") or []) or "no constraints"
 
 
-def _results(client: docker.DockerClient, service_id: str, tasks: list[dict], nodes: list[dict]) -> list[NodeResult]:
+def _results(client: docker.DockerClient, service_id: str, tasks: list[dict], nodes: list[dict],
+             every_node: bool) -> list[NodeResult]:
     names = {n["ID"]: n["Description"]["Hostname"] for n in nodes}
     down = {n["ID"]: n["Status"].get("State", "unknown") for n in nodes if n["Status"].get("State") != "ready"}
     lines: dict[str, list[str]] = {}
@@ -117,4 +120,12 @@ def _results(client: docker.DockerClient, service_id: str, tasks: list[dict], no
             code = code or 1  # rejected (e.g. a bind source missing there) or never ran: a failure too
         results.append(NodeResult(node=names.get(node_id, node_id or "?"), state=state, exit_code=code,
                                   error=error, lines=lines.get(task["ID"], [])))
+    if every_node:
+        ran = {t.get("NodeID") for t in tasks}
+        for node in nodes:
+            availability = (node.get("Spec") or {}).get("Availability", "active")
+            problem = down.get(node["ID"]) or (availability if availability != "active" else "")
+            if node["ID"] not in ran and problem:
+                results.append(NodeResult(node=names[node["ID"]], state="not reached", exit_code=1,
+                                          error=f"the node is {problem}"))
     return sorted(results, key=lambda r: r.node)

@@ -112,7 +112,7 @@ def test_the_node_guard_mounts_a_sized_home_into_a_server(docker_client, hub_ima
         in_server(first, "rm /etc/skel/big; echo mine > /etc/skel/kept")
         # Mounted once only: a second server of the same home on this node is refused.
         code, out = guard_mount(first.attrs["State"]["Pid"])
-        assert code == node_homes.HOME_FAILED_EXIT and "is mounted already" in out
+        assert code == node_homes.BUSY_CHILD_EXIT and "is mounted already" in out
         # The server gone, the loop device goes with it; the next server gets the same files.
         first.remove(force=True)
         second = server()

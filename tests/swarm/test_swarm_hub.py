@@ -338,6 +338,38 @@ def test_a_worker_whose_node_guard_is_down_starts_no_server(swarm_lab, hub):
     assert in_container(swarm_lab.container_of("alice"), "print(open('/home/jovyan/notes.txt').read())") == "kept"
 
 
+def remove_accounts(swarm_lab, *argv: str) -> tuple[int, str]:
+    """``gluonlab-accounts remove ARGV`` in the hub container, as an admin runs it on the manager."""
+    result = swarm_lab.hub.exec_run(["gluonlab-accounts", "remove", *argv])
+    return result.exit_code, result.output.decode()
+
+
+def test_removing_an_account_exports_and_removes_its_home_on_its_worker(swarm_lab, hub):
+    # carol's sized home, with a file of hers, on some worker; her server still running.
+    ok, message = spawn(hub, "carol", profile="cpu")
+    assert ok, message
+    in_container(swarm_lab.container_of("carol"), "open('/home/jovyan/notes.txt', 'w').write('carol')")
+    node = swarm_lab.cluster.nodes[swarm_lab.cluster.node_of_task(swarm_lab.service_name("carol"))]
+    code, out = remove_accounts(swarm_lab, "--prefix", "carol")
+    assert code == 0, out
+    assert "carol: server stopped" in out and "carol: account deleted" in out
+    assert f"home removed on {node.hostname}" in out
+    exported = next(line for line in out.splitlines() if "home exported on" in line)
+    stamp_file = exported.split(" to ", 1)[1].split(" in its exports volume")[0]
+    # The export is in that worker's exports volume, hers alone (0600), with her file in it.
+    reader = node.engine.containers.run(
+        swarm_lab.env["GLUONLAB_NOTEBOOK_IMAGE"], ["sh", "-c", f"stat -c %a /e/{stamp_file}; tar -xzOf /e/{stamp_file} "
+                                                               f"./notes.txt; echo; tar -tzvf /e/{stamp_file}; true"],
+        volumes={f"{cluster_mod.INSTANCE}-exports": {"bind": "/e", "mode": "ro"}}, entrypoint=[], remove=True,
+        user="0").decode().split("\n")
+    assert reader[:2] == ["600", "carol"], f"{reader}\n{out}"
+    # Her home is gone from the worker (volume and image file), and so is her account.
+    assert not node.engine.volumes.list(filters={"name": f"{cluster_mod.INSTANCE}-home-carol"})
+    guard = node.engine.containers.get(f"{cluster_mod.INSTANCE}-node-guard")
+    assert guard.exec_run(["ls", "/homes"]).output.decode().split().count(f"{cluster_mod.INSTANCE}-home-carol.img") == 0
+    assert hub.api("GET", "/users/carol").status_code == 404
+
+
 def test_a_lost_worker_is_survived_and_its_users_start_elsewhere(swarm_lab, hub):
     cluster = swarm_lab.cluster
     lost = cluster.node_of_task(swarm_lab.service_name("bob"))
@@ -361,3 +393,13 @@ def test_a_lost_worker_is_survived_and_its_users_start_elsewhere(swarm_lab, hub)
     files = in_container(swarm_lab.container_of("bob"), "import os; print(os.path.exists('/home/jovyan/notes.txt'))")
     assert files == "False"  # a new, empty home, as the message said
     assert gpu_view(hub)["assignments"] == {"bob": cluster.nodes[kept].gpus}
+
+
+def test_no_account_is_removed_while_a_worker_cannot_be_looked_at(swarm_lab, hub):
+    # The worker killed above is down: homes there cannot be checked, so alice's account stays.
+    down = next(n.hostname for n in swarm_lab.cluster.workers
+                if swarm_lab.cluster.manager.engine.api.inspect_node(n.hostname)["Status"]["State"] == "down")
+    code, out = remove_accounts(swarm_lab, "--prefix", "alice")
+    assert code != 0, out
+    assert f"alice: FAILED to export or remove its home on {down}: not looked at, the node is down" in out, out
+    assert hub.api("GET", "/users/alice").status_code == 200

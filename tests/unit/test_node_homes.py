@@ -6,6 +6,7 @@ through the hub on a real Swarm tests/swarm/test_swarm_hub.py::test_homes_on_wor
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -85,6 +86,7 @@ class Guard(node_guard.NodeGuard):
     """A NodeGuard whose engine answers one server's container and volumes."""
 
     def __init__(self, mounts: list[dict], labels: dict[str, dict]):  # noqa: D107 (no engine, no iptables)
+        self.home_busy_since, self.home_release_wait, self.wake = {}, 9.0, threading.Event()
         self.client = SimpleNamespace(
             containers=SimpleNamespace(get=lambda name: SimpleNamespace(attrs={"Mounts": mounts})),
             volumes=SimpleNamespace(get=lambda name: SimpleNamespace(attrs={"Labels": labels.get(name)})))
@@ -122,3 +124,34 @@ def test_an_engine_error_refuses_the_server_too(monkeypatch):
     guard.client.containers.get = lambda name: (_ for _ in ()).throw(OSError("engine went away"))
     assert guard.mount_home("lab-alice", 4242) is False
     assert refused == [(4242, node_homes.HOME_FAILED_EXIT, "engine went away")]
+
+
+def test_a_home_still_held_by_the_users_previous_server_is_waited_for_then_refused(monkeypatch):
+    # A quick stop and start on Swarm: the old task's container still holds the home a moment.
+    clock = [100.0]
+    monkeypatch.setattr(node_guard.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(node_guard, "HOME_RETRY_S", 0.01)
+    answers = [node_homes.HomeBusy("home lab-home-alice is mounted already (/dev/loop2)"), None]
+
+    def mount(pid, home):
+        answer = answers.pop(0)
+        if answer:
+            raise answer
+        return {"size": home.size, "created": False}
+
+    monkeypatch.setattr(node_guard, "mount_home", mount)
+    guard = Guard([volume_mount("lab-home-alice")], {"lab-home-alice": {SIZE_LABEL: str(64 * MIB)}})
+    assert guard.mount_home("lab-alice", 4242) is None  # not yet: looked at again in a second
+    assert guard.wake.wait(5)  # ...by waking the guard's loop
+    clock[0] += 3
+    assert guard.mount_home("lab-alice", 4242) is True  # let go: mounted, the server starts
+    # Still held after the whole wait: refused with the reason, as any other failure.
+    refused = []
+    monkeypatch.setattr(node_guard, "refuse", lambda pid, code, reason: refused.append((pid, code, reason)))
+    monkeypatch.setattr(node_guard, "mount_home",
+                        lambda pid, home: (_ for _ in ()).throw(node_homes.HomeBusy("mounted already")))
+    assert guard.mount_home("lab-bob", 4243) is None
+    clock[0] += 9.5
+    assert guard.mount_home("lab-bob", 4243) is False
+    assert refused == [(4243, node_homes.HOME_FAILED_EXIT, "mounted already")]
+

@@ -8,6 +8,7 @@ import argparse
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..netguard import HUB_API_PORT
 from .handout import write_handout
@@ -116,10 +117,15 @@ def run_remove(args: argparse.Namespace) -> int:
         if not todo.remove:
             print("gluonlab-accounts: no account to remove")
             return EXIT_PARTIAL if todo.refused or todo.unknown else EXIT_OK
+        if args.out and settings.spawner_backend == "swarm":
+            raise AccountsError("--out names a folder in the hub container, but on Swarm homes are exported on "
+                                "each worker, into its <instance>-exports volume: leave --out out")
         out = None if args.no_export else (args.out or removal.default_out(settings.state_dir))
         if args.dry_run:
             print(f"gluonlab-accounts: dry run: would remove {len(todo.remove)} account(s): {', '.join(todo.remove)}")
-            print("gluonlab-accounts: dry run: homes would be " + (f"exported to {out}" if out else "deleted unexported"))
+            where = (f"on each worker into {settings.instance}-exports/{out.name}" if settings.spawner_backend == "swarm"
+                     else f"to {out}") if out else ""
+            print("gluonlab-accounts: dry run: homes would be " + (f"exported {where}" if out else "deleted unexported"))
             return EXIT_PARTIAL if todo.refused or todo.unknown else EXIT_OK
         import docker
 
@@ -132,12 +138,24 @@ def run_remove(args: argparse.Namespace) -> int:
         from ..homes import HomeStore, parse_size
 
         client = docker.from_env()
+        if settings.spawner_backend == "swarm":
+            # Homes are on the workers: exported and removed there (accounts/swarm_homes.py).
+            from . import swarm_homes
+
+            failed = swarm_homes.remove(todo.remove, api=removal.HubAPI(args.hub_api, token), db=db, client=client,
+                                        settings=settings, stamp=out.name if out else None,
+                                        log=lambda line: print(f"gluonlab-accounts: {line}"))
+            return _removed(todo, failed)
         homes = HomeStore(settings.instance, settings.home_size, client=client) if parse_size(settings.home_size) else None
         failed = removal.remove(todo.remove, api=removal.HubAPI(args.hub_api, token), docker_client=client,
                                 db=db, volume_template=settings.home_volume_template, image=settings.notebook_image,
                                 out=out, log=lambda line: print(f"gluonlab-accounts: {line}"), home_store=homes)
     finally:
         db.close()
+    return _removed(todo, failed)
+
+
+def _removed(todo: Any, failed: list[str]) -> int:
     print(f"gluonlab-accounts: removed {len(todo.remove) - len(failed)} account(s)" +
           (f"; {len(failed)} failed: {', '.join(failed)}" if failed else ""))
     return EXIT_PARTIAL if failed or todo.refused or todo.unknown else EXIT_OK

@@ -144,14 +144,13 @@ def mount_home(pid: int, home: HomeMount, root: Path = IMAGES_DIR, python: str =
         return json.loads(result.stdout)
     reason = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
     if result.returncode == BUSY_CHILD_EXIT:
-        busy = HomeBusy(reason)
-        busy.status = HOME_FAILED_EXIT  # type: ignore[attr-defined]
-        raise busy
+        raise _failed(HOME_FAILED_EXIT, reason, HomeBusy)
     raise _failed(NO_ROOM_EXIT if result.returncode == NO_ROOM_EXIT else HOME_FAILED_EXIT, reason)
 
 
-def _failed(status: int, reason: str) -> HomeError:
-    error = HomeError(reason)
+def _failed(status: int, reason: str, kind: type = HomeError) -> HomeError:
+    """A *kind* error carrying the exit status the server's start command is to end with."""
+    error = kind(reason)
     error.status = status  # type: ignore[attr-defined]
     return error
 

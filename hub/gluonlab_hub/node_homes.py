@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from .homes import MIN_HOME_BYTES, SIZE_LABEL, HomeError, NoRoom, attached_device, create_image, home_names
+from .homes import MIN_HOME_BYTES, SIZE_LABEL, HomeError, NoRoom, _run, attached_device, create_image, home_names
 
 #: Where the guard mounts the node's ``<instance>-homes`` volume (the image files).
 IMAGES_DIR = Path("/homes")
@@ -186,13 +186,6 @@ def copy_skeleton(source: Path, dest: Path) -> None:
             os.lchown(dest / Path(folder).relative_to(source) / name, info.st_uid, info.st_gid)
     info = os.stat(source)
     os.chown(dest, info.st_uid, info.st_gid)
-
-
-def _run(*argv: str) -> str:
-    result = subprocess.run(list(argv), capture_output=True, text=True)
-    if result.returncode != 0:
-        raise HomeError(f"{' '.join(argv)}: {result.stderr.strip() or result.stdout.strip()}")
-    return result.stdout.strip()
 
 
 def _mounted_tree(image: Path, pid: int, target: str, seed: bool) -> int:

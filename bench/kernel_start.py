@@ -7,11 +7,13 @@ cgroup), and what an idle server holds in memory with and without its warm kerne
 
 Kernel start = POST /api/kernels, then a first cell `import mxnet, numpy, matplotlib.pyplot`
 over the kernel websocket, then the kernel's shutdown: core-s from cpu.stat usage_usec before and
-after (the server's share included, as an attendee's container pays it). Two ways, interleaved
-in one container so load drifts hit both alike:
+after (the server's share included, as an attendee's container pays it). Three ways, interleaved
+so load drifts hit all alike:
 - "new home": no Matplotlib font list in the home's cache (every attendee's first kernel before
   the image shipped one: Matplotlib scans every font);
-- "seeded": the font list the image builds, as start-notebook.sh copies it into a new home.
+- "seeded": the font list the image builds, as start-notebook.sh copies it into a new home;
+- "seeded, no op cache": the same with GLUONLAB_MXNET_OP_CACHE=off, so every operator function
+  is compiled in the kernel as before the image cached them (images/notebook/rootfs/mxnet_op_cache.py).
 Threads (OMP_NUM_THREADS, MXNET_CPU_WORKER_NTHREADS) follow the container's CPU limit in both;
 on a host with more cores than the limit, --threads N sets them by hand for a "before" figure.
 
@@ -116,23 +118,30 @@ def measure_starts(client, args) -> dict:
     env = {"GLUONLAB_WARM_KERNEL": "0"}
     if args.threads:
         env.update(OMP_NUM_THREADS=str(args.threads), MXNET_CPU_WORKER_NTHREADS=str(args.threads))
-    server = Server(client, args.image, env, args.cpus)
+    # The op cache is switched per interpreter (its .pth reads the variable at start), so its "off"
+    # mode has a server of its own, idle while the other measures.
+    servers = {"cache": Server(client, args.image, env, args.cpus)}
+    servers["no cache"] = Server(client, args.image, {**env, "GLUONLAB_MXNET_OP_CACHE": "off"}, args.cpus)
+    seed = "rm -rf ~/.cache/matplotlib && mkdir -p ~/.cache/matplotlib && cp /opt/gluonlab/matplotlib/fontlist-*.json ~/.cache/matplotlib/"
     modes = {
-        "new home": "rm -rf ~/.cache/matplotlib",
-        "seeded": "rm -rf ~/.cache/matplotlib && mkdir -p ~/.cache/matplotlib && cp /opt/gluonlab/matplotlib/fontlist-*.json ~/.cache/matplotlib/",
+        "new home": (servers["cache"], "rm -rf ~/.cache/matplotlib"),
+        "seeded": (servers["cache"], seed),
+        "seeded, no op cache": (servers["no cache"], seed),
     }
     results: dict[str, dict[str, list[float]]] = {mode: {"core_s": [], "wall_s": []} for mode in modes}
     try:
-        server.first_cell()  # page cache warm for both
+        for server in servers.values():
+            server.first_cell()  # page cache warm for every mode
         for _ in range(args.runs):
-            for mode, prepare in modes.items():
+            for mode, (server, prepare) in modes.items():
                 server.shell(prepare)
                 before = server.usage_s()
                 wall = server.first_cell()
                 results[mode]["core_s"].append(server.usage_s() - before)
                 results[mode]["wall_s"].append(wall)
     finally:
-        server.remove()
+        for server in servers.values():
+            server.remove()
     return results
 
 
@@ -172,7 +181,7 @@ def main(argv=None) -> int:
     with open("/proc/loadavg") as file:
         report["load_after"] = file.read().split()[:3]
     for mode, values in report["starts"].items():
-        print(f"{mode:10s} core-s per kernel start: median {statistics.median(values['core_s']):.2f} "
+        print(f"{mode:20s} core-s per kernel start: median {statistics.median(values['core_s']):.2f} "
               f"(min {min(values['core_s']):.2f}, max {max(values['core_s']):.2f}); "
               f"wall median {statistics.median(values['wall_s']):.2f} s")
     for label, values in report["memory"].items():

@@ -57,6 +57,8 @@ OTHER_NAMES = {
     "GLUONLAB_CONTENT_DIR": "notebook images: where the tutorials are shipped",
     "GLUONLAB_TUTORIALS_DIR": "notebook images: the tutorials folder in a user's home",
     "GLUONLAB_BANNER_SHOWN": "notebook images: the terminal banner shows once",
+    "GLUONLAB_MXNET_OP_CACHE": "notebook images: off makes kernels compile MXNet's operator functions "
+                               "instead of using the image's cache (bench/kernel_start.py compares both)",
     "GLUONLAB_DATA_DIR": "tutorials: where data sets are downloaded",
     "GLUONLAB_PRECACHE_DIR": "tutorials: data sets pre-cached in the image",
     "GLUONLAB_COURSE_DATA_DIR": "tutorials: where the course data volume is mounted (tests point it elsewhere)",

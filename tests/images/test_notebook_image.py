@@ -178,6 +178,32 @@ def test_kernel_has_its_control_lock_before_it_listens_on_control(docker_client,
     assert json.loads(out.strip().splitlines()[-1]) == ["Lock"], out
 
 
+OP_CACHE_USE = r"""
+import json, sys, traceback
+import mxnet as mx
+finder = [f for f in sys.meta_path if type(f).__name__ == "OpCacheFinder"]
+cache = finder[0].cache if finder else None
+try:
+    mx.nd.dot(mx.nd.ones((2, 3)), mx.nd.ones((2, 3))).wait_to_read()
+except mx.MXNetError:
+    frames = [(frame.name, frame.filename) for frame in traceback.extract_tb(sys.exc_info()[2])]
+print(json.dumps({"hits": cache and cache.hits, "misses": cache and cache.misses, "left": cache and len(cache.codes),
+                  "dot": mx.nd.dot(mx.nd.ones((2, 3)), mx.nd.ones((3, 2))).asnumpy().tolist(), "frames": frames}))
+"""
+
+
+def test_mxnet_operator_functions_come_from_the_images_cache(docker_client, notebook_image):
+    # images/notebook/rootfs/mxnet_op_cache.py: the build compiled them; a kernel's Python only
+    # looks them up. With the cache off, the same import compiles all, and errors read the same.
+    used = json.loads(run(docker_client, notebook_image, f"python3 - <<'EOF'\n{OP_CACHE_USE}\nEOF").strip().splitlines()[-1])
+    plain = json.loads(run(docker_client, notebook_image, f"python3 - <<'EOF'\n{OP_CACHE_USE}\nEOF",
+                           environment={"GLUONLAB_MXNET_OP_CACHE": "off"}).strip().splitlines()[-1])
+    assert used["hits"] > 2000 and used["misses"] == 0 and used["left"] == 0, used
+    assert plain["hits"] is None
+    assert used["dot"] == plain["dot"] == [[3.0, 3.0], [3.0, 3.0]]
+    assert used["frames"] == plain["frames"] and ["dot", "<string>"] in used["frames"], used["frames"]
+
+
 def test_server_launcher_names_its_modes_on_bad_usage(docker_client, notebook_image):
     out = run(docker_client, notebook_image, "start-jupyter-server.py notebook 2>&1; echo rc=$?")
     assert "usage: " in out and "{singleuser|lab}" in out and out.strip().endswith("rc=2"), out

@@ -71,12 +71,16 @@ def run_on_every_node(client: docker.DockerClient, spec: dict[str, Any], timeout
             down = {n["ID"] for n in nodes if (n.get("Status") or {}).get("State") != "ready"}
             if tasks and len(tasks) >= desired and all(t["Status"]["State"] in DONE_STATES or t.get("NodeID") in down
                                                        for t in tasks):
-                return _results(client, service_id, tasks, nodes, every_node)
+                return _results(client, service_id, tasks, nodes, every_node, constraints_of(spec))
             waited = time.monotonic() - started
             if waited > timeout:
                 raise TimedOut(f"{what} did not finish on every node within {timeout:.0f} s (stopped)",
-                               _results(client, service_id, tasks, nodes, every_node))
+                               _results(client, service_id, tasks, nodes, every_node, constraints_of(spec)))
             if not tasks and not desired and waited > NO_NODE_S:
+                # Every node that may run servers down or drained: each is a result of its own.
+                unreached = _results(client, service_id, [], nodes, every_node, constraints_of(spec))
+                if unreached:
+                    return unreached
                 raise JobError(f"no node may run servers ({_constraints(spec)}): nothing to {what}")
             time.sleep(POLL_S)
     finally:
@@ -91,13 +95,60 @@ class TimedOut(JobError):
         self.results = results
 
 
+def constraints_of(spec: dict[str, Any]) -> list[str]:
+    return ((spec.get("task_template") or {}).get("Placement") or {}).get("Constraints") or []
+
+
 def _constraints(spec: dict[str, Any]) -> str:
-    placement = (spec.get("task_template") or {}).get("Placement") or {}
-    return ", ".join(placement.get("Constraints") or []) or "no constraints"
+    return ", ".join(constraints_of(spec)) or "no constraints"
+
+
+def _placement(constraints: list[str]) -> list[tuple[str, bool, str]]:
+    """Swarm's constraint expressions (``attribute==value``, ``attribute!=value``) as (attribute,
+    whether equal is wanted, value)."""
+    parsed = []
+    for expression in constraints:
+        equal = "==" in expression
+        attribute, _, value = expression.partition("==" if equal else "!=")
+        parsed.append((attribute.strip(), equal, value.strip()))
+    return parsed
+
+
+def may_run(node: dict[str, Any], constraints: list[tuple[str, bool, str]]) -> bool:
+    """Whether the service's placement constraints let *node* run a task, compared as Swarm does
+    (case-insensitive, on the node's id, hostname, role, platform and node or engine labels).
+    A drained node that no constraint allows is not one the work could miss: an admin who drains
+    a manager that runs no servers can still remove accounts. An attribute this does not know
+    counts as a match, so an unknown constraint never hides a node that holds homes."""
+    description = node.get("Description") or {}
+    known = {
+        "node.id": node.get("ID", ""),
+        "node.hostname": description.get("Hostname", ""),
+        "node.role": (node.get("Spec") or {}).get("Role", ""),
+        "node.platform.os": (description.get("Platform") or {}).get("OS", ""),
+        "node.platform.arch": (description.get("Platform") or {}).get("Architecture", ""),
+    }
+    for attribute, equal, value in constraints:
+        if attribute in known:
+            actual: Any = known[attribute]
+        elif attribute.startswith("node.labels."):
+            actual = ((node.get("Spec") or {}).get("Labels") or {}).get(attribute[len("node.labels."):])
+        elif attribute.startswith("engine.labels."):
+            actual = ((description.get("Engine") or {}).get("Labels") or {}).get(attribute[len("engine.labels."):])
+        else:
+            continue
+        matches = actual is not None and actual.lower() == value.lower()
+        if matches != equal:
+            return False
+    return True
+
+
+#: A node's availability as a reason it ran no task ("active" is none).
+AVAILABILITY_WORDS = {"active": "", "drain": "drained", "pause": "paused"}
 
 
 def _results(client: docker.DockerClient, service_id: str, tasks: list[dict], nodes: list[dict],
-             every_node: bool) -> list[NodeResult]:
+             every_node: bool, constraints: list[str]) -> list[NodeResult]:
     names = {n["ID"]: n["Description"]["Hostname"] for n in nodes}
     down = {n["ID"]: n["Status"].get("State", "unknown") for n in nodes if n["Status"].get("State") != "ready"}
     lines: dict[str, list[str]] = {}
@@ -122,9 +173,10 @@ def _results(client: docker.DockerClient, service_id: str, tasks: list[dict], no
                                   error=error, lines=lines.get(task["ID"], [])))
     if every_node:
         ran = {t.get("NodeID") for t in tasks}
-        for node in nodes:
+        constraints = _placement(constraints)
+        for node in (n for n in nodes if may_run(n, constraints)):
             availability = (node.get("Spec") or {}).get("Availability", "active")
-            problem = down.get(node["ID"]) or (availability if availability != "active" else "")
+            problem = down.get(node["ID"]) or AVAILABILITY_WORDS.get(availability, availability)
             if node["ID"] not in ran and problem:
                 results.append(NodeResult(node=names[node["ID"]], state="not reached", exit_code=1,
                                           error=f"the node is {problem}"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -312,6 +313,51 @@ def test_a_restarted_user_lands_where_their_home_is(swarm_lab, hub):
     assert moved.status_code == 409 and "stop alice's server first" in moved.text
 
 
+def hold_home(guard, user: str) -> str:
+    """Attach *user*'s home image to a loop device in its node's guard, as a server that has not
+    let it go yet holds it; returns the device."""
+    held = guard.exec_run(["losetup", "--find", "--show", f"/homes/{cluster_mod.INSTANCE}-home-{user}.img"])
+    assert held.exit_code == 0, held.output.decode()
+    return held.output.decode().strip()
+
+
+def test_a_start_waits_while_the_users_previous_server_still_holds_the_home(swarm_lab, hub):
+    # After a quick stop and start, the old container can hold the home a moment longer than its
+    # service. Held here by hand, on the home's node: the guard waits for it (up to
+    # home_release_wait_s), and mounts it once it is let go; held for longer, the start is refused
+    # with the reason, and the files are untouched.
+    cluster = swarm_lab.cluster
+    home = cluster.node_of_task(swarm_lab.service_name("alice"))
+    guard = cluster.nodes[home].engine.containers.get(f"{cluster_mod.INSTANCE}-node-guard")
+    hub.stop_server("alice")
+    interval = int(swarm_lab.env["GLUONLAB_NETGUARD_INTERVAL"])
+    device = hold_home(guard, "alice")
+    since = int(time.time())
+    try:
+        ok, message = spawn(hub, "alice")
+        assert not ok and f"Your home folder could not be mounted on node {home}" in message, message
+        assert "your files are untouched" in message
+        log = guard.logs(since=since).decode()
+        assert "waiting for its home to be let go" in log  # it waited first...
+        assert "its home cannot be mounted, not starting it" in log and "a server of this user still runs" in log, log
+        _wait(lambda: not hub.api("GET", "/users/alice").json().get("servers"), 60, "alice's refused spawn to clear")
+    finally:
+        guard.exec_run(["losetup", "--detach", device])
+    device = hold_home(guard, "alice")
+    since = int(time.time())
+    with ThreadPoolExecutor(1) as pool:
+        started = pool.submit(spawn, hub, "alice")
+        try:
+            _wait(lambda: b"waiting for its home to be let go" in guard.logs(since=since), 90,
+                  "the guard to wait for alice's home")
+        finally:
+            guard.exec_run(["losetup", "--detach", device])
+        ok, message = started.result()
+    assert ok, message
+    assert cluster.node_of_task(swarm_lab.service_name("alice")) == home
+    assert in_container(swarm_lab.container_of("alice"), "print(open('/home/jovyan/notes.txt').read())") == "kept"
+
+
 def test_a_worker_whose_node_guard_is_down_starts_no_server(swarm_lab, hub):
     cluster = swarm_lab.cluster
     home = cluster.node_of_task(swarm_lab.service_name("alice"))
@@ -403,3 +449,19 @@ def test_no_account_is_removed_while_a_worker_cannot_be_looked_at(swarm_lab, hub
     assert code != 0, out
     assert f"alice: FAILED to export or remove its home on {down}: not looked at, the node is down" in out, out
     assert hub.api("GET", "/users/alice").status_code == 200
+    # A drained worker (an admin taking it out for maintenance) is not looked at either: it runs
+    # no task, so the answer is the same, naming it as drained, even with no worker left to run
+    # anything. (bob's server there is stopped by the drain; this is the module's last step.)
+    manager = swarm_lab.cluster.manager.engine
+    drained = next(n.hostname for n in swarm_lab.cluster.workers if n.hostname != down)
+    spec = manager.api.inspect_node(drained)
+    manager.api.update_node(drained, spec["Version"]["Index"], {**spec["Spec"], "Availability": "drain"})
+    try:
+        code, out = remove_accounts(swarm_lab, "--prefix", "bob")
+        assert code != 0, out
+        assert f"bob: FAILED to export or remove its home on {drained}: not looked at, the node is drained" in out, out
+        assert f"bob: FAILED to export or remove its home on {down}: not looked at, the node is down" in out, out
+        assert hub.api("GET", "/users/bob").status_code == 200
+    finally:
+        spec = manager.api.inspect_node(drained)
+        manager.api.update_node(drained, spec["Version"]["Index"], {**spec["Spec"], "Availability": "active"})

@@ -61,6 +61,7 @@ def run_on_every_node(client: docker.DockerClient, spec: dict[str, Any], timeout
         service_id = client.api.create_service(**spec)["ID"]
     except docker.errors.APIError as error:
         raise JobError(f"cannot create the {what} service on the Swarm: {error.explanation or error}") from None
+    constraints = constraints_of(spec)
     try:
         started = time.monotonic()
         while True:
@@ -71,14 +72,14 @@ def run_on_every_node(client: docker.DockerClient, spec: dict[str, Any], timeout
             down = {n["ID"] for n in nodes if (n.get("Status") or {}).get("State") != "ready"}
             if tasks and len(tasks) >= desired and all(t["Status"]["State"] in DONE_STATES or t.get("NodeID") in down
                                                        for t in tasks):
-                return _results(client, service_id, tasks, nodes, every_node, constraints_of(spec))
+                return _results(client, service_id, tasks, nodes, every_node, constraints)
             waited = time.monotonic() - started
             if waited > timeout:
                 raise TimedOut(f"{what} did not finish on every node within {timeout:.0f} s (stopped)",
-                               _results(client, service_id, tasks, nodes, every_node, constraints_of(spec)))
+                               _results(client, service_id, tasks, nodes, every_node, constraints))
             if not tasks and not desired and waited > NO_NODE_S:
                 # Every node that may run servers down or drained: each is a result of its own.
-                unreached = _results(client, service_id, [], nodes, every_node, constraints_of(spec))
+                unreached = _results(client, service_id, [], nodes, every_node, constraints)
                 if unreached:
                     return unreached
                 raise JobError(f"no node may run servers ({_constraints(spec)}): nothing to {what}")
@@ -173,8 +174,8 @@ def _results(client: docker.DockerClient, service_id: str, tasks: list[dict], no
                                   error=error, lines=lines.get(task["ID"], [])))
     if every_node:
         ran = {t.get("NodeID") for t in tasks}
-        constraints = _placement(constraints)
-        for node in (n for n in nodes if may_run(n, constraints)):
+        allowed = _placement(constraints)
+        for node in (n for n in nodes if may_run(n, allowed)):
             availability = (node.get("Spec") or {}).get("Availability", "active")
             problem = down.get(node["ID"]) or AVAILABILITY_WORDS.get(availability, availability)
             if node["ID"] not in ran and problem:

@@ -77,6 +77,8 @@ CONFIGS = {
     "default": {},
     # JupyterHub/DockerSpawner defaults for everything a workshop start depends on.
     "baseline": {"COMPOSE_FILE": "docker-compose.yml:bench/baseline/compose.override.yml"},
+    # The default with homes as plain volumes, no size limit: what sized homes cost a rush.
+    "plain-homes": {"GLUONLAB_HOME_SIZE": "0"},
 }
 CODE = {
     "import": (("import mxnet as mx\n"

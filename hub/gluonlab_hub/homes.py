@@ -9,12 +9,16 @@ disk under the hub's database or another home; a home that does not fit any more
 its first spawn, with a message saying so.
 
 Loop devices need the host's root, which the hub does not have (it has the Docker socket). So
-each spawn's home work runs in a short-lived helper container (the hub's own image, ``python -m
-gluonlab_hub.homes batch``) with SYS_ADMIN, access to loop devices only (device cgroup rules)
-and the host's /dev. Helper work is group-committed (``HelperBatches``): one helper runs at a
-time and takes every request that came in while the one before it ran, so a room logging in at
-once costs a few helper containers instead of two per attendee (each container is engine CPU
-that the attendees' own starts are waiting for). The helper creates the image on first use
+the home work runs in a helper container (the hub's own image, ``python -m gluonlab_hub.homes
+serve``) with SYS_ADMIN, access to loop devices only (device cgroup rules) and the host's /dev.
+The hub keeps one helper running (``KeptHelper``) and talks to it over its attached stdin and
+stdout, one JSON line per batch each way: a container per batch cost the engine ~0.35 core-s
+and the batch a second or more of wall time in a login rush, on the CPU the attendees' own starts
+were waiting for. The helper exits when its stdin closes (the hub stopped or restarted: Docker
+closes a ``StdinOnce`` stdin when its one client detaches); one that died is replaced at the next
+batch, which is run again (every operation is idempotent), and exited ones are removed when the
+next starts. Helper work is group-committed (``HelperBatches``): one batch at a time, taking every
+request that came in while the one before it ran. The helper creates the image on first use
 (fallocate, mkfs.ext4 owned by uid 1000), attaches it to a free loop device and points ``<user>.dev`` in the images volume at it; the home
 volume's ``device=`` is that link, so the volume never changes. Once the server's container has
 started (Docker has mounted the home), a later helper run (``release``) detaches the loop device
@@ -40,9 +44,11 @@ import logging
 import os
 import re
 import socket
+import struct
 import subprocess
 import sys
 import threading
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -59,6 +65,7 @@ MIN_HOME_BYTES = 32 * 1024**2
 #: Labels of the volumes this module creates.
 SIZE_LABEL = "org.gluonlab.home-size"
 INSTANCE_LABEL = "org.gluonlab.instance"
+ROLE_LABEL, HELPER_ROLE = "org.gluonlab.role", "homes-helper"
 #: A container's own log (what its processes print to stdout/stderr) stays under 2 x 10 MB.
 LOG_CONFIG = {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "2"}}
 #: The helper's privileges: mount-related ioctls (SYS_ADMIN) on loop devices (block major 7,
@@ -66,11 +73,12 @@ LOG_CONFIG = {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "2"
 #: may be new (a container's own /dev is a copy made at its start).
 HELPER_CAPS = ["SYS_ADMIN"]
 HELPER_DEVICE_RULES = ["b 7:* rwm", "c 10:237 rwm"]
+#: A batch's answer is awaited this long (twenty new homes take about a second).
 HELPER_TIMEOUT_S = 60
-#: Spawns wait for their home work in threads of their own (a batch takes ~0.5-1 s), which must
-#: not hold up the spawner's Docker calls (their pool has 4 threads) during a login rush.
+#: Spawns wait for their home work in threads of their own (a batch of new homes takes up to a
+#: second), which must not hold up the spawner's Docker calls (their pool has 4 threads).
 HELPER_THREADS = 8
-#: Operations one helper container takes at most (they travel as one JSON argument).
+#: Operations one batch takes at most (one JSON line to the helper, or one argument of ``batch``).
 MAX_BATCH = 32
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -239,6 +247,8 @@ def helper_main(argv: Optional[list[str]] = None) -> int:
     sub.add_parser("batch", help="run operations given as a JSON list of [action, volume, *args] "
                                  "(attach VOLUME SIZE, release VOLUME, delete VOLUME); prints one result each"
                    ).add_argument("operations", type=json.loads)
+    sub.add_parser("serve", help="read such lists from stdin, one per line, and answer each with a line of "
+                                 "results until stdin closes (the helper the hub keeps)")
     # For admins, in the hub container: a stopped user's sized home is not attached, so tools that
     # mount it (scripts/export-homes.sh) need it attached first, and released after.
     for name, what in (("open", "attach a stopped user's home so that it can be mounted (hub container)"),
@@ -246,6 +256,8 @@ def helper_main(argv: Optional[list[str]] = None) -> int:
         sub.add_parser(name, help=what).add_argument("volume")
     args = parser.parse_args(argv)
     try:
+        if args.action == "serve":
+            return serve(sys.stdin, sys.stdout)
         if args.action == "batch":
             result: Any = run_batch(args.operations)
         else:
@@ -261,12 +273,30 @@ def helper_main(argv: Optional[list[str]] = None) -> int:
     return 0
 
 
+def serve(lines: Any, out: Any) -> int:
+    """The kept helper's loop: each line a batch (a JSON list of operations), each answered with
+    one line, its results or ``{"error": ...}`` for a line that is not a batch. Ends at EOF."""
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            operations = json.loads(line)
+            if not isinstance(operations, list) or not all(isinstance(op, list) and op for op in operations):
+                raise ValueError("expected a list of [action, volume, ...] lists")
+        except ValueError as error:
+            answer: Any = {"error": f"homes helper got a line that is not a batch: {error}"}
+        else:
+            answer = run_batch(operations)
+        out.write(json.dumps(answer) + "\n")
+        out.flush()
+    return 0
+
+
 class HelperBatches:
-    """Group commit of helper work: ``call`` hands one operation to the next helper run and
-    waits for its result. One run at a time; a run takes everything queued (up to MAX_BATCH), so
-    one caller alone waits for one helper, and a rush shares a few. *run* takes a list of
-    operations and returns their results in order (a helper container); if it raises, every
-    operation of that run fails with its message and the next run goes on."""
+    """Group commit of helper work: ``call`` hands one operation to the next batch and waits for
+    its result. One batch at a time; a batch takes everything queued (up to MAX_BATCH). *run*
+    takes a list of operations and returns their results in order (KeptHelper.run); if it
+    raises, every operation of that batch fails with its message and the next batch goes on."""
 
     def __init__(self, run: Callable[[list[list]], list[dict[str, Any]]], max_batch: int = MAX_BATCH):
         self._run, self.max_batch = run, max_batch
@@ -286,7 +316,7 @@ class HelperBatches:
             result = future.result(timeout=timeout)
         except FutureTimeout:
             raise HomeError(f"the homes helper did not answer within {timeout:.0f} s: see the hub's log "
-                            "and the engine's (docker ps -a --filter label=org.gluonlab.instance)") from None
+                            "and the engine's (docker ps -a --filter label=org.gluonlab.role=homes-helper)") from None
         if "error" in result:
             raise HomeError(result["error"])
         return result
@@ -311,6 +341,155 @@ class HelperBatches:
 
 
 # --- The hub side -------------------------------------------------------------------------------
+class HelperGone(HomeError):
+    """The kept helper's stream ended: the container exited or was removed."""
+
+
+class KeptHelper:
+    """The homes helper the hub keeps running (module doc): a container started at the first
+    batch, its stdin and stdout attached (Docker's multiplexed stream: an 8-byte header, stream
+    and length, before each chunk), one JSON line per batch each way. *client* and *image* are
+    called when a helper is started (the Docker client and the hub's own image). ``run`` is
+    HelperBatches' *run*: one batch at a time."""
+
+    def __init__(self, client: Callable[[], Any], image: Callable[[], str], instance: str,
+                 timeout: float = HELPER_TIMEOUT_S):
+        self._client, self._image, self.instance, self.timeout = client, image, instance, timeout
+        self._lock = threading.Lock()
+        self.container: Any = None
+        self._socket: Any = None
+        self._stdout = b""
+        self.started = 0  #: helpers this hub has started (one unless one died)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {INSTANCE_LABEL: self.instance, ROLE_LABEL: HELPER_ROLE}
+
+    def run(self, operations: list[list]) -> list[dict[str, Any]]:
+        with self._lock:
+            for attempt in (1, 2):
+                if self.container is None:
+                    self._start()
+                try:
+                    answer = self._exchange(operations)
+                except HelperGone as error:
+                    # Died between batches or during this one: every operation is idempotent, so
+                    # a new helper runs the batch again; a second death is reported.
+                    reason = self._discard(str(error))
+                    if attempt == 2:
+                        raise HelperGone(f"the homes helper stopped twice running one batch: {reason}") from None
+                    continue
+                except BaseException as error:  # stuck, or out of step with us: a new one next time
+                    self._discard(str(error))
+                    raise
+                if isinstance(answer, dict) and "error" in answer:
+                    raise HomeError(answer["error"])
+                return answer
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Stop the helper (its stdin closes, it exits, and is removed)."""
+        with self._lock:
+            if self.container is not None:
+                self._discard("closed")
+
+    def _start(self) -> None:
+        client = self._client()
+        filters = {"label": [f"{k}={v}" for k, v in self.labels.items()], "status": ["exited", "created", "dead"]}
+        for stale in client.containers.list(all=True, filters=filters):
+            stale.remove(force=True)  # left by an earlier hub (or a helper that died)
+        # Named after the instance (stacks are cleaned up by that prefix); the capital letter keeps
+        # it from ever being a user's container name (usernames are lower case).
+        container = client.containers.create(
+            self._image(), ["python3", "-m", "gluonlab_hub.homes", "serve"], user="0",
+            name=f"{self.instance}-Homes-helper-{uuid.uuid4().hex[:8]}",
+            # stdin_open: docker-py sets StdinOnce with it (closed when the hub's attach ends).
+            stdin_open=True, tty=False, auto_remove=True,
+            network_mode="none", cap_drop=["ALL"], cap_add=HELPER_CAPS, device_cgroup_rules=HELPER_DEVICE_RULES,
+            security_opt=["no-new-privileges:true"], labels=self.labels, log_config=LOG_CONFIG,
+            volumes={"/dev": {"bind": "/dev", "mode": "rw"},
+                     homes_volume(self.instance): {"bind": IMAGES_MOUNT, "mode": "rw"}},
+            entrypoint=[])
+        try:
+            # Attached before it starts, so that nothing it prints is missed.
+            stream = client.api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stream": 1})
+            container.start()
+        except BaseException:
+            container.remove(force=True)
+            raise
+        self.container, self._socket, self._stdout = container, stream, b""
+        self.started += 1
+        log.info("homes helper %s started", container.short_id)
+
+    def _raw(self) -> Any:
+        # docker-py hands back socket.SocketIO for the unix socket (its socket in ._sock), a
+        # socket itself over TLS.
+        return getattr(self._socket, "_sock", self._socket)
+
+    def _exchange(self, operations: list[list]) -> Any:
+        raw = self._raw()
+        raw.settimeout(self.timeout)
+        try:
+            raw.sendall((json.dumps(operations) + "\n").encode())
+            line = self._read_line(raw)
+        except socket.timeout:
+            raise HomeError(f"the homes helper did not answer within {self.timeout:.0f} s (it was stopped; "
+                            "the next batch starts a new one): see the hub's log") from None
+        except OSError as error:
+            raise HelperGone(str(error)) from None
+        try:
+            return json.loads(line)
+        except ValueError:
+            raise HomeError(f"the homes helper printed {line[:200]!r} instead of results") from None
+
+    def _read_line(self, raw: Any) -> str:
+        while b"\n" not in self._stdout:
+            stream, chunk = _frame(raw)
+            if stream == 1:
+                self._stdout += chunk
+        line, self._stdout = self._stdout.split(b"\n", 1)
+        return line.decode(errors="replace")
+
+    def _discard(self, why: str) -> str:
+        """Forget the helper: close its stream, remove it; returns why it went, with its last
+        words (stderr) when it said any."""
+        container, stream = self.container, self._socket
+        self.container = self._socket = None
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass
+        if container is None:
+            return why
+        import docker
+
+        try:
+            last = container.logs(stdout=False, stderr=True, tail=20).decode(errors="replace").strip()
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            last = ""  # already removed (by an admin, or docker rm -f): nothing more to say
+        log.warning("homes helper %s discarded: %s%s", container.short_id, why, f"; it said: {last[-500:]}" if last else "")
+        return f"{why}; it said: {last[-500:]}" if last else why
+
+
+def _frame(raw: Any) -> tuple[int, bytes]:
+    """One chunk of an attached, non-TTY container stream: (1 stdout or 2 stderr, bytes)."""
+    header = _exactly(raw, 8)
+    stream, length = struct.unpack(">BxxxL", header)
+    return stream, _exactly(raw, length)
+
+
+def _exactly(raw: Any, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = raw.recv(size - len(data))
+        if not chunk:
+            raise HelperGone("its output ended (the helper container exited)")
+        data += chunk
+    return data
+
+
 class HomeStore:
     """Sized homes for one lab instance: the hub's half (Docker API calls, blocking: run them
     in the spawner's executor)."""
@@ -323,7 +502,8 @@ class HomeStore:
                             "for unlimited homes")
         self._helper_image = helper_image
         self.executor = ThreadPoolExecutor(HELPER_THREADS, thread_name_prefix="homes-helper")
-        self.batches = HelperBatches(self._run_helper)
+        self.helper = KeptHelper(lambda: self.client, lambda: self.helper_image, self.instance)
+        self.batches = HelperBatches(self.helper.run)
 
     def __deepcopy__(self, memo: dict) -> "HomeStore":
         # One store per hub (its helper pool and Docker client): traitlets deep-copies config
@@ -363,29 +543,6 @@ class HomeStore:
         except docker.errors.NotFound:
             volume = self.client.volumes.create(self.images_volume, labels={INSTANCE_LABEL: self.instance})
         return volume.attrs["Mountpoint"]
-
-    def _run_helper(self, operations: list[list]) -> list[dict[str, Any]]:
-        """One helper container for a batch of operations (HelperBatches' *run*)."""
-        container = self.client.containers.create(
-            self.helper_image, ["python3", "-m", "gluonlab_hub.homes", "batch", json.dumps(operations)], user="0",
-            network_mode="none", cap_drop=["ALL"], cap_add=HELPER_CAPS, device_cgroup_rules=HELPER_DEVICE_RULES,
-            security_opt=["no-new-privileges:true"], labels={INSTANCE_LABEL: self.instance},
-            volumes={"/dev": {"bind": "/dev", "mode": "rw"}, self.images_volume: {"bind": IMAGES_MOUNT, "mode": "rw"}},
-            entrypoint=[])
-        try:
-            container.start()
-            status = container.wait(timeout=HELPER_TIMEOUT_S)
-            out = container.logs(stdout=True, stderr=False).decode(errors="replace").strip().splitlines()
-            err = container.logs(stdout=False, stderr=True).decode(errors="replace").strip()
-        finally:
-            container.remove(force=True)
-        try:
-            results = json.loads(out[-1])
-        except (IndexError, ValueError):
-            raise HomeError(f"homes helper failed (exit {status.get('StatusCode')}): {err[-500:]}") from None
-        if isinstance(results, dict) and "error" in results:
-            raise HomeError(results["error"])
-        return results
 
     def _helper(self, *operation: str) -> dict[str, Any]:
         return self.batches.call(list(operation))

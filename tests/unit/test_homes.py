@@ -5,8 +5,10 @@ tests/integration/hostile_room/test_disk.py."""
 from __future__ import annotations
 
 import errno
+import io
 import json
 import shutil
+import socket
 import threading
 import time
 import struct
@@ -138,11 +140,20 @@ def test_no_room_for_a_new_home_is_a_clear_error_and_leaves_nothing(tmp_path, mo
 
 
 # --- What the hub asks the engine for (a recording stand-in; the real engine: test_disk.py) --------
-class Engine:
-    """Records volume calls; helper containers print what the helper would."""
+def answer_like_the_helper(operations):
+    """What the helper answers for a batch of attaches (the stand-in's default)."""
+    return [{"device": "/dev/loop7", "created": True, "size": 67108864} for _ in operations]
 
-    def __init__(self, volumes=None):
+
+class Engine:
+    """Records volume and container calls. A helper container's attached stream is a socket pair:
+    its far end reads the batches the hub writes and answers each as Docker frames a
+    container's output (8-byte header per chunk), with a line on stderr before it to be skipped.
+    *answer* maps a batch to what the helper prints, or to None: the helper dies without a word."""
+
+    def __init__(self, volumes=None, answer=answer_like_the_helper):
         self.created, self.helpers, self.existing = [], [], dict(volumes or {})
+        self.batches, self.removed, self.stale, self.answer = [], [], [], answer
         engine = self
 
         class Volumes:
@@ -160,45 +171,136 @@ class Engine:
                 return SimpleNamespace(attrs=engine.existing[name])
 
         class Container:
-            def __init__(self, command):
-                self.command = command
+            def __init__(self, name):
+                self.id = self.short_id = name
 
             def start(self):
                 pass
 
-            def wait(self, timeout):
-                return {"StatusCode": 0}
-
-            def logs(self, stdout=True, stderr=True):
-                # The helper prints one result per operation of its batch (the command's last word).
-                result = {"device": "/dev/loop7", "created": True, "size": 67108864}
-                return json.dumps([result for _ in json.loads(self.command[-1])]).encode() if stdout else b""
+            def logs(self, stdout=True, stderr=True, tail="all"):
+                return b"mkfs.ext4: killed" if stderr else b""
 
             def remove(self, force):
-                pass
+                engine.removed.append(self.id)
 
         class Containers:
             def create(self, image, command, **kwargs):
                 engine.helpers.append((command, kwargs))
-                return Container(command)
+                return Container(kwargs["name"])
+
+            def list(self, all, filters):
+                engine.listed_with = filters
+                return engine.stale
+
+        def far_end(end):
+            with end, end.makefile("rb") as lines:
+                for line in lines:
+                    engine.batches.append(json.loads(line))
+                    answer = engine.answer(json.loads(line))
+                    if answer is None:
+                        return  # the helper died reading this batch
+                    for stream, data in ((2, b"helper: working\n"), (1, json.dumps(answer).encode() + b"\n")):
+                        end.sendall(struct.pack(">BxxxL", stream, len(data)) + data)
+
+        def attach_socket(container_id, params):
+            assert params == {"stdin": 1, "stdout": 1, "stream": 1}
+            near, far = socket.socketpair()
+            threading.Thread(target=far_end, args=(far,), daemon=True).start()
+            return near
 
         self.volumes, self.containers = Volumes(), Containers()
+        self.api = SimpleNamespace(attach_socket=attach_socket)
 
 
-def test_a_new_home_is_attached_by_the_helper_and_its_volume_points_at_the_link():
+def test_a_new_home_is_attached_by_the_kept_helper_and_its_volume_points_at_the_link():
     engine = Engine()
     store = homes.HomeStore("lab", "64m", client=engine, helper_image="sha256:hub")
     assert store.prepare("lab-home-alice") is True
     (command, options), = engine.helpers
-    assert command == ["python3", "-m", "gluonlab_hub.homes", "batch", json.dumps([["attach", "lab-home-alice",
-                                                                                   str(64 << 20)]])]
+    assert command == ["python3", "-m", "gluonlab_hub.homes", "serve"]
+    assert engine.batches == [[["attach", "lab-home-alice", str(64 << 20)]]]
     assert options["cap_drop"] == ["ALL"] and options["cap_add"] == ["SYS_ADMIN"]
     assert options["device_cgroup_rules"] == ["b 7:* rwm", "c 10:237 rwm"] and options["network_mode"] == "none"
+    # Its stdin closes with the hub's connection, and the engine removes it when it exits.
+    assert options["stdin_open"] and options["auto_remove"] and not options["tty"]
+    assert options["name"].startswith("lab-Homes-helper-")
     assert [name for name, _ in engine.created] == ["lab-homes", "lab-home-alice"]
     home = engine.created[1][1]
     assert home["driver_opts"] == {"type": "ext4", "device": "/var/lib/docker/volumes/lab-homes/_data/"
                                    "lab-home-alice.dev", "o": "nosuid,nodev"}
     assert home["labels"][homes.SIZE_LABEL] == str(64 << 20)
+
+
+def test_one_kept_helper_answers_every_batch():
+    engine = Engine()
+    store = homes.HomeStore("lab", "64m", client=engine, helper_image="sha256:hub")
+    for name in ("ana", "ben", "cai"):
+        store.prepare(f"lab-home-{name}")
+    store.release("lab-home-ana")
+    assert len(engine.helpers) == 1 and store.helper.started == 1
+    assert engine.batches[-1] == [["release", "lab-home-ana"]] and len(engine.batches) == 4
+    # Only this instance's helpers that are no longer running are cleared away at its start.
+    assert engine.listed_with == {"label": ["org.gluonlab.instance=lab", "org.gluonlab.role=homes-helper"],
+                                  "status": ["exited", "created", "dead"]}
+
+
+def test_a_helper_that_died_is_replaced_and_the_batch_runs_again():
+    deaths = []
+
+    def answer(operations):
+        if not deaths:
+            deaths.append(operations)
+            return None
+        return [{"device": None} for _ in operations]
+
+    engine = Engine(answer=answer)
+    helper = homes.KeptHelper(lambda: engine, lambda: "sha256:hub", "lab", timeout=5)
+    assert helper.run([["release", "lab-home-ana"]]) == [{"device": None}]
+    assert helper.started == 2 and len(engine.batches) == 2
+    first, second = (options["name"] for _, options in engine.helpers)
+    assert engine.removed == [first] and helper.container.id == second
+
+
+def test_a_helper_that_dies_twice_on_one_batch_fails_it_with_its_last_words():
+    engine = Engine(answer=lambda operations: None)
+    batches = homes.HomeStore("lab", "64m", client=engine, helper_image="sha256:hub").batches
+    with pytest.raises(homes.HomeError, match="stopped twice running one batch.*it said: mkfs.ext4: killed"):
+        batches.call(["attach", "lab-home-ana", "64"], timeout=10)
+    assert len(engine.removed) == 2
+
+
+def test_a_stuck_helper_is_stopped_and_the_next_batch_gets_a_new_one():
+    stuck = threading.Event()
+    engine = Engine(answer=lambda operations: stuck.wait(10) and None
+                    if operations[0][1] == "lab-home-ana" else [{"device": None}])
+    helper = homes.KeptHelper(lambda: engine, lambda: "sha256:hub", "lab", timeout=0.3)
+    with pytest.raises(homes.HomeError, match="did not answer within 0 s"):
+        helper.run([["release", "lab-home-ana"]])
+    assert len(engine.removed) == 1 and helper.container is None
+    assert helper.run([["release", "lab-home-ben"]]) == [{"device": None}] and helper.started == 2
+    stuck.set()
+
+
+def test_exited_helpers_of_an_earlier_hub_are_removed_when_one_starts():
+    engine = Engine()
+    left = SimpleNamespace(remove=lambda force: engine.removed.append("left-by-the-last-hub"))
+    engine.stale = [left]
+    homes.KeptHelper(lambda: engine, lambda: "sha256:hub", "lab").run([["release", "lab-home-ana"]])
+    assert engine.removed == ["left-by-the-last-hub"]
+
+
+def test_the_served_helper_answers_each_line_and_ends_with_its_input(tmp_path, monkeypatch):
+    monkeypatch.setattr(homes, "IMAGES_MOUNT", str(tmp_path))
+    (tmp_path / "lab-home-ana.img").write_bytes(b"x" * 10)
+    lines = [json.dumps([["delete", "lab-home-ana"]]) + "\n", "\n", "not json\n", json.dumps({"a": 1}) + "\n",
+             json.dumps([["release", "lab-home-ben"]]) + "\n"]
+    out = io.StringIO()
+    assert homes.serve(iter(lines), out) == 0
+    answers = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert answers[0] == [{"device": None, "freed": 10}] and not (tmp_path / "lab-home-ana.img").exists()
+    assert [answer["error"].startswith("homes helper got a line that is not a batch") for answer in answers[1:3]] \
+        == [True, True]
+    assert answers[3] == [{"device": None}] and len(answers) == 4
 
 
 def test_an_older_plain_home_is_used_as_it_is_and_nothing_is_attached():

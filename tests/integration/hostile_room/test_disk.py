@@ -174,3 +174,28 @@ def test_export_after_the_workshop_reads_stopped_and_running_sized_homes(stack, 
     with tarfile.open(tmp_path / "alice.tar.gz") as archive:
         assert "./mine" in archive.getnames()
     assert f"{stack.instance}-home-alice.img" not in loop_devices_of(stack), "released after the export"
+
+
+def test_one_kept_homes_helper_serves_the_hub_is_replaced_when_killed_and_goes_with_the_hub(stack, room):
+    """homes.KeptHelper: one helper container for all of the hub's home work; killed, the next
+    start gets a new one; a restarted hub's helper exits with its stdin and is removed."""
+    hub, client = room["hub"], docker.from_env()
+
+    def helpers():
+        return client.containers.list(all=True, filters={"label": [f"org.gluonlab.instance={stack.instance}",
+                                                                   "org.gluonlab.role=homes-helper"]})
+
+    kept, = helpers()
+    assert kept.status == "running" and kept.name.startswith(f"{stack.instance}-Homes-helper-")
+    kept.kill()
+    hub.stop_server("bob")
+    hub.start_server("bob")
+    replacement, = helpers()
+    assert replacement.id != kept.id
+    bob = client.containers.get(f"{stack.instance}-bob")
+    assert sh(bob, "cat ~/note")[1].strip() == "kept"
+    stack.restart_hub()
+    wait_until(lambda: not helpers(), 30, what="the restarted hub's homes helper to exit and be removed")
+    hub.stop_server("bob")
+    hub.start_server("bob")
+    assert len(helpers()) == 1 and f"{stack.instance}-home-bob.img" in loop_devices_of(stack)

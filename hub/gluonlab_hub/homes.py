@@ -78,7 +78,7 @@ HELPER_TIMEOUT_S = 60
 #: Spawns wait for their home work in threads of their own (a batch of new homes takes up to a
 #: second), which must not hold up the spawner's Docker calls (their pool has 4 threads).
 HELPER_THREADS = 8
-#: Operations one batch takes at most (one JSON line to the helper, or one argument of ``batch``).
+#: Operations one batch takes at most (one JSON line to the helper).
 MAX_BATCH = 32
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -244,11 +244,9 @@ def helper_main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gluonlab_hub.homes",
                                      description="Helper of the hub's sized homes (runs in a helper container).")
     sub = parser.add_subparsers(dest="action", required=True)
-    sub.add_parser("batch", help="run operations given as a JSON list of [action, volume, *args] "
-                                 "(attach VOLUME SIZE, release VOLUME, delete VOLUME); prints one result each"
-                   ).add_argument("operations", type=json.loads)
-    sub.add_parser("serve", help="read such lists from stdin, one per line, and answer each with a line of "
-                                 "results until stdin closes (the helper the hub keeps)")
+    sub.add_parser("serve", help="read batches from stdin, one per line, each a JSON list of [action, volume, "
+                                 "*args] (attach VOLUME SIZE, release VOLUME, delete VOLUME), and answer each "
+                                 "with a line of results until stdin closes (the helper the hub keeps)")
     # For admins, in the hub container: a stopped user's sized home is not attached, so tools that
     # mount it (scripts/export-homes.sh) need it attached first, and released after.
     for name, what in (("open", "attach a stopped user's home so that it can be mounted (hub container)"),
@@ -258,14 +256,11 @@ def helper_main(argv: Optional[list[str]] = None) -> int:
     try:
         if args.action == "serve":
             return serve(sys.stdin, sys.stdout)
-        if args.action == "batch":
-            result: Any = run_batch(args.operations)
-        else:
-            from .settings import Settings
+        from .settings import Settings
 
-            settings = Settings.from_env()
-            store = HomeStore(settings.instance, settings.home_size)
-            result = {"sized": store.prepare(args.volume)} if args.action == "open" else store.release(args.volume)
+        settings = Settings.from_env()
+        store = HomeStore(settings.instance, settings.home_size)
+        result = {"sized": store.prepare(args.volume)} if args.action == "open" else store.release(args.volume)
     except HomeError as error:
         print(json.dumps({"error": str(error)}))
         return 1

@@ -27,8 +27,13 @@ What the single-host spawner guarantees (spawner.py) holds here too:
   =cpu) started again without one. The shared policy cannot be expressed (a named resource goes
   to one task at a time): settings.py refuses it with this backend.
 * Server profiles (spawner.ProfileChoice, as on one host): the chosen profile's image and limits,
-  and its whole GPUs as one reservation of N (Swarm finds them on one node); MIG profiles are
-  refused at hub start (swarm_profile_problems).
+  and its whole GPUs as one reservation of N (Swarm finds them on one node). A MIG slice is a
+  generic resource of its own kind per profile, ``<resource>-MIG-<profile>`` (the docker_swarm
+  role registers each slice of a worker's GPUs in MIG mode so, and lists every kind in the NVIDIA
+  runtime's ``swarm-resource``): a MIG profile reserves one of its kind, and Swarm hands the task
+  one slice's ``MIG-`` UUID that no other task holds. A GPU in MIG mode is never registered
+  whole, so whole-GPU and MIG reservations never meet on one GPU. A profile whose slices no node
+  offers is refused at hub start (swarm_profile_problems).
 * Network isolation: the node guard on each worker (node_guard.py) writes the server's firewall
   rules inside its network namespace; the start command waits for them (``node_guard_wait_s``)
   and a server whose node has no guard running does not start, with a message naming the node.
@@ -129,9 +134,10 @@ while gate and not os.path.exists(gate):
               'not starting without them', file=sys.stderr)
         sys.exit({GATE_EXIT})
     time.sleep(0.1)
-gpu = os.environ.get('DOCKER_RESOURCE_' + sys.argv[1], '')
+gpu = os.environ.get('DOCKER_RESOURCE_' + sys.argv[1].upper(), '')
 if gpu:
-    os.environ.update(GLUONLAB_GPUS=gpu, GLUONLAB_GPU_DESCRIPTION=f'GPU {{gpu}} (picked by Swarm)')
+    what = 'MIG slice' if gpu.startswith('MIG-') else 'GPU'
+    os.environ.update(GLUONLAB_GPUS=gpu, GLUONLAB_GPU_DESCRIPTION=f'{{what}} {{gpu}} (picked by Swarm)')
 os.execvp(sys.argv[2], sys.argv[2:])
 """
 
@@ -161,27 +167,53 @@ class HomeMoveRefused(ValueError):
 # ------------------------------------------------------------------ reading Swarm objects
 
 
+def mig_resource(resource: str, profile: str) -> str:
+    """The generic resource kind of one MIG slice of *profile*: ``NVIDIA-GPU-MIG-1g.10gb``."""
+    return f"{resource}-MIG-{profile}"
+
+
+def resource_variable(kind: str) -> str:
+    """The variable Swarm sets in a task for its generic resources of *kind* (swarmkit's
+    EnvFormat: ``DOCKER_RESOURCE_`` and the kind, upper-cased), which the NVIDIA runtime's
+    ``swarm-resource`` names."""
+    return f"DOCKER_RESOURCE_{kind}".upper()
+
+
+def _gpu_kind(kind: str, resource: str) -> str | None:
+    """"" for a whole GPU's kind, the MIG profile for a slice's, None for anything else."""
+    if kind == resource:
+        return ""
+    prefix = mig_resource(resource, "")
+    if kind.startswith(prefix) and gpu_mod.MIG_PROFILE_RE.match(kind[len(prefix):]):
+        return kind[len(prefix):]
+    return None
+
+
 def node_gpus(nodes: Iterable[Mapping[str, Any]], resource: str) -> list[Gpu]:
-    """The GPUs the nodes advertise as named generic resources *resource* (one UUID each), in
-    node hostname order. Counted resources (``NVIDIA-GPU=4``) name no GPU and are left out."""
+    """The GPUs and MIG slices the nodes advertise as named generic resources *resource* and
+    ``<resource>-MIG-<profile>`` (one UUID each), in node hostname order. Counted resources
+    (``NVIDIA-GPU=4``) name no GPU and are left out."""
     found: list[Gpu] = []
     for node in sorted(nodes, key=lambda n: n.get("Description", {}).get("Hostname", "")):
         description = node.get("Description") or {}
         hostname = description.get("Hostname", node.get("ID", "?"))
         for item in (description.get("Resources") or {}).get("GenericResources") or []:
             named = item.get("NamedResourceSpec") or {}
-            if named.get("Kind") == resource and named.get("Value"):
-                found.append(Gpu(device_id=named["Value"], uuid=named["Value"], name=f"on {hostname}"))
+            profile = _gpu_kind(named.get("Kind", ""), resource)
+            if profile is not None and named.get("Value"):
+                found.append(Gpu(device_id=named["Value"], uuid=named["Value"], name=f"on {hostname}",
+                                 mig_profile=profile))
     return found
 
 
 def assigned_gpus(task: Mapping[str, Any] | None, resource: str) -> list[str]:
-    """The GPU UUIDs Swarm gave *task*: its GenericResources of kind *resource* (the engine API's
-    name for what swarmkit calls the task's assigned generic resources)."""
+    """The GPU or MIG slice UUIDs Swarm gave *task*: its GenericResources of kind *resource* or
+    a MIG kind of it (the engine API's name for what swarmkit calls the task's assigned generic
+    resources)."""
     values = []
     for item in (task or {}).get("GenericResources") or []:
         named = item.get("NamedResourceSpec") or {}
-        if named.get("Kind") == resource and named.get("Value"):
+        if _gpu_kind(named.get("Kind", ""), resource) is not None and named.get("Value"):
             values.append(named["Value"])
     return values
 
@@ -325,8 +357,9 @@ class SwarmGpuLedger(GpuAllocator):
 
     @staticmethod
     def gpus_per_node(gpus: Iterable[Gpu]) -> dict[str, int]:
-        """How many of *gpus* each node has (keyed by the GPU's "on <hostname>" name)."""
-        return dict(Counter(gpu.name for gpu in gpus))
+        """How many whole GPUs of *gpus* each node has (keyed by the GPU's "on <hostname>" name;
+        MIG slices are not whole GPUs)."""
+        return dict(Counter(gpu.name for gpu in gpus if not gpu.is_slice))
 
     @classmethod
     def _seats_per_node(cls, count: int, gpus: Iterable[Gpu]) -> int:
@@ -384,16 +417,18 @@ def hub_swarm_ledger(settings: Any, docker_client: Any = None) -> SwarmGpuLedger
 
 
 def swarm_profile_problems(profiles: Any, ledger: "SwarmGpuLedger") -> list[str]:
-    """What the Swarm cannot serve of the server profiles, one line per profile: a MIG slice (Swarm
-    hands out whole GPUs, as generic resources) or more whole GPUs than any one node has."""
+    """What the Swarm cannot serve of the server profiles, one line per profile: a MIG slice no
+    node offers, or more whole GPUs than any one node has."""
     most = max(SwarmGpuLedger.gpus_per_node(ledger.gpus).values(), default=0)
     problems = []
     for profile in profiles.profiles:
         request = profile.gpu
-        if request.kind == "mig":
-            problems.append(f"profile {profile.name!r} asks for a MIG {request.mig_profile} slice, but with "
-                            "GLUONLAB_SPAWNER_BACKEND=swarm GPUs are handed out whole (Swarm generic resources): "
-                            "use gpu: 1, or the docker backend on the host that has the slices")
+        if request.kind == "mig" and request.mig_profile not in ledger.mig_profiles():
+            have = ", ".join(ledger.mig_profiles()) or "none"
+            problems.append(f"profile {profile.name!r} asks for a MIG {request.mig_profile} slice, but no Swarm "
+                            f"node offers one (slices offered: {have}); the docker_swarm role registers the "
+                            "slices of each worker's GPUs in MIG mode: re-run it after creating the MIG "
+                            "instances (nvidia-smi -L lists them), or change the profile's gpu")
         elif request.kind == "whole" and request.count > most:
             problems.append(f"profile {profile.name!r} asks for {request.describe()} on one node, but no node has "
                             f"that many (most on one node: {most}): lower its gpu")
@@ -434,18 +469,23 @@ class LabSwarmSpawner(ProfileChoice, SwarmSpawner):
 
     _lab_executor: ThreadPoolExecutor | None = None
     _want_gpu = False
-    #: GPUs the current start reserves when it wants any (a profile's whole-GPU count, else 1).
+    #: GPUs the current start reserves when it wants any (a profile's whole-GPU count, else 1),
+    #: and their generic resource kind (gpu_resource, or a MIG profile's kind: mig_resource).
     _gpu_count = 1
+    _reserved_kind = ""
 
     def profile_seats(self, profile) -> int:
         return self.gpu_ledger.free_seats(profile.gpu)
 
-    def gpu_reservation(self) -> tuple[bool, int]:
-        """(whether this start reserves GPUs, how many): the profile's whole GPUs, else one GPU
-        when the policy hands out GPUs. MIG profiles never get here (swarm_profile_problems)."""
+    def gpu_reservation(self) -> tuple[bool, int, str]:
+        """(whether this start reserves GPUs, how many, of which generic resource kind): the
+        profile's whole GPUs or its one MIG slice, else one GPU when the policy hands out GPUs."""
         if self.profile is None:
-            return self.gpu_policy != "none", 1
-        return self.profile.gpu.kind == "whole", max(self.profile.gpu.count, 1)
+            return self.gpu_policy != "none", 1, self.gpu_resource
+        request = self.profile.gpu
+        if request.kind == "mig":
+            return True, 1, mig_resource(self.gpu_resource, request.mig_profile)
+        return request.kind == "whole", max(request.count, 1), self.gpu_resource
 
     @property
     def executor(self) -> ThreadPoolExecutor:
@@ -487,7 +527,7 @@ class LabSwarmSpawner(ProfileChoice, SwarmSpawner):
         kwargs = service_create_kwargs(
             name=self.service_name,
             image=self.image,
-            args=start_args(self.gpu_resource, cmd),
+            args=start_args(self._reserved_kind or self.gpu_resource, cmd),
             env=self.get_env(),
             labels=labels,
             home_volume=self._render_templates(self.home_volume),
@@ -498,7 +538,7 @@ class LabSwarmSpawner(ProfileChoice, SwarmSpawner):
             pids_limit=self.pids_limit,
             shm_size=self.shm_size,
             constraints=self.placement_constraints(),
-            gpu_resource=self.gpu_resource,
+            gpu_resource=self._reserved_kind or self.gpu_resource,
             want_gpu=self._want_gpu,
             gpu_count=self._gpu_count,
             tmp_size=self.tmp_size,
@@ -516,7 +556,7 @@ class LabSwarmSpawner(ProfileChoice, SwarmSpawner):
         await self._check_home_node()
         if self.profiles is not None and self.profile is None:  # started without JupyterHub's hook
             self.apply_profile(self.user_options)
-        self._want_gpu, self._gpu_count = self.gpu_reservation()
+        self._want_gpu, self._gpu_count, self._reserved_kind = self.gpu_reservation()
         try:
             ip, port = await super().start()
             try:
@@ -616,8 +656,14 @@ class LabSwarmSpawner(ProfileChoice, SwarmSpawner):
             await self._recreate()
             return
         where = f"on node {self.home_node}, where your files are," if self.home_node else "on any node"
+        if gpu_short and self.profile is not None and self.profile.gpu.kind == "mig":
+            profile, total = self.profile.gpu.mig_profile, self.gpu_ledger.seats(self.profile.gpu)
+            raise ServiceNotPlaced(
+                f"所有 MIG {profile} GPU 切片都已分配，请联系讲师或选择其他类型。/ Every MIG {profile} slice "
+                f"{where} is in use ({total} in the cluster, one user each); ask the instructor to free one, "
+                "or choose another kind of server.")
         if gpu_short:
-            total = len(self.gpu_ledger.gpus)
+            total = sum(1 for gpu in self.gpu_ledger.gpus if not gpu.is_slice)
             raise ServiceNotPlaced(
                 f"所有 GPU 都已分配，请联系讲师。/ All GPUs {where} are in use ({total} GPU(s) in the "
                 f"cluster, one user each); ask the instructor to free one or to allow CPU fallback.")

@@ -38,6 +38,9 @@ NODE_DIR = Path(__file__).resolve().parent / "node"
 LOCAL_BASE = os.environ.get("GLUONLAB_LOCAL_BASE", "gluonlab/debian-base:bookworm")
 ADDRESS_POOL = "172.31.0.0/16"
 GPU_RESOURCE = "NVIDIA-GPU"
+#: worker2 also has one MIG slice of this profile, registered as the docker_swarm role does
+#: (swarm_spawner.mig_resource): a GPU in MIG mode beside its whole one, as no real GPU can be.
+MIG_PROFILE = "1g.10gb"
 #: Inner engines listen here on the test bridge network only (plain TCP: test nodes, no secrets).
 ENGINE_PORT = 2375
 #: Nodes heartbeat this often, so a killed worker is marked down within seconds (default 5 s).
@@ -63,6 +66,8 @@ class Node:
     container: object
     ip: str
     gpus: list[str]
+    #: MIG slice UUIDs (of MIG_PROFILE) the node offers.
+    slices: list[str] = field(default_factory=list)
 
     @property
     def engine(self) -> docker.DockerClient:
@@ -94,7 +99,8 @@ class SwarmCluster:
         self.host.networks.create(self.prefix, driver="bridge", labels={"gluonlab.role": "swarm-test"})
         for key in ("manager", "worker1", "worker2"):
             gpus = [] if key == "manager" else [f"GPU-fake-{self.run_id}-{key}-{i}" for i in range(self.gpus_per_worker)]
-            self.nodes[key] = self._start_node(image, key, gpus)
+            slices = [f"MIG-fake-{self.run_id}-{key}-0"] if key == "worker2" else []
+            self.nodes[key] = self._start_node(image, key, gpus, slices)
         for node in self.nodes.values():
             _wait(lambda n=node: _pings(n.engine), timeout, f"the engine in {node.name}")
         manager = self.manager.engine
@@ -109,13 +115,14 @@ class SwarmCluster:
         manager.networks.get("ingress").remove()
         return self
 
-    def _start_node(self, image: str, key: str, gpus: list[str]) -> Node:
+    def _start_node(self, image: str, key: str, gpus: list[str], slices: list[str]) -> Node:
         name = f"{self.prefix}-{key}"
         command = ["--host=unix:///var/run/docker.sock", f"--host=tcp://0.0.0.0:{ENGINE_PORT}",
                    # What the Ansible role writes in the workers' daemon.json: the service API of
                    # this engine has no per-service no-new-privileges.
                    "--no-new-privileges"]
         command += [f"--node-generic-resource={GPU_RESOURCE}={gpu}" for gpu in gpus]
+        command += [f"--node-generic-resource={GPU_RESOURCE}-MIG-{MIG_PROFILE}={uuid}" for uuid in slices]
         api = self.host.api
         # The host's loop devices, for the sized homes the node guard mounts (gluonlab_hub/
         # node_homes.py): a node's /dev is its own, so only devices that exist now are in it.
@@ -136,7 +143,7 @@ class SwarmCluster:
         container.start()
         container.reload()
         ip = container.attrs["NetworkSettings"]["Networks"][self.prefix]["IPAddress"]
-        return Node(name=name, hostname=key, container=container, ip=ip, gpus=gpus)
+        return Node(name=name, hostname=key, container=container, ip=ip, gpus=gpus, slices=slices)
 
     def load_image(self, tag: str, nodes: list[Node]) -> None:
         """Copy *tag* from the host's engine into each of *nodes* (docker save | docker load),

@@ -11,8 +11,8 @@ from labclient import REPO_ROOT
 
 
 
-#: Two kinds of server, as a room with GPU and CPU seats has them: a start that names no profile
-#: takes the first (one whole GPU, what these tests start by default).
+#: Three kinds of server, as a room with GPU, CPU and MIG-slice seats has them: a start that names
+#: no profile takes the first (one whole GPU, what these tests start by default).
 PROFILES_PATH = "/srv/gluonlab-profiles.yml"
 PROFILES = """\
 profiles:
@@ -24,6 +24,10 @@ profiles:
     display_name: {zh: CPU 座位, en: CPU seat}
     variant: cpu
     mem_limit: 768m
+  - name: slice
+    display_name: {zh: GPU 切片, en: GPU slice}
+    variant: cpu
+    gpu: 1g.10gb
 """
 
 

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 import cluster as cluster_mod
-from cluster import GPU_RESOURCE, _wait
+from cluster import GPU_RESOURCE, MIG_PROFILE, _wait
 from labclient import REPO_ROOT, HubClient, execute, wait_until
 
 sys.path.insert(0, str(REPO_ROOT / "hub"))  # gluonlab_hub, as tests/unit/conftest.py does
@@ -103,7 +103,8 @@ def test_users_land_on_both_workers_each_with_their_own_gpu(swarm_lab, hub):
     assert set(assigned) == {"alice", "bob"}
     for name, node in nodes.items():
         assert assigned[name] == cluster.nodes[node].gpus, (name, node, assigned)
-    assert [g["id"] for g in view["gpus"]] == [g for n in ("worker1", "worker2") for g in cluster.nodes[n].gpus]
+    assert [g["id"] for g in view["gpus"]] == [g for n in ("worker1", "worker2")
+                                               for g in cluster.nodes[n].gpus + cluster.nodes[n].slices]
     metrics = requests.get(f"{swarm_lab.url}/hub/metrics", headers={"Authorization": f"token {hub.token}"},
                            timeout=10).text
     for name, gpus in assigned.items():
@@ -286,6 +287,26 @@ def test_a_user_beyond_the_gpus_is_refused_with_a_message(swarm_lab, hub):
     assert carol["GLUONLAB_PROFILE"].startswith("CPU 座位") and carol["NVIDIA_VISIBLE_DEVICES"] == "void"
     assert "carol" not in gpu_view(hub)["assignments"]
     hub.stop_server("carol")
+
+
+def test_a_mig_profile_gets_the_slice_swarm_picks_and_the_next_is_refused(swarm_lab, hub):
+    # worker2's one MIG slice, its own generic resource kind (swarm_spawner.mig_resource).
+    cluster, slice_uuid = swarm_lab.cluster, swarm_lab.cluster.nodes["worker2"].slices[0]
+    for name in ("dave", "erin"):
+        assert hub.api("POST", f"/users/{name}").status_code == 201
+    ok, message = spawn(hub, "dave", profile="slice")
+    assert ok, message
+    assert cluster.node_of_task(swarm_lab.service_name("dave")) == "worker2"
+    assert gpu_view(hub)["assignments"]["dave"] == [slice_uuid]
+    variable = f"DOCKER_RESOURCE_{GPU_RESOURCE}-MIG-{MIG_PROFILE}".upper()  # Swarm's name for it
+    assert environ(swarm_lab.container_of("dave"))[variable] == slice_uuid
+    seen = execute(swarm_lab.url, "dave", hub.token, "import os; print(os.environ['GLUONLAB_GPU_DESCRIPTION'])")
+    assert seen["stdout"] == f"MIG slice {slice_uuid} (picked by Swarm)\n"
+    ok, message = spawn(hub, "erin", profile="slice")
+    assert not ok and "Every MIG 1g.10gb slice on any node is in use (1 in the cluster" in message, message
+    _wait(lambda: not hub.api("GET", "/users/erin").json().get("servers"), 60, "erin's failed spawn to clear")
+    hub.stop_server("dave")
+    assert "dave" not in gpu_view(hub)["assignments"]
 
 
 def test_a_hub_restart_finds_every_server_again(swarm_lab, hub):

@@ -22,7 +22,7 @@ from traitlets.config import Config
 from gluonlab_hub import hub_config, swarm_spawner
 from gluonlab_hub.node_guard import GATE_EXIT, GATE_FILE
 from gluonlab_hub.node_homes import HOME_FAILED_EXIT, NO_ROOM_EXIT, REFUSED_FILE
-from gluonlab_hub.gpus import AssignmentCollector, Gpu, GpuSetupError
+from gluonlab_hub.gpus import AssignmentCollector, Gpu, GpuRequest, GpuSetupError
 from gluonlab_hub.settings import Settings, SettingsError
 from gluonlab_hub.swarm_spawner import (
     NOTEBOOK_CMD,
@@ -44,16 +44,22 @@ REPO = Path(__file__).resolve().parents[2]
 NO_ENGINE = "unix:///nonexistent/docker.sock"
 
 
+def named(entry: str) -> dict:
+    """A named generic resource as the engine shows it: ``GPU-…`` a whole GPU, ``MIG-…=1g.10gb``
+    a MIG slice (its kind as the docker_swarm role registers it)."""
+    uuid, _, profile = entry.partition("=")
+    return {"NamedResourceSpec": {"Kind": f"NVIDIA-GPU-MIG-{profile}" if profile else "NVIDIA-GPU", "Value": uuid}}
+
+
 def node(hostname: str, *uuids: str, state: str = "ready", availability: str = "active") -> dict:
     return {"ID": f"id-{hostname}", "Spec": {"Availability": availability},
             "Status": {"State": state},
-            "Description": {"Hostname": hostname, "Resources": {"GenericResources": [
-                {"NamedResourceSpec": {"Kind": "NVIDIA-GPU", "Value": u}} for u in uuids]}}}
+            "Description": {"Hostname": hostname, "Resources": {"GenericResources": [named(u) for u in uuids]}}}
 
 
 def task(state: str, node_id: str = "id-w1", err: str = "", gpus: tuple[str, ...] = ()) -> dict:
     return {"ID": "t1", "NodeID": node_id, "Status": {"State": state, "Err": err},
-            "GenericResources": [{"NamedResourceSpec": {"Kind": "NVIDIA-GPU", "Value": g}} for g in gpus]}
+            "GenericResources": [named(g) for g in gpus]}
 
 
 def spawner(name: str = "alice", **traits) -> LabSwarmSpawner:
@@ -156,12 +162,16 @@ def test_the_notebook_command_is_the_images() -> None:
     assert spawner().cmd == NOTEBOOK_CMD
 
 
-@pytest.mark.parametrize("swarm_gpu, banner", [("GPU-2b18", "GPU GPU-2b18 (picked by Swarm)"), (None, "")])
-def test_the_start_command_copies_swarms_gpu_into_the_banner_variables(swarm_gpu, banner) -> None:
+@pytest.mark.parametrize("kind, swarm_gpu, banner", [
+    ("NVIDIA-GPU", "GPU-2b18", "GPU GPU-2b18 (picked by Swarm)"), ("NVIDIA-GPU", None, ""),
+    # Swarm upper-cases the kind in the variable's name (swarmkit's EnvFormat).
+    ("NVIDIA-GPU-MIG-1g.10gb", "MIG-5c1e", "MIG slice MIG-5c1e (picked by Swarm)")])
+def test_the_start_command_copies_swarms_gpu_into_the_banner_variables(kind, swarm_gpu, banner) -> None:
     # Really run, as in the container: the variable's name has a '-'.
-    env = {"PATH": os.environ["PATH"]} | ({"DOCKER_RESOURCE_NVIDIA-GPU": swarm_gpu} if swarm_gpu else {})
+    env = {"PATH": os.environ["PATH"]} | ({swarm_spawner.resource_variable(kind): swarm_gpu} if swarm_gpu else {})
+    assert swarm_spawner.resource_variable(kind) in ("DOCKER_RESOURCE_NVIDIA-GPU", "DOCKER_RESOURCE_NVIDIA-GPU-MIG-1G.10GB")
     shown = ["sh", "-c", 'printf "%s|%s" "${GLUONLAB_GPUS:-}" "${GLUONLAB_GPU_DESCRIPTION:-}"']
-    out = subprocess.run(start_args("NVIDIA-GPU", shown), env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(start_args(kind, shown), env=env, capture_output=True, text=True, check=True)
     assert out.stdout == f"{swarm_gpu or ''}|{banner}"
 
 
@@ -536,8 +546,8 @@ profiles:
 """
 
 
-def swarm_with_profiles(monkeypatch, tmp_path, text: str) -> Config:
-    nodes = [node("w1", "GPU-a", "GPU-b"), node("w2", "GPU-c")]
+def swarm_with_profiles(monkeypatch, tmp_path, text: str, nodes: list | None = None) -> Config:
+    nodes = nodes or [node("w1", "GPU-a", "GPU-b"), node("w2", "GPU-c")]
     engine = SimpleNamespace(info=lambda: {"Swarm": {"ControlAvailable": True}},
                              api=SimpleNamespace(nodes=lambda: nodes, services=lambda filters: [], tasks=None))
     monkeypatch.setattr(hub_config, "hub_swarm_ledger", lambda s: hub_swarm_ledger(s, engine))
@@ -562,9 +572,10 @@ def test_profiles_on_swarm_set_the_image_limits_and_whole_gpus(monkeypatch, tmp_
         chosen[name] = (server.image, server.mem_limit, server.cpu_limit, server.gpu_reservation(),
                         server.get_env()["GLUONLAB_PROFILE"])
     default_cpus = Settings.from_env({}).cpu_limit  # a profile without cpu_limit has the settings'
-    assert chosen["cpu"][:4] == ("gluonlab/notebook:cpu", 2 << 30, float(default_cpus), (False, 1))
-    assert chosen["one-gpu"][0] == "gluonlab/notebook:cu117" and chosen["one-gpu"][2:4] == (4.0, (True, 1))
-    assert chosen["two-gpus"][3] == (True, 2)
+    assert chosen["cpu"][:4] == ("gluonlab/notebook:cpu", 2 << 30, float(default_cpus), (False, 1, "NVIDIA-GPU"))
+    assert chosen["one-gpu"][0] == "gluonlab/notebook:cu117"
+    assert chosen["one-gpu"][2:4] == (4.0, (True, 1, "NVIDIA-GPU"))
+    assert chosen["two-gpus"][3] == (True, 2, "NVIDIA-GPU")
     assert chosen["cpu"][4].startswith("CPU 座位")
     # The spawn page offers what the user's groups allow, with the cluster's free seats.
     form = spawner(config=c).profiles_form()
@@ -589,7 +600,8 @@ def test_a_profile_the_swarm_cannot_serve_stops_the_hub_with_the_fix(monkeypatch
     with pytest.raises(SystemExit) as stopped:
         swarm_with_profiles(monkeypatch, tmp_path, text)
     message = str(stopped.value)
-    assert "profile 'slice' asks for a MIG 1g.10gb slice, but with GLUONLAB_SPAWNER_BACKEND=swarm" in message
+    assert ("profile 'slice' asks for a MIG 1g.10gb slice, but no Swarm node offers one (slices offered: none); "
+            "the docker_swarm role registers") in message
     assert "profile 'three' asks for 3 GPUs on one node, but no node has that many (most on one node: 2)" in message
 
 
@@ -605,3 +617,58 @@ def test_seats_for_several_gpus_are_counted_per_node() -> None:
     assert ledger.free_seats(two) == 0 and ledger.free_seats() == 2
     ledger.record("ana", [])
     assert ledger.free_seats(two) == 1
+
+
+# ------------------------------------------------------------------ MIG slices
+
+
+def test_mig_slices_are_read_from_their_own_kinds_and_are_not_whole_gpus() -> None:
+    nodes = [node("w1", "GPU-a", "MIG-s1=1g.10gb", "MIG-s2=1g.10gb"), node("w2", "GPU-c", "MIG-s3=2g.20gb")]
+    nodes[1]["Description"]["Resources"]["GenericResources"].append(  # not a MIG profile: not ours
+        {"NamedResourceSpec": {"Kind": "NVIDIA-GPU-MIG-huge", "Value": "x"}})
+    ledger = SwarmGpuLedger(node_gpus(nodes, "NVIDIA-GPU"), "exclusive")
+    assert [(g.device_id, g.mig_profile, g.name) for g in ledger.gpus if g.is_slice] == [
+        ("MIG-s1", "1g.10gb", "on w1"), ("MIG-s2", "1g.10gb", "on w1"), ("MIG-s3", "2g.20gb", "on w2")]
+    assert ledger.mig_profiles() == ["1g.10gb", "2g.20gb"]
+    assert SwarmGpuLedger.gpus_per_node(ledger.gpus) == {"on w1": 1, "on w2": 1}
+    slice_10 = GpuRequest.parse("1g.10gb")
+    assert ledger.free_seats(slice_10) == 2 and ledger.free_seats(GpuRequest.parse(1)) == 2
+    # What Swarm gave a task is read back whatever its kind, and counted against its profile.
+    assert assigned_gpus(task("running", gpus=("MIG-s2=1g.10gb",)), "NVIDIA-GPU") == ["MIG-s2"]
+    ledger.record("alice", ["MIG-s2"])
+    assert ledger.free_seats(slice_10) == 1 and ledger.free_seats(GpuRequest.parse(1)) == 2
+    assert ledger.assignments() == {"alice": ["MIG-s2"]}
+
+
+MIG_PROFILES = SWARM_PROFILES + """\
+  - name: slice
+    display_name: {zh: GPU 切片, en: GPU slice}
+    variant: ngc
+    gpu: 1g.10gb
+"""
+
+
+def test_a_mig_profile_on_swarm_reserves_one_slice_of_its_kind(monkeypatch, tmp_path) -> None:
+    nodes = [node("w1", "GPU-a", "GPU-b"), node("w2", "MIG-s1=1g.10gb", "MIG-s2=1g.10gb")]
+    c = swarm_with_profiles(monkeypatch, tmp_path, MIG_PROFILES, nodes)
+    server = spawner(config=c)
+    server.apply_profile({"profile": "slice"})
+    assert server.gpu_reservation() == (True, 1, "NVIDIA-GPU-MIG-1g.10gb")
+    assert 'value="slice"' in spawner(config=c).profiles_form()
+    kwargs = spec(gpu_resource="NVIDIA-GPU-MIG-1g.10gb")
+    assert kwargs["task_template"]["Resources"]["Reservations"]["GenericResources"] == [
+        {"DiscreteResourceSpec": {"Kind": "NVIDIA-GPU-MIG-1g.10gb", "Value": 1}}]
+
+
+def test_every_slice_taken_is_refused_with_the_attendees_message(monkeypatch, tmp_path) -> None:
+    nodes = [node("w1", "GPU-a", "GPU-b"), node("w2", "MIG-s1=1g.10gb")]
+    c = swarm_with_profiles(monkeypatch, tmp_path, MIG_PROFILES, nodes)
+    alice = spawner(config=c)
+    alice.apply_profile({"profile": "slice"})
+    alice.load_state({"object_id": "s1", "object_name": "lab-alice", "home_node": "w2"})
+    alice._want_gpu = True
+    full = task("pending", node_id="", err="no suitable node (insufficient resources on 2 nodes)")
+    alice.docker = SwarmAnswers([node("w2")], [[full]])
+    with pytest.raises(ServiceNotPlaced, match=re.escape(
+            "Every MIG 1g.10gb slice on node w2, where your files are, is in use (1 in the cluster")):
+        asyncio.run(alice.start_object())

@@ -342,7 +342,8 @@ class Settings(BaseSettings):
         allowed="key==value, ...")
     swarm_gpu_resource: str = setting(
         "GLUONLAB_SWARM_GPU_RESOURCE", "NVIDIA-GPU", "Name of the node generic resource that stands for a GPU "
-        "(dockerd node-generic-resources; the NVIDIA runtime's swarm-resource is DOCKER_RESOURCE_<name>).",
+        "(dockerd node-generic-resources; a MIG slice's is <name>-MIG-<profile>; the NVIDIA runtime's "
+        "swarm-resource names DOCKER_RESOURCE_<NAME> and each slice kind's, upper-cased).",
         group="swarm", read_by=(HUB,), pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$",
         fix="use letters, digits, '_' and '-', e.g. NVIDIA-GPU", allowed="A-Z a-z 0-9 _ -")
     swarm_hub_image: str = setting(

@@ -15,9 +15,9 @@ The hub keeps one helper running (``KeptHelper``) and talks to it over its attac
 stdout, one JSON line per batch each way: a container per batch cost the engine ~0.35 core-s
 and the batch a second or more of wall time in a login rush, on the CPU the attendees' own starts
 were waiting for. The helper exits when its stdin closes (the hub stopped or restarted: Docker
-closes a ``StdinOnce`` stdin when its one client detaches); one that died is replaced at the next
-batch, which is run again (every operation is idempotent), and exited ones are removed when the
-next starts. Helper work is group-committed (``HelperBatches``): one batch at a time, taking every
+closes a ``StdinOnce`` stdin when its one client detaches) and Docker removes it (auto-remove);
+one that died is replaced at the next batch, which is run again (every operation is idempotent),
+and one left created but never started (a hub that died in between) is removed then. Helper work is group-committed (``HelperBatches``): one batch at a time, taking every
 request that came in while the one before it ran. The helper creates the image on first use
 (fallocate, mkfs.ext4 owned by uid 1000), attaches it to a free loop device and points ``<user>.dev`` in the images volume at it; the home
 volume's ``device=`` is that link, so the volume never changes. Once the server's container has

@@ -19,7 +19,8 @@ closes a ``StdinOnce`` stdin when its one client detaches) and Docker removes it
 one that died is replaced at the next batch, which is run again (every operation is idempotent),
 and one left created but never started (a hub that died in between) is removed then. Helper work is group-committed (``HelperBatches``): one batch at a time, taking every
 request that came in while the one before it ran. The helper creates the image on first use
-(fallocate, mkfs.ext4 owned by uid 1000), attaches it to a free loop device and points ``<user>.dev`` in the images volume at it; the home
+(fallocate, mkfs.ext4 owned by uid 1000, its root left empty so that Docker copies the image's
+home skeleton in at the first mount, as into a new plain volume), attaches it to a free loop device and points ``<user>.dev`` in the images volume at it; the home
 volume's ``device=`` is that link, so the volume never changes. Once the server's container has
 started (Docker has mounted the home), a later helper run (``release``) detaches the loop device
 lazily: the kernel frees it when Docker unmounts the home (server stopped, dockerd restarted,
@@ -158,6 +159,10 @@ def create_image(image: Path, size: int) -> bool:
     # -m 0: no blocks reserved for root (nobody is root in there); root_owner: jovyan's home;
     # nodiscard: mke2fs would otherwise punch the allocation out of the file again.
     _run("mkfs.ext4", "-q", "-F", "-m", "0", "-E", f"root_owner={HOME_UID}:{HOME_GID},nodiscard", str(part))
+    # An empty root, as a new plain volume has: Docker copies the image's home skeleton (.bashrc,
+    # .profile...) into a volume at its first mount only when the volume is empty, and mkfs's
+    # lost+found would keep it from doing so (e2fsck makes lost+found again if it ever needs one).
+    _run("debugfs", "-w", "-R", "rmdir lost+found", str(part))
     part.rename(image)
     return True
 

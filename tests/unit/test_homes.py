@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 import struct
+import subprocess
 from types import SimpleNamespace
 
 import pytest
@@ -114,6 +115,12 @@ def test_a_new_home_image_is_allocated_in_full_and_is_ext4_owned_by_the_attendee
     assert struct.unpack_from("<H", raw, 0x38)[0] == 0xEF53
     assert struct.unpack_from("<I", raw, 0x08)[0] == 0, "no blocks reserved for root"
     assert not (tmp_path / "lab-home-alice.part").exists()
+    # Its root is empty (no lost+found), so Docker copies the image's home skeleton in, and clean.
+    listing = subprocess.run(["debugfs", "-R", "ls -p /", str(image)], capture_output=True, text=True, check=True)
+    # Parseable rows: /inode/mode/uid/gid/name/size/
+    rows = [line.split("/") for line in listing.stdout.splitlines() if line.startswith("/")]
+    assert [(row[5], row[3]) for row in rows] == [(".", "1000"), ("..", "1000")], listing.stdout
+    assert subprocess.run(["e2fsck", "-fn", str(image)], capture_output=True).returncode == 0
     # A second call keeps the home as it is (the user's files).
     before = image.stat().st_mtime_ns
     assert homes.create_image(image, 80 << 20) is False and image.stat().st_mtime_ns == before

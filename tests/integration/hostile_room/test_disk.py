@@ -65,6 +65,10 @@ def test_an_attendees_home_is_its_own_file_system_of_the_set_size(stack, room):
     assert 0.8 * HOME_MIB < blocks * block_size / 2**20 <= HOME_MIB, out
     assert "ext4" in out and "nosuid" in out and "nodev" in out, out
     assert out.split()[-1] == "1000", "the attendee owns their home"
+    # The image's home skeleton, as a plain volume gets it (Docker's copy into an empty volume).
+    code, out = sh(room["a"], "ls -A ~ && stat -c %U ~/.bashrc")
+    assert code == 0 and {".bashrc", ".profile"} <= set(out.split()) and "lost+found" not in out, out
+    assert out.split()[-1] == "jovyan", out
 
 
 def test_attendee_filling_their_home_gets_no_space_left_at_the_limit(stack, room):

@@ -24,10 +24,11 @@ def host_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / _TICK
 
 
-def engine_seconds() -> float:
-    """CPU time of the Docker engine's live processes, reaped children included."""
-    total = 0
-    for entry in Path("/proc").iterdir():
+def engine_processes(proc: Path = Path("/proc")) -> dict[tuple[int, int], float]:
+    """CPU time of each of the Docker engine's live processes, reaped children included, keyed
+    by (pid, start time) so that a reused pid is another process."""
+    found = {}
+    for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
         try:
@@ -36,8 +37,17 @@ def engine_seconds() -> float:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:  # exited while reading
             continue
-        total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
-    return total / _TICK
+        # utime stime cutime cstime; starttime is field 22 of stat (index 19 after the comm).
+        found[(int(entry.name), int(fields[19]))] = sum(int(v) for v in fields[11:15]) / _TICK
+    return found
+
+
+def engine_seconds_between(first: dict[tuple[int, int], float], last: dict[tuple[int, int], float]) -> float:
+    """What the engine's processes used from *first* to *last* (engine_processes at each): each
+    process alive at *last* from its value at *first*, or from zero if it started since. One that
+    exited in between (a stopped container's shim) is left out, instead of taking its whole past
+    away from the sum."""
+    return sum(seconds - first.get(key, 0.0) for key, seconds in last.items())
 
 
 def own_seconds() -> float:

@@ -29,7 +29,11 @@ DockerSpawner/JupyterHub defaults as the reference deployment uses them, bench/b
 each --mode (cold = nobody's server runs; prestart = an admin pre-started everyone with
 bench/prestart.py first), side by side in one invocation so the ratio is measured on one machine.
 Cold runs are compared with the CPU floor: one attendee's server and kernel start, measured
-standalone first, plus the run's hub and engine share, times N, over the host's cores.
+standalone first, plus the run's hub and engine share, times N, over the host's cores. Beside it,
+the solo floor: what one attendee alone costs through the same stack's hub (login, spawn, Lab,
+notebook, first result: hub, servers, kernels and engine), measured in that stack before its
+rush, times N, over the cores; what the rush costs beyond it is what the attendees' starts cost
+each other.
 
     bench/run.sh                          # N=20, default and baseline, cold and prestart
     bench/run.sh --users 50 --modes cold
@@ -501,7 +505,7 @@ class CpuSplit:
                 "hub": cgroups.cpu_seconds(self.hub_id) or 0.0,
                 # Containers that did not exist at the start count from zero: what they used is theirs.
                 "user_containers": sum(cgroups.cpu_seconds(i) or 0.0 for i in ids),
-                "engine": hostcpu.engine_seconds(),
+                "engine": hostcpu.engine_processes(),
                 "load_generator": hostcpu.own_seconds(),
                 "kernels": self.kernels.seconds()}
 
@@ -512,7 +516,8 @@ class CpuSplit:
         first, last = self.marks.get(start), self.marks.get(end)
         if not (first and last):
             return {}
-        used = {k: round(last[k] - first[k], 2) for k in last if k not in ("t", "kernels")}
+        used = {k: round(last[k] - first[k], 2) for k in last if k not in ("t", "kernels", "engine")}
+        used["engine"] = round(hostcpu.engine_seconds_between(first["engine"], last["engine"]), 2)
         used["other"] = round(used["host"] - sum(v for k, v in used.items() if k != "host"), 2)
         kernels = round(last["kernels"] - first["kernels"], 2)
         used["servers"] = round(used["user_containers"] - kernels, 2)
@@ -544,10 +549,41 @@ def floor_for_run(record: dict, start_costs: dict | None, cores: int) -> dict | 
            "hub": round(c["hub"] / record["users"], 3), "engine": round(c["engine"] / record["users"], 3)}
     floor = cpu_floor_s(per, record["users"], cores)
     p95 = record["steps"]["login_to_first_result"]["p95"]
-    return {"per_attendee_core_s": per, "cores": cores, "floor_s": round(floor, 2),
-            "floor_plus_20pct_s": round(floor * 1.2, 2), "p95_s": p95,
-            "p95_over_floor": round(p95 / floor, 2) if p95 and floor else None,
-            "within_floor_plus_20pct": bool(p95 is not None and p95 <= floor * 1.2)}
+    result = {"per_attendee_core_s": per, "cores": cores, "floor_s": round(floor, 2),
+              "floor_plus_20pct_s": round(floor * 1.2, 2), "p95_s": p95,
+              "p95_over_floor": round(p95 / floor, 2) if p95 and floor else None,
+              "within_floor_plus_20pct": bool(p95 is not None and p95 <= floor * 1.2)}
+    if solo := record.get("solo"):
+        solo_floor = cpu_floor_s(solo["medians"], record["users"], cores)
+        result.update(solo_floor_s=round(solo_floor, 2),
+                      p95_over_solo_floor=round(p95 / solo_floor, 2) if p95 and solo_floor else None)
+    return result
+
+
+#: What the solo floor counts of one attendee alone (CpuSplit's parts of the issue's floor).
+SOLO_PARTS = ("hub", "servers", "kernels", "engine")
+
+
+def measure_solo(lab: LabStack, hub_id: str, solos: list[Attendee], args: argparse.Namespace,
+                 code: str, expect: str) -> dict:
+    """One attendee alone through *lab*'s hub, once per account in *solos* (new accounts, so
+    each start is a first login with a new home): core-s of SOLO_PARTS from their login until
+    their first result, each server stopped again before the next. Medians over the runs."""
+    admin = HubClient(lab.url)
+    admin.login("admin", lab.admin_password)
+    admin.create_token("admin", note="solo")
+    samples = []
+    for attendee in solos:
+        split = CpuSplit(lab, hub_id)
+        split.take("start")
+        asyncio.run(rush(lab.url, [attendee], 0, code, expect, args.timeout, split, args.notebook))
+        if attendee.error:
+            raise RuntimeError(f"the solo attendee {attendee.name} failed at {attendee.failed_step}: {attendee.error}")
+        used = split.report(end="all_have_result")["core_seconds"]
+        samples.append({part: used[part] for part in SOLO_PARTS})
+        admin.stop_server(attendee.name)
+    medians = {part: round(statistics.median(s[part] for s in samples), 3) for part in SOLO_PARTS}
+    return {"runs": samples, "medians": medians, "core_s": round(sum(medians.values()), 3)}
 
 
 def measure_start_costs(image: str, runs: int, notebook: str, code: str, expect: str,
@@ -602,6 +638,7 @@ def run_one(config: str, mode: str, args: argparse.Namespace) -> dict:
     extra_env.update(dict(kv.split("=", 1) for kv in args.env))
     lab = LabStack(instance=f"glbench-{config[:4]}-{mode[:4]}-{uuid.uuid4().hex[:4]}", extra_env=extra_env)
     users = [Attendee(f"{args.prefix}{i:03d}", "") for i in range(1, args.users + 1)]  # passwords: handout
+    solos = [Attendee(f"{args.prefix}solo{i}", "") for i in range(1, args.floor_runs + 1)] if mode == "cold" else []
     code, expect = CODE[args.step]
     record: dict = {"config": config, "mode": mode, "users": args.users, "arrival_rate": args.arrival_rate,
                     "step": args.step, "notebook": args.notebook, "env": extra_env,
@@ -609,7 +646,7 @@ def run_one(config: str, mode: str, args: argparse.Namespace) -> dict:
     print(f"\n== {config} / {mode}: {args.users} attendees (instance {lab.instance})", flush=True)
     try:
         lab.up()
-        create_accounts(lab, users)
+        create_accounts(lab, users + solos)
         if mode == "prestart":
             admin = HubClient(lab.url)
             admin.login("admin", lab.admin_password)
@@ -624,6 +661,13 @@ def run_one(config: str, mode: str, args: argparse.Namespace) -> dict:
                   flush=True)
         hub_id = subprocess.run(["docker", "inspect", "-f", "{{.Id}}", f"{lab.instance}-hub-1"],
                                 capture_output=True, text=True, check=True).stdout.strip()
+        if solos:
+            record["solo"] = measure_solo(lab, hub_id, solos, args, code, expect)
+            solo = record["solo"]
+            print(f"   one attendee alone through this hub (median of {len(solos)}): "
+                  + " + ".join(f"{k} {v}" for k, v in solo["medians"].items()) + f" = {solo['core_s']} core-s",
+                  flush=True)
+            time.sleep(IDLE_SETTLE_S)  # the stopped servers' removal, before the rush
         log_lines_before = len(lab.logs().splitlines())
         sampler = CgroupSampler(hub_id)
         sampler.start()
@@ -715,6 +759,9 @@ def print_table(record: dict) -> None:
         print(f"   CPU floor: ({per}) core-s x {record['users']} / {floor['cores']} cores = {floor['floor_s']} s; "
               f"login -> first result p95 {floor['p95_s']} s = {floor['p95_over_floor']} x floor "
               f"({'within' if floor['within_floor_plus_20pct'] else 'over'} floor + 20 % = {floor['floor_plus_20pct_s']} s)")
+        if "solo_floor_s" in floor:
+            print(f"   solo floor: {record['solo']['core_s']} core-s x {record['users']} / {floor['cores']} cores = "
+                  f"{floor['solo_floor_s']} s; p95 = {floor['p95_over_solo_floor']} x solo floor")
     if idle := record.get("cpu_idle"):
         c, n = idle["core_seconds"], max(idle["servers"], 1)
         print(f"   idle: {idle['servers']} servers running, nobody working, {idle['seconds']} s: host "
@@ -770,7 +817,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notebook", default=DEFAULT_NOTEBOOK,
                    help=f"notebook each attendee opens, relative to the home (default {DEFAULT_NOTEBOOK})")
     p.add_argument("--floor-runs", type=int, default=3,
-                   help="standalone server+kernel starts measured for the CPU floor of cold runs (default 3; 0: no floor)")
+                   help="standalone server+kernel starts measured for the CPU floor of cold runs, and solo "
+                        "attendees through each cold run's hub for its solo floor (default 3; 0: no floor)")
     p.add_argument("--configs", default="default,baseline", help="comma list of: " + ", ".join(CONFIGS))
     p.add_argument("--modes", default="cold,prestart", help="comma list of: cold, prestart")
     p.add_argument("--prestart-parallel", type=int, default=4, help="spawns in flight during prestart (default 4)")

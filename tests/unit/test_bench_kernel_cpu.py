@@ -80,3 +80,22 @@ def test_kernel_cpu_counts_kernels_only_and_keeps_exited_ones(tmp_path):
     (proc / "9" / "stat").unlink()
     tracker.poll([1, 7, 9, 10])
     assert tracker.seconds() - start == pytest.approx(8.0)
+
+
+def test_engine_cpu_between_marks_leaves_out_a_process_that_exited_instead_of_going_negative(tmp_path):
+    first_proc, last_proc = tmp_path / "first", tmp_path / "last"
+    for proc, shim_alive in ((first_proc, True), (last_proc, False)):
+        _process(proc, 10, ["dockerd"], utime=(5 if proc is first_proc else 7) * TICK, comm="dockerd")
+        if shim_alive:  # a stopped server's shim, 40 core-s of past, gone by the second mark
+            _process(proc, 20, ["containerd-shim"], utime=40 * TICK, comm="containerd-shim-runc-v2")
+        _process(proc, 30, ["python3"], utime=99 * TICK, comm="python3")  # not the engine
+    _process(last_proc, 21, ["containerd-shim"], utime=TICK, comm="containerd-shim-runc-v2")  # a new one
+    for proc in (first_proc, last_proc):
+        for entry in proc.iterdir():
+            entry.joinpath("comm").write_text(entry.joinpath("stat").read_text().split("(")[1].split(")")[0] + "\n")
+    first, last = hostcpu.engine_processes(first_proc), hostcpu.engine_processes(last_proc)
+    assert set(first) == {(10, 1000), (20, 1000)} and set(last) == {(10, 1000), (21, 1000)}
+    assert hostcpu.engine_seconds_between(first, last) == pytest.approx(2.0 + 1.0)
+    # A reused pid is another process: counted from zero.
+    _process(last_proc, 10, ["dockerd"], utime=3 * TICK, starttime=5000, comm="dockerd")
+    assert hostcpu.engine_seconds_between(first, hostcpu.engine_processes(last_proc)) == pytest.approx(3.0 + 1.0)

@@ -44,6 +44,16 @@ def test_floor_for_a_cold_run_uses_the_runs_hub_and_engine_share():
     assert loadtest.floor_for_run(_cold_record(p95=34.0), costs, cores=2)["within_floor_plus_20pct"] is False
 
 
+def test_the_solo_floor_is_one_attendee_alone_through_the_hub_times_attendees_over_cores():
+    record = _cold_record(p95=30.0)
+    record["solo"] = {"medians": {"hub": 0.3, "servers": 0.9, "kernels": 1.1, "engine": 0.2}, "core_s": 2.5}
+    floor = loadtest.floor_for_run(record, {"server_core_s": 0.8, "kernel_core_s": 1.5}, cores=2)
+    assert floor["solo_floor_s"] == pytest.approx(25.0) and floor["p95_over_solo_floor"] == pytest.approx(1.2)
+    assert floor["floor_s"] == pytest.approx(28.0)  # the standalone floor stays beside it
+    assert "solo_floor_s" not in loadtest.floor_for_run(_cold_record(p95=30.0), {"server_core_s": 0.8,
+                                                                                 "kernel_core_s": 1.5}, cores=2)
+
+
 def test_no_floor_for_prestart_runs_or_without_measured_starts():
     record = _cold_record(p95=3.0)
     assert loadtest.floor_for_run(record, None, cores=2) is None

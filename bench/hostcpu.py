@@ -34,11 +34,10 @@ def engine_processes(proc: Path = Path("/proc")) -> dict[tuple[int, int], float]
         try:
             if (entry / "comm").read_text().strip() not in ENGINE_COMMANDS:
                 continue
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:  # exited while reading
             continue
-        # utime stime cutime cstime; starttime is field 22 of stat (index 19 after the comm).
-        found[(int(entry.name), int(fields[19]))] = sum(int(v) for v in fields[11:15]) / _TICK
+        if seen := process_cpu(int(entry.name), proc):
+            found[(int(entry.name), seen[0])] = seen[2]
     return found
 
 

@@ -224,8 +224,10 @@ class Settings(BaseSettings):
         "GLUONLAB_GPUS", "", "GPUs to hand out: auto (ask nvidia-smi) or a list of indexes and GPU-/MIG- "
         "UUIDs, e.g. 0,1,2,3; a MIG slice's profile comes from nvidia-smi, or write MIG-<uuid>=1g.10gb.",
         group="gpus", read_by=(HUB,), doc_default="auto with a GPU policy, else none")
-    users_per_gpu: int = setting("GLUONLAB_USERS_PER_GPU", 2, "Users per GPU under the shared policy.",
-                                 group="gpus", read_by=(HUB,), ge=1)
+    users_per_gpu: int = setting(
+        "GLUONLAB_USERS_PER_GPU", 2, "Users per GPU under the shared policy, on one host. On Swarm each GPU "
+        "host's registration says it (docker_swarm_gpu_seats; README \"One server or several\").",
+        group="gpus", read_by=(HUB,), ge=1)
     gpu_when_exhausted: Literal[WHEN_EXHAUSTED] = setting(
         "GLUONLAB_GPU_EXHAUSTED", "refuse", "When every GPU is taken: refuse (with a message) or cpu "
         "(start a CPU-only server).", group="gpus", read_by=(HUB,))
@@ -405,16 +407,6 @@ class Settings(BaseSettings):
         if bool(self.ssl_cert) != bool(self.ssl_key):
             raise _invalid("set both the certificate and the key file, or neither",
                            name="GLUONLAB_SSL_CERT/GLUONLAB_SSL_KEY", value=self.ssl_cert or self.ssl_key)
-        return self
-
-    @model_validator(mode="after")
-    def _swarm_gpu_policy(self) -> "Settings":
-        # Swarm hands a named generic resource (one GPU UUID) to one task at a time: sharing a
-        # GPU between users cannot be expressed there (README "One server or several").
-        if self.spawner_backend == "swarm" and self.gpu_policy == "shared":
-            raise _invalid("on Swarm each GPU goes to one user at a time: use GLUONLAB_GPU_POLICY=exclusive "
-                           "or none with GLUONLAB_SPAWNER_BACKEND=swarm", name="GLUONLAB_GPU_POLICY",
-                           value=self.gpu_policy)
         return self
 
     @model_validator(mode="after")

@@ -24,8 +24,17 @@ What the single-host spawner guarantees (spawner.py) holds here too:
   admin GPU page and the ``gluonlab_gpu_assigned`` gauge read, and the server's start command
   copies it from ``DOCKER_RESOURCE_<resource>`` into GLUONLAB_GPUS / GLUONLAB_GPU_DESCRIPTION for
   the terminal banner. When every GPU is taken: refused with a message, or (GLUONLAB_GPU_EXHAUSTED
-  =cpu) started again without one. The shared policy cannot be expressed (a named resource goes
-  to one task at a time): settings.py refuses it with this backend.
+  =cpu) started again without one.
+* The shared policy as generic resources: a named resource goes to one task at a time, so a GPU
+  that N users may share is registered as N *seats*, one kind each, all with the GPU's UUID as
+  value: seat 1 is ``NVIDIA-GPU`` itself and seat n ``NVIDIA-GPU-SEAT-<n>`` (seat_resource; the
+  docker_swarm role's ``docker_swarm_gpu_seats``). Each value is the GPU's real UUID, so the NVIDIA
+  runtime reads it as it reads an exclusive one. A shared start reserves the lowest seat with
+  one free where the user may run (choose_seat: seat 1 on every GPU fills before any seat 2, so
+  users spread over the GPUs), and Swarm picks the GPU and node among the free values of that
+  kind. The exclusive policy reserves seat 1 only, so a cluster registered for
+  sharing serves an exclusive hub unchanged. The seats per GPU are the nodes' registration, not
+  GLUONLAB_USERS_PER_GPU (that is one host's), as the GPUs are the nodes' and not GLUONLAB_GPUS.
 * Server profiles (spawner.ProfileChoice, as on one host): the chosen profile's image and limits,
   and its whole GPUs as one reservation of N (Swarm finds them on one node). A MIG slice is a
   generic resource of its own kind per profile, ``<resource>-MIG-<profile>`` (the docker_swarm
@@ -172,6 +181,21 @@ def mig_resource(resource: str, profile: str) -> str:
     return f"{resource}-MIG-{profile}"
 
 
+def seat_resource(resource: str, seat: int) -> str:
+    """The generic resource kind of seat *seat* (1, 2, ...) of a shared GPU: *resource* itself for
+    the first (what the exclusive policy reserves), ``NVIDIA-GPU-SEAT-2`` for the second."""
+    return resource if seat == 1 else f"{resource}-SEAT-{seat}"
+
+
+def _seat(kind: str, resource: str) -> int | None:
+    """The seat number of a whole GPU's kind (seat_resource), None for any other kind."""
+    if kind == resource:
+        return 1
+    prefix = f"{resource}-SEAT-"
+    number = kind[len(prefix):] if kind.startswith(prefix) else ""
+    return int(number) if number.isdigit() and int(number) >= 2 else None
+
+
 def resource_variable(kind: str) -> str:
     """The variable Swarm sets in a task for its generic resources of *kind* (swarmkit's
     EnvFormat: ``DOCKER_RESOURCE_`` and the kind, upper-cased), which the NVIDIA runtime's
@@ -180,8 +204,9 @@ def resource_variable(kind: str) -> str:
 
 
 def _gpu_kind(kind: str, resource: str) -> str | None:
-    """"" for a whole GPU's kind, the MIG profile for a slice's, None for anything else."""
-    if kind == resource:
+    """"" for a whole GPU's kind (any of its seats), the MIG profile for a slice's, None for
+    anything else."""
+    if _seat(kind, resource) is not None:
         return ""
     prefix = mig_resource(resource, "")
     if kind.startswith(prefix) and gpu_mod.MIG_PROFILE_RE.match(kind[len(prefix):]):
@@ -189,21 +214,74 @@ def _gpu_kind(kind: str, resource: str) -> str | None:
     return None
 
 
+def _named_resources(node: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    """(kind, value) of each named generic resource *node* advertises."""
+    for item in ((node.get("Description") or {}).get("Resources") or {}).get("GenericResources") or []:
+        named = item.get("NamedResourceSpec") or {}
+        if named.get("Kind") and named.get("Value"):
+            yield named["Kind"], named["Value"]
+
+
+def _hostname(node: Mapping[str, Any]) -> str:
+    return (node.get("Description") or {}).get("Hostname", node.get("ID", "?"))
+
+
 def node_gpus(nodes: Iterable[Mapping[str, Any]], resource: str) -> list[Gpu]:
-    """The GPUs and MIG slices the nodes advertise as named generic resources *resource* and
-    ``<resource>-MIG-<profile>`` (one UUID each), in node hostname order. Counted resources
-    (``NVIDIA-GPU=4``) name no GPU and are left out."""
-    found: list[Gpu] = []
-    for node in sorted(nodes, key=lambda n: n.get("Description", {}).get("Hostname", "")):
-        description = node.get("Description") or {}
-        hostname = description.get("Hostname", node.get("ID", "?"))
-        for item in (description.get("Resources") or {}).get("GenericResources") or []:
+    """The GPUs and MIG slices the nodes advertise as named generic resources *resource* (and its
+    seats, seat_resource) and ``<resource>-MIG-<profile>`` (one UUID each), once each, in node
+    hostname order. Counted resources (``NVIDIA-GPU=4``) name no GPU and are left out."""
+    found: dict[str, Gpu] = {}
+    for node in sorted(nodes, key=_hostname):
+        for kind, value in _named_resources(node):
+            profile = _gpu_kind(kind, resource)
+            if profile is not None and value not in found:
+                found[value] = Gpu(device_id=value, uuid=value, name=f"on {_hostname(node)}", mig_profile=profile)
+    return list(found.values())
+
+
+def gpu_seats(nodes: Iterable[Mapping[str, Any]], resource: str) -> dict[str, int]:
+    """How many seats each whole GPU has: the seat kinds (seat_resource) the nodes register with
+    its UUID. A GPU registered only as *resource* has one."""
+    seats: Counter[str] = Counter()
+    for node in nodes:
+        for kind, value in _named_resources(node):
+            if _seat(kind, resource) is not None:
+                seats[value] += 1
+    return dict(seats)
+
+
+def choose_seat(nodes: Iterable[Mapping[str, Any]], tasks: Iterable[Mapping[str, Any]], resource: str, *,
+                claims: Mapping[str, str], username: str, home_node: str = "") -> tuple[str, int]:
+    """(the seat kind a shared start reserves, how many seats of it are free): the lowest seat
+    with one free on the nodes that can take servers (only *home_node* when the user is pinned),
+    so every GPU's first seat is taken before any GPU's second and users spread over the GPUs.
+
+    Free = registered on those nodes - held by *tasks* (every task of the Swarm meant to run,
+    which holds its generic resources) - *claims* (user -> kind of starts whose tasks hold
+    nothing yet; *username*'s own is not counted). Nothing free: seat 1 with 0, and Swarm's
+    refusal says the rest."""
+    registered: dict[str, set[str]] = {}
+    for node in nodes:
+        if node_problem(node) or (home_node and _hostname(node) != home_node):
+            continue
+        for kind, value in _named_resources(node):
+            if _seat(kind, resource) is not None:
+                registered.setdefault(kind, set()).add(value)
+    held: dict[str, set[str]] = {}
+    holders: set[str] = set()
+    for task in tasks:
+        user = (((task.get("Spec") or {}).get("ContainerSpec") or {}).get("Labels") or {}).get(gpu_mod.LABEL_USER)
+        for item in task.get("GenericResources") or []:
             named = item.get("NamedResourceSpec") or {}
-            profile = _gpu_kind(named.get("Kind", ""), resource)
-            if profile is not None and named.get("Value"):
-                found.append(Gpu(device_id=named["Value"], uuid=named["Value"], name=f"on {hostname}",
-                                 mig_profile=profile))
-    return found
+            if _seat(named.get("Kind", ""), resource) is not None:
+                held.setdefault(named["Kind"], set()).add(named.get("Value", ""))
+                holders.add(user)
+    waiting = Counter(kind for user, kind in claims.items() if user != username and user not in holders)
+    free = {kind: len(values - held.get(kind, set())) - waiting[kind] for kind, values in registered.items()}
+    for kind in sorted(free, key=lambda k: _seat(k, resource) or 0):
+        if free[kind] > 0:
+            return kind, free[kind]
+    return resource, 0
 
 
 def assigned_gpus(task: Mapping[str, Any] | None, resource: str) -> list[str]:
@@ -334,8 +412,19 @@ class SwarmGpuLedger(GpuAllocator):
     """Who holds which GPU on the Swarm. Swarm picks the GPU; the hub records what it picked
     (from the tasks), so the admin page and the gauge read the same object as on one host."""
 
-    def __init__(self, gpus: Iterable[Gpu], policy: str) -> None:
-        super().__init__(gpus, policy=policy)
+    def __init__(self, gpus: Iterable[Gpu], policy: str, seats: Mapping[str, int] | None = None) -> None:
+        #: Seats per whole GPU under the shared policy (gpu_seats: the nodes' registration).
+        self.seats_by_gpu = dict(seats or {})
+        super().__init__(gpus, policy=policy, users_per_gpu=max(self.seats_by_gpu.values(), default=1))
+
+    def _capacity(self, g: Gpu) -> int:
+        if g.is_slice or self.policy != "shared":
+            return 1
+        return self.seats_by_gpu.get(g.device_id, 1)
+
+    def most_users_per_gpu(self) -> int:
+        """The most users one whole GPU takes under this policy (for the attendee's message)."""
+        return max((self._capacity(g) for g in self.gpus if not g.is_slice), default=1)
 
     def allocate(self, username: str) -> list[str]:
         raise RuntimeError("on Swarm the scheduler picks GPUs: record() what it picked")
@@ -391,7 +480,7 @@ def hub_swarm_ledger(settings: Any, docker_client: Any = None) -> SwarmGpuLedger
     """The hub's GPU ledger on Swarm, built when the hub starts: the GPUs every node advertises
     and who holds them now. Raises GpuSetupError naming what to fix when this engine is no
     Swarm manager."""
-    policy = "none" if settings.gpu_policy == "none" else "exclusive"
+    policy = settings.gpu_policy
     try:
         client = docker_client or docker.from_env()
         swarm = client.info().get("Swarm") or {}
@@ -400,17 +489,39 @@ def hub_swarm_ledger(settings: Any, docker_client: Any = None) -> SwarmGpuLedger
                 "GLUONLAB_SPAWNER_BACKEND=swarm: the hub's Docker engine is not a Swarm manager "
                 f"(swarm state: {swarm.get('LocalNodeState', 'unknown')}); run the hub on the manager "
                 "(Ansible role docker_swarm) or set GLUONLAB_SPAWNER_BACKEND=docker")
-        gpus = node_gpus(client.api.nodes(), settings.swarm_gpu_resource) if policy != "none" else []
-        ledger = SwarmGpuLedger(gpus, policy=policy)
+        nodes = client.api.nodes() if policy != "none" else []
+        gpus = node_gpus(nodes, settings.swarm_gpu_resource)
+        seats = gpu_seats(nodes, settings.swarm_gpu_resource)
+        ledger = SwarmGpuLedger(gpus, policy=policy, seats=seats)
         rebuilt = ledger.rebuild_from_swarm(client, settings.swarm_gpu_resource, settings.instance)
     except docker.errors.DockerException as error:
         raise GpuSetupError(f"GLUONLAB_SPAWNER_BACKEND=swarm: the hub needs the manager's Docker engine: {error}") from error
     if policy != "none" and not gpus:
         log.warning("GLUONLAB_GPU_POLICY=%s but no node advertises a %s generic resource: every GPU start "
                     "will be refused", settings.gpu_policy, settings.swarm_gpu_resource)
+    for line in seat_problems(ledger, settings.users_per_gpu):
+        log.warning("%s", line)
     log.info("Swarm GPUs: %s; held: %s", ", ".join(g.describe() for g in gpus) or "none",
              rebuilt or "nobody holds a GPU")
     return ledger
+
+
+def seat_problems(ledger: SwarmGpuLedger, users_per_gpu: int) -> list[str]:
+    """What the shared policy will not do as the admin may expect, given the nodes' seats: a GPU
+    with one seat is one user's, and GLUONLAB_USERS_PER_GPU is not what counts on Swarm."""
+    if ledger.policy != "shared":
+        return []
+    whole = [g for g in ledger.gpus if not g.is_slice]
+    seats = {g.device_id: ledger.seats_by_gpu.get(g.device_id, 1) for g in whole}
+    if whole and all(n == 1 for n in seats.values()):
+        return ["GLUONLAB_GPU_POLICY=shared, but every Swarm GPU is registered with one seat, so each goes to "
+                "one user: set docker_swarm_gpu_seats (users per GPU) for the GPU hosts and re-run the "
+                "docker_swarm role (README \"One server or several\")"]
+    odd = sorted(f"{g.device_id} {g.name}: {seats[g.device_id]}" for g in whole if seats[g.device_id] != users_per_gpu)
+    if odd:
+        return [f"the Swarm's GPUs have the seats their hosts register (docker_swarm_gpu_seats), not "
+                f"GLUONLAB_USERS_PER_GPU={users_per_gpu}: {'; '.join(odd)}"]
+    return []
 
 
 # ------------------------------------------------------------------ the spawner
@@ -440,7 +551,8 @@ class LabSwarmSpawner(ProfileChoice, SwarmSpawner):
     pinned to their node, and lost nodes reported (see module doc)."""
 
     gpu_ledger = Instance(SwarmGpuLedger, help="The hub's GPU ledger (hub_swarm_ledger builds it).").tag(config=True)
-    gpu_policy = Unicode("none", help="none or exclusive: whether a server reserves a GPU.").tag(config=True)
+    gpu_policy = Unicode("none", help="none, exclusive (seat 1 of a GPU) or shared (any seat of one: "
+                         "choose_seat).").tag(config=True)
     gpu_when_exhausted = Unicode("refuse", help="refuse, or cpu: start without a GPU.").tag(config=True)
     gpu_resource = Unicode("NVIDIA-GPU", help="The node generic resource that stands for a GPU.").tag(config=True)
     pids_limit = Integer(1024, help="Most processes a user server may run.").tag(config=True)
@@ -473,6 +585,11 @@ class LabSwarmSpawner(ProfileChoice, SwarmSpawner):
     #: and their generic resource kind (gpu_resource, or a MIG profile's kind: mig_resource).
     _gpu_count = 1
     _reserved_kind = ""
+    #: Seat kinds chosen by shared starts whose tasks may not hold them yet (user -> kind), one
+    #: dict per hub: choose_seat counts them so a login rush does not send everyone to one seat.
+    _seat_claims: dict[str, str] = {}
+    #: Whether this start may still choose another seat when Swarm finds none of its kind.
+    _may_choose_again = False
 
     def profile_seats(self, profile) -> int:
         return self.gpu_ledger.free_seats(profile.gpu)
@@ -558,6 +675,9 @@ class LabSwarmSpawner(ProfileChoice, SwarmSpawner):
             self.apply_profile(self.user_options)
         self._want_gpu, self._gpu_count, self._reserved_kind = self.gpu_reservation()
         try:
+            if self._shares_a_gpu():
+                self._reserved_kind, _ = await self._choose_seat()
+                self._may_choose_again = True
             ip, port = await super().start()
             try:
                 waited = await wait_until_listening(ip, port, timeout=self.http_timeout, exited=self.poll)
@@ -571,6 +691,8 @@ class LabSwarmSpawner(ProfileChoice, SwarmSpawner):
             await self._remove_quietly()
             self.gpu_ledger.record(self.user.name, [])
             raise
+        finally:
+            self._seat_claims.pop(self.user.name, None)
 
     async def stop(self, now: bool = False) -> None:
         try:
@@ -650,6 +772,15 @@ class LabSwarmSpawner(ProfileChoice, SwarmSpawner):
     async def _not_placed(self, reason: str) -> None:
         """No node can take the task: fall back to the CPU, or raise the attendee's message."""
         gpu_short = self._want_gpu and INSUFFICIENT_RESOURCES in reason
+        if gpu_short and self._shares_a_gpu() and self._may_choose_again:
+            # Another start took the last seat of this kind first: take one of another kind.
+            self._may_choose_again = False
+            kind, free = await self._choose_seat()
+            if free and kind != self._reserved_kind:
+                self.log.info("No %s seat free for %s: reserving a %s seat", self._reserved_kind, self.user.name, kind)
+                self._reserved_kind = kind
+                await self._recreate()
+                return
         if gpu_short and self.gpu_when_exhausted == "cpu":
             self.log.warning("No GPU free for %s (%s): starting without one", self.user.name, reason)
             self._want_gpu = False
@@ -663,10 +794,12 @@ class LabSwarmSpawner(ProfileChoice, SwarmSpawner):
                 f"{where} is in use ({total} in the cluster, one user each); ask the instructor to free one, "
                 "or choose another kind of server.")
         if gpu_short:
-            total = sum(1 for gpu in self.gpu_ledger.gpus if not gpu.is_slice)
+            whole = [gpu for gpu in self.gpu_ledger.gpus if not gpu.is_slice]
+            most = self.gpu_ledger.most_users_per_gpu()
+            each = "one user each" if most == 1 else f"up to {most} users each"
             raise ServiceNotPlaced(
-                f"所有 GPU 都已分配，请联系讲师。/ All GPUs {where} are in use ({total} GPU(s) in the "
-                f"cluster, one user each); ask the instructor to free one or to allow CPU fallback.")
+                f"所有 GPU 都已分配，请联系讲师。/ All GPUs {where} are in use ({len(whole)} GPU(s) in the "
+                f"cluster, {each}); ask the instructor to free one or to allow CPU fallback.")
         raise ServiceNotPlaced(f"没有节点可以运行你的服务器 / No node can run your server {where}: {reason}. "
                                "Tell the instructor.")
 
@@ -683,6 +816,23 @@ class LabSwarmSpawner(ProfileChoice, SwarmSpawner):
         return node
 
     # -- helpers
+
+    def _shares_a_gpu(self) -> bool:
+        """Whether this start takes a seat of a shared GPU (one whole GPU under the shared policy;
+        several GPUs or a MIG slice are one user's, as on one host)."""
+        return (self._want_gpu and self.gpu_policy == "shared" and self._gpu_count == 1
+                and _seat(self._reserved_kind, self.gpu_resource) is not None)
+
+    async def _choose_seat(self) -> tuple[str, int]:
+        """Choose this start's seat kind (choose_seat) and claim it until its task holds it."""
+        nodes = await self.docker("nodes")
+        tasks = await self.docker("tasks", filters={"desired-state": "running"})
+        # No await between the choice and the claim: the next start's choice counts this one.
+        kind, free = choose_seat(nodes, tasks, self.gpu_resource, claims=self._seat_claims,
+                                 username=self.user.name, home_node=self.home_node)
+        self._seat_claims[self.user.name] = kind
+        self.log.info("%s reserves a %s seat (%d free where they may run)", self.user.name, kind, free)
+        return kind, free
 
     async def _recreate(self) -> None:
         await self.remove_object()

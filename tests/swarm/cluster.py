@@ -41,6 +41,9 @@ GPU_RESOURCE = "NVIDIA-GPU"
 #: worker2 also has one MIG slice of this profile, registered as the docker_swarm role does
 #: (swarm_spawner.mig_resource): a GPU in MIG mode beside its whole one, as no real GPU can be.
 MIG_PROFILE = "1g.10gb"
+#: Seats per worker GPU, registered as the docker_swarm role does with docker_swarm_gpu_seats: 2
+#: (swarm_spawner.seat_resource): an exclusive hub uses seat 1 only, a shared one both.
+SEATS_PER_GPU = 2
 #: Inner engines listen here on the test bridge network only (plain TCP: test nodes, no secrets).
 ENGINE_PORT = 2375
 #: Nodes heartbeat this often, so a killed worker is marked down within seconds (default 5 s).
@@ -122,6 +125,8 @@ class SwarmCluster:
                    # this engine has no per-service no-new-privileges.
                    "--no-new-privileges"]
         command += [f"--node-generic-resource={GPU_RESOURCE}={gpu}" for gpu in gpus]
+        command += [f"--node-generic-resource={GPU_RESOURCE}-SEAT-{seat}={gpu}" for gpu in gpus
+                    for seat in range(2, SEATS_PER_GPU + 1)]
         command += [f"--node-generic-resource={GPU_RESOURCE}-MIG-{MIG_PROFILE}={uuid}" for uuid in slices]
         api = self.host.api
         # The host's loop devices, for the sized homes the node guard mounts (gluonlab_hub/
@@ -235,6 +240,8 @@ class SwarmLab:
             "GLUONLAB_SWARM_GPU_RESOURCE": GPU_RESOURCE, **env,
         }
         self.hub = None
+        #: The logs of hub containers replace_hub removed.
+        self.past_logs = ""
 
     @property
     def url(self) -> str:
@@ -244,7 +251,11 @@ class SwarmLab:
         manager = self.cluster.manager.engine
         self.hub = manager.containers.create(
             image, name="hub", network=INSTANCE, environment=self.env,
-            ports={"8000/tcp": HUB_PORT}, volumes={"/var/run/docker.sock": {"bind": "/var/run/docker.sock"}},
+            ports={"8000/tcp": HUB_PORT},
+            # The state (database, secrets) on a volume, as docker-compose.yml keeps it: a hub
+            # container replaced with other settings (replace_hub) finds its users and servers.
+            volumes={"/var/run/docker.sock": {"bind": "/var/run/docker.sock"},
+                     f"{INSTANCE}-hub-state": {"bind": "/srv/jupyterhub/state"}},
             # As docker-compose.yml runs it: a hub that crashes comes back and finds its servers.
             restart_policy={"Name": "unless-stopped"})
         for path, text in self.files.items():
@@ -263,7 +274,7 @@ class SwarmLab:
         if self.hub.attrs.get("RestartCount"):
             # Said, not hidden: the hub crashed and its restart policy brought it back (the image's
             # PYTHONFAULTHANDLER put the stacks in its log).
-            crash = self.logs().split("Fatal Python error", 1)
+            crash = self._current_logs().split("Fatal Python error", 1)
             warnings.warn(f"the hub restarted itself {self.hub.attrs['RestartCount']} time(s)"
                           + (f": Fatal Python error{crash[1][:3000]}" if len(crash) > 1 else ""))
 
@@ -271,7 +282,20 @@ class SwarmLab:
         self.hub.restart(timeout=30)
         self.wait_for_hub()
 
+    def replace_hub(self, env: dict[str, str]) -> None:
+        """A new hub container with *env* changed, as an admin's ``docker compose up -d`` after an
+        edit of .env: the old one stopped and removed, its state volume kept."""
+        image = self.hub.image.id
+        self.hub.stop(timeout=30)
+        self.past_logs += self._current_logs()
+        self.hub.remove()
+        self.env.update(env)
+        self.start_hub(image)
+
     def logs(self) -> str:
+        return self.past_logs + self._current_logs()
+
+    def _current_logs(self) -> str:
         return self.hub.logs().decode(errors="replace") if self.hub else ""
 
     def admin(self) -> HubClient:

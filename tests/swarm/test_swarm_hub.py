@@ -1,6 +1,6 @@
 """One hub for several hosts, on a real 3-node Docker Swarm (tests/swarm/cluster.py), through the
 hub's API: users land on both workers, never two on one (fake) GPU, a user beyond the GPUs is
-refused with a message, the hub's restart finds every server again, a user's home follows them,
+refused with a message, the shared policy seats two users on each GPU, the hub's restart finds every server again, a user's home follows them,
 each worker holds its own copy of the course data, a worker without its node guard starts no
 server, and a worker lost mid-workshop is survived.
 
@@ -309,6 +309,51 @@ def test_a_mig_profile_gets_the_slice_swarm_picks_and_the_next_is_refused(swarm_
     assert "dave" not in gpu_view(hub)["assignments"]
 
 
+def test_the_shared_policy_seats_two_users_on_each_gpu_and_refuses_the_next(swarm_lab, hub):
+    # Each worker GPU is registered with two seats (cluster.SEATS_PER_GPU), which the exclusive
+    # hub so far left alone. The admin switches the hub to the shared policy; alice and bob keep
+    # their servers (seat 1 each).
+    cluster = swarm_lab.cluster
+    gpus = [g for n in cluster.workers for g in n.gpus]
+    swarm_lab.replace_hub({"GLUONLAB_GPU_POLICY": "shared"})
+    try:
+        assert set(gpu_view(hub)["assignments"]) == {"alice", "bob"}
+        for name in ("fay", "gus"):
+            assert hub.api("POST", f"/users/{name}").status_code == 201
+        # Two at once, as in a login rush: each takes a second seat, on a different GPU.
+        with ThreadPoolExecutor(2) as pool:
+            outcomes = dict(zip(("fay", "gus"), pool.map(lambda name: spawn(hub, name), ("fay", "gus"))))
+        assert all(ok for ok, _ in outcomes.values()), f"{outcomes}\n{swarm_lab.logs()[-4000:]}"
+        view = gpu_view(hub)
+        assigned = view["assignments"]
+        assert sorted(g for held in assigned.values() for g in held) == sorted(gpus * cluster_mod.SEATS_PER_GPU)
+        assert assigned["fay"] != assigned["gus"]
+        variable = f"DOCKER_RESOURCE_{GPU_RESOURCE}-SEAT-2"
+        for name in ("fay", "gus"):
+            # The GPU's own UUID, in the variable of its second seat: what the NVIDIA runtime reads.
+            assert environ(swarm_lab.container_of(name))[variable] == assigned[name][0]
+        seen = execute(swarm_lab.url, "fay", hub.token, "import os; print(os.environ['GLUONLAB_GPU_DESCRIPTION'])")
+        assert seen["stdout"] == f"GPU {assigned['fay'][0]} (picked by Swarm)\n"
+        metrics = requests.get(f"{swarm_lab.url}/hub/metrics", headers={"Authorization": f"token {hub.token}"},
+                               timeout=10).text
+        assert f'gluonlab_gpu_assigned{{gpu="{assigned["gus"][0]}",user="gus"}} 1.0' in metrics
+        # A GPU seat (erin asked for a MIG slice last time: the hub keeps a user's last choice).
+        ok, message = spawn(hub, "erin", profile="gpu")
+        assert not ok and "All GPUs on any node are in use (2 GPU(s) in the cluster, up to 2 users each)" in message, \
+            message
+        _wait(lambda: not hub.api("GET", "/users/erin").json().get("servers"), 60, "erin's failed spawn to clear")
+        # A seat given back is taken again.
+        hub.stop_server("gus")
+        ok, message = spawn(hub, "erin", profile="gpu")
+        assert ok, message
+        assert gpu_view(hub)["assignments"]["erin"] == assigned["gus"]
+    finally:
+        for name in ("fay", "gus", "erin"):
+            hub.stop_server(name)
+        swarm_lab.replace_hub({"GLUONLAB_GPU_POLICY": "exclusive"})
+    assert set(gpu_view(hub)["assignments"]) == {"alice", "bob"}
+
+
 def test_a_hub_restart_finds_every_server_again(swarm_lab, hub):
     before = gpu_view(hub)["assignments"]
     swarm_lab.restart_hub()
@@ -351,7 +396,6 @@ def test_a_start_waits_while_the_users_previous_server_still_holds_the_home(swar
     home = cluster.node_of_task(swarm_lab.service_name("alice"))
     guard = cluster.nodes[home].engine.containers.get(f"{cluster_mod.INSTANCE}-node-guard")
     hub.stop_server("alice")
-    interval = int(swarm_lab.env["GLUONLAB_NETGUARD_INTERVAL"])
     device = hold_home(guard, "alice")
     since = int(time.time())
     try:

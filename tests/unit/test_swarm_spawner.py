@@ -45,10 +45,18 @@ NO_ENGINE = "unix:///nonexistent/docker.sock"
 
 
 def named(entry: str) -> dict:
-    """A named generic resource as the engine shows it: ``GPU-…`` a whole GPU, ``MIG-…=1g.10gb``
-    a MIG slice (its kind as the docker_swarm role registers it)."""
-    uuid, _, profile = entry.partition("=")
-    return {"NamedResourceSpec": {"Kind": f"NVIDIA-GPU-MIG-{profile}" if profile else "NVIDIA-GPU", "Value": uuid}}
+    """A named generic resource as the engine shows it: ``GPU-…`` a whole GPU (its first seat),
+    ``GPU-…=seat2`` its second seat, ``MIG-…=1g.10gb`` a MIG slice (kinds as the docker_swarm
+    role registers them)."""
+    uuid, _, extra = entry.partition("=")
+    kind = f"NVIDIA-GPU-SEAT-{extra[4:]}" if extra.startswith("seat") else f"NVIDIA-GPU-MIG-{extra}" if extra \
+        else "NVIDIA-GPU"
+    return {"NamedResourceSpec": {"Kind": kind, "Value": uuid}}
+
+
+def seated(uuid: str, seats: int) -> list[str]:
+    """The entries of a GPU registered with *seats* seats (docker_swarm_gpu_seats)."""
+    return [uuid] + [f"{uuid}=seat{n}" for n in range(2, seats + 1)]
 
 
 def node(hostname: str, *uuids: str, state: str = "ready", availability: str = "active") -> dict:
@@ -57,8 +65,9 @@ def node(hostname: str, *uuids: str, state: str = "ready", availability: str = "
             "Description": {"Hostname": hostname, "Resources": {"GenericResources": [named(u) for u in uuids]}}}
 
 
-def task(state: str, node_id: str = "id-w1", err: str = "", gpus: tuple[str, ...] = ()) -> dict:
+def task(state: str, node_id: str = "id-w1", err: str = "", gpus: tuple[str, ...] = (), user: str = "") -> dict:
     return {"ID": "t1", "NodeID": node_id, "Status": {"State": state, "Err": err},
+            "Spec": {"ContainerSpec": {"Labels": {"gluonlab.user": user} if user else {}}},
             "GenericResources": [named(g) for g in gpus]}
 
 
@@ -165,11 +174,14 @@ def test_the_notebook_command_is_the_images() -> None:
 @pytest.mark.parametrize("kind, swarm_gpu, banner", [
     ("NVIDIA-GPU", "GPU-2b18", "GPU GPU-2b18 (picked by Swarm)"), ("NVIDIA-GPU", None, ""),
     # Swarm upper-cases the kind in the variable's name (swarmkit's EnvFormat).
-    ("NVIDIA-GPU-MIG-1g.10gb", "MIG-5c1e", "MIG slice MIG-5c1e (picked by Swarm)")])
+    ("NVIDIA-GPU-MIG-1g.10gb", "MIG-5c1e", "MIG slice MIG-5c1e (picked by Swarm)"),
+    # A shared GPU's second seat carries the GPU's own UUID.
+    ("NVIDIA-GPU-SEAT-2", "GPU-2b18", "GPU GPU-2b18 (picked by Swarm)")])
 def test_the_start_command_copies_swarms_gpu_into_the_banner_variables(kind, swarm_gpu, banner) -> None:
     # Really run, as in the container: the variable's name has a '-'.
     env = {"PATH": os.environ["PATH"]} | ({swarm_spawner.resource_variable(kind): swarm_gpu} if swarm_gpu else {})
-    assert swarm_spawner.resource_variable(kind) in ("DOCKER_RESOURCE_NVIDIA-GPU", "DOCKER_RESOURCE_NVIDIA-GPU-MIG-1G.10GB")
+    assert swarm_spawner.resource_variable(kind) in ("DOCKER_RESOURCE_NVIDIA-GPU", "DOCKER_RESOURCE_NVIDIA-GPU-MIG-1G.10GB",
+                                                     "DOCKER_RESOURCE_NVIDIA-GPU-SEAT-2")
     shown = ["sh", "-c", 'printf "%s|%s" "${GLUONLAB_GPUS:-}" "${GLUONLAB_GPU_DESCRIPTION:-}"']
     out = subprocess.run(start_args(kind, shown), env=env, capture_output=True, text=True, check=True)
     assert out.stdout == f"{swarm_gpu or ''}|{banner}"
@@ -311,6 +323,8 @@ class SwarmAnswers:
         self.tasks = tasks or []
         self.calls: list[str] = []
         self.service_id = "s1"
+        #: Every task of the Swarm meant to run (what a shared start's choice of seat reads).
+        self.swarm_tasks: list[dict] = []
 
     async def __call__(self, method: str, *args, **kwargs):
         self.calls.append(method)
@@ -321,7 +335,11 @@ class SwarmAnswers:
         if method == "inspect_service":
             return {"ID": self.service_id}
         if method == "tasks":
+            if kwargs.get("filters") == {"desired-state": "running"}:  # every task of the Swarm
+                return self.swarm_tasks
             return self.tasks.pop(0) if len(self.tasks) > 1 else self.tasks[0]
+        if method == "nodes":
+            return list({n["ID"]: n for n in self.nodes.values()}.values())
         if method == "create_service":
             self.service_id = "s2"
             return {"ID": "s2"}
@@ -480,9 +498,25 @@ def test_an_admin_moves_a_stopped_users_home_to_a_ready_node_only() -> None:
 # ------------------------------------------------------------------ settings and hub config
 
 
-def test_the_shared_gpu_policy_is_refused_on_swarm_with_the_fix() -> None:
-    with pytest.raises(SettingsError, match="GLUONLAB_GPU_POLICY='shared' is not valid: on Swarm each GPU"):
-        Settings.from_env({"GLUONLAB_SPAWNER_BACKEND": "swarm", "GLUONLAB_GPU_POLICY": "shared"})
+def test_the_shared_policy_on_swarm_takes_its_seats_from_the_nodes(caplog) -> None:
+    nodes = [node("w1", *seated("GPU-a", 2), *seated("GPU-b", 2)), node("w2", *seated("GPU-c", 3))]
+    engine = SimpleNamespace(info=lambda: {"Swarm": {"ControlAvailable": True}},
+                             api=SimpleNamespace(nodes=lambda: nodes, services=lambda filters: [], tasks=None))
+    settings = Settings.from_env({"GLUONLAB_SPAWNER_BACKEND": "swarm", "GLUONLAB_GPU_POLICY": "shared",
+                                  "GLUONLAB_USERS_PER_GPU": "2"})
+    with caplog.at_level("WARNING"):
+        ledger = hub_swarm_ledger(settings, engine)
+    assert ledger.policy == "shared" and ledger.seats() == 7
+    # GLUONLAB_USERS_PER_GPU is one host's: where a GPU host registers otherwise, the hub says so.
+    assert ("not GLUONLAB_USERS_PER_GPU=2: GPU-c on w2: 3" in caplog.text)
+    one_seat = [node("w1", "GPU-a")]
+    engine.api.nodes = lambda: one_seat
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert hub_swarm_ledger(settings, engine).seats() == 1
+    assert "every Swarm GPU is registered with one seat, so each goes to one user: set docker_swarm_gpu_seats" \
+        in caplog.text
+    assert swarm_spawner.seat_problems(SwarmGpuLedger([Gpu("GPU-a")], "exclusive"), 2) == []
 
 
 def test_bad_constraints_are_named() -> None:
@@ -672,3 +706,107 @@ def test_every_slice_taken_is_refused_with_the_attendees_message(monkeypatch, tm
     with pytest.raises(ServiceNotPlaced, match=re.escape(
             "Every MIG 1g.10gb slice on node w2, where your files are, is in use (1 in the cluster")):
         asyncio.run(alice.start_object())
+
+
+# ------------------------------------------------------------------ the shared policy: seats
+
+
+def test_a_shared_gpu_is_registered_as_seats_and_counted_once() -> None:
+    nodes = [node("w1", *seated("GPU-a", 2), *seated("GPU-b", 2)), node("w2", "GPU-c", "MIG-s1=1g.10gb")]
+    gpus = node_gpus(nodes, "NVIDIA-GPU")
+    assert [g.device_id for g in gpus] == ["GPU-a", "GPU-b", "GPU-c", "MIG-s1"]
+    assert swarm_spawner.gpu_seats(nodes, "NVIDIA-GPU") == {"GPU-a": 2, "GPU-b": 2, "GPU-c": 1}
+    assert swarm_spawner.seat_resource("NVIDIA-GPU", 1) == "NVIDIA-GPU"
+    assert swarm_spawner.seat_resource("NVIDIA-GPU", 2) == "NVIDIA-GPU-SEAT-2"
+    shared = SwarmGpuLedger(gpus, "shared", seats=swarm_spawner.gpu_seats(nodes, "NVIDIA-GPU"))
+    assert shared.seats() == 5 and shared.seats(GpuRequest.parse("1g.10gb")) == 1
+    # A second seat holds the GPU's own UUID: the ledger counts it against that GPU.
+    assert assigned_gpus(task("running", gpus=("GPU-a=seat2",)), "NVIDIA-GPU") == ["GPU-a"]
+    shared.record("alice", ["GPU-a"])
+    shared.record("bob", ["GPU-a"])
+    assert shared.free_seats() == 3 and shared.holders()["GPU-a"] == ["alice", "bob"]
+    # The exclusive policy on a cluster registered for sharing: one user per GPU, as before.
+    exclusive = SwarmGpuLedger(gpus, "exclusive", seats=swarm_spawner.gpu_seats(nodes, "NVIDIA-GPU"))
+    assert exclusive.seats() == 3
+    # Not seats: a kind that only begins like one.
+    assert swarm_spawner._seat("NVIDIA-GPU-SEAT-x", "NVIDIA-GPU") is None
+    assert swarm_spawner._seat("NVIDIA-GPU-SEAT-1", "NVIDIA-GPU") is None  # seat 1 is NVIDIA-GPU itself
+
+
+def test_a_shared_start_takes_the_lowest_seat_free_where_it_may_run() -> None:
+    choose = swarm_spawner.choose_seat
+    nodes = [node("w1", *seated("GPU-a", 2)), node("w2", *seated("GPU-b", 2)), node("mgr")]
+    # Nobody yet: seat 1 (NVIDIA-GPU) on either GPU.
+    assert choose(nodes, [], "NVIDIA-GPU", claims={}, username="u") == ("NVIDIA-GPU", 2)
+    one = [task("running", gpus=("GPU-a",), user="ana")]
+    assert choose(nodes, one, "NVIDIA-GPU", claims={}, username="u") == ("NVIDIA-GPU", 1)
+    # Every first seat held: the second seats, so users spread over the GPUs before they share.
+    two = one + [task("running", gpus=("GPU-b",), user="ben")]
+    assert choose(nodes, two, "NVIDIA-GPU", claims={}, username="u") == ("NVIDIA-GPU-SEAT-2", 2)
+    # A start whose task holds nothing yet counts (a login rush); one whose task holds its seat
+    # is counted once; the user's own claim is not counted against them.
+    assert choose(nodes, one, "NVIDIA-GPU", claims={"cai": "NVIDIA-GPU"}, username="u") == ("NVIDIA-GPU-SEAT-2", 2)
+    assert choose(nodes, [], "NVIDIA-GPU", claims={"cai": "NVIDIA-GPU"}, username="u") == ("NVIDIA-GPU", 1)
+    assert choose(nodes, one, "NVIDIA-GPU", claims={"ana": "NVIDIA-GPU"}, username="u") == ("NVIDIA-GPU", 1)
+    assert choose(nodes, one, "NVIDIA-GPU", claims={"u": "NVIDIA-GPU"}, username="u") == ("NVIDIA-GPU", 1)
+    # Pinned to its home: only that node's seats count; a node that is down offers none.
+    assert choose(nodes, one, "NVIDIA-GPU", claims={}, username="u", home_node="w1") == ("NVIDIA-GPU-SEAT-2", 1)
+    down = [node("w1", *seated("GPU-a", 2)), node("w2", *seated("GPU-b", 2), state="down")]
+    assert choose(down, one, "NVIDIA-GPU", claims={}, username="u") == ("NVIDIA-GPU-SEAT-2", 1)
+    # Nothing free: seat 1, and Swarm's refusal becomes the attendee's message.
+    full = two + [task("running", gpus=("GPU-a=seat2",), user="cai"), task("running", gpus=("GPU-b=seat2",),
+                                                                             user="dan")]
+    assert choose(nodes, full, "NVIDIA-GPU", claims={}, username="u") == ("NVIDIA-GPU", 0)
+
+
+def shared_spawner(nodes: list[dict], name: str = "alice") -> LabSwarmSpawner:
+    seats = swarm_spawner.gpu_seats(nodes, "NVIDIA-GPU")
+    ledger = SwarmGpuLedger(node_gpus(nodes, "NVIDIA-GPU"), "shared", seats=seats)
+    server = spawner(name, gpu_policy="shared", gpu_ledger=ledger)
+    server.load_state({"object_id": "s1", "object_name": f"lab-{name}"})
+    server._want_gpu, server._gpu_count, server._reserved_kind = server.gpu_reservation()
+    return server
+
+
+def test_a_shared_start_claims_its_seat_until_its_task_holds_one(monkeypatch) -> None:
+    monkeypatch.setattr(LabSwarmSpawner, "_seat_claims", {})
+    nodes = [node("w1", *seated("GPU-a", 2))]
+    alice, bob = shared_spawner(nodes), shared_spawner(nodes, "bob")
+    assert alice._shares_a_gpu() and alice._reserved_kind == "NVIDIA-GPU"
+    alice.docker = bob.docker = SwarmAnswers(nodes)
+    assert asyncio.run(alice._choose_seat()) == ("NVIDIA-GPU", 1)
+    # bob starts before alice's task holds her seat: he is sent to the other one.
+    assert asyncio.run(bob._choose_seat()) == ("NVIDIA-GPU-SEAT-2", 1)
+    assert LabSwarmSpawner._seat_claims == {"alice": "NVIDIA-GPU", "bob": "NVIDIA-GPU-SEAT-2"}
+    # A profile of two GPUs or a MIG slice is one user's, as on one host: no seat to choose.
+    alice._gpu_count = 2
+    assert not alice._shares_a_gpu()
+
+
+def test_a_shared_start_whose_seat_went_to_another_takes_a_free_one(monkeypatch) -> None:
+    monkeypatch.setattr(LabSwarmSpawner, "_seat_claims", {})
+    nodes = [node("w1", *seated("GPU-a", 2))]
+    alice = shared_spawner(nodes)
+    alice._may_choose_again = True
+    full = task("pending", node_id="", err="no suitable node (insufficient resources on 1 node)")
+    answers = SwarmAnswers(nodes, [[full], [task("running")]])
+    answers.swarm_tasks = [task("running", gpus=("GPU-a",), user="ben")]  # ben took seat 1 first
+    alice.docker = answers
+    asyncio.run(alice.start_object())
+    assert alice._reserved_kind == "NVIDIA-GPU-SEAT-2" and answers.calls.count("create_service") == 1
+
+
+def test_a_full_shared_room_is_refused_with_the_seats_in_the_message(monkeypatch) -> None:
+    monkeypatch.setattr(LabSwarmSpawner, "_seat_claims", {})
+    nodes = [node("w1", *seated("GPU-a", 2)), node("w2", *seated("GPU-b", 2))]
+    alice = shared_spawner(nodes)
+    alice._may_choose_again = True
+    full = task("pending", node_id="", err="no suitable node (insufficient resources on 2 nodes)")
+    answers = SwarmAnswers(nodes, [[full]])
+    answers.swarm_tasks = [task("running", gpus=(g,), user=u) for u, g in
+                           (("a", "GPU-a"), ("b", "GPU-a=seat2"), ("c", "GPU-b"), ("d", "GPU-b=seat2"))]
+    alice.docker = answers
+    with pytest.raises(ServiceNotPlaced, match=re.escape(
+            "All GPUs on any node are in use (2 GPU(s) in the cluster, up to 2 users each)")):
+        asyncio.run(alice.start_object())
+    assert answers.calls.count("create_service") == 0

@@ -16,6 +16,7 @@ same work, not how fast separate GPU servers would be.
     bench/run.sh is for loadtest.py; this one runs from the bench venv the same way:
     bench/.venv/bin/python bench/swarm_rush.py --users 10
     bench/.venv/bin/python bench/swarm_rush.py --users 20 --skip-single-host
+    bench/.venv/bin/python bench/swarm_rush.py --users 20 --policies exclusive,shared --skip-single-host
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import csv
 import io
 import math
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -39,7 +41,7 @@ import docker  # noqa: E402  (after the path set-up, like loadtest's imports)
 import cgroups  # noqa: E402
 import hostcpu  # noqa: E402
 import loadtest  # noqa: E402
-from cluster import SwarmCluster, start_lab  # noqa: E402
+from cluster import SEATS_PER_GPU, SwarmCluster, start_lab  # noqa: E402
 
 HUB_IMAGE = "gluonlab/hub:latest"
 NOTEBOOK_IMAGE = f"gluonlab/notebook:{os.environ.get('NOTEBOOK_VARIANT', 'cpu')}"
@@ -90,18 +92,28 @@ class NodeCpu:
                 "core_seconds": {k: round(last[k] - first[k], 2) for k in last if k != "t"}}
 
 
-def run_swarm(args: argparse.Namespace) -> dict:
+#: What the hub logs when a shared start chooses a seat kind (swarm_spawner._choose_seat), and
+#: when Swarm found that seat taken and the start chose again.
+SEAT_CHOSEN = re.compile(r"reserves a (\S+) seat")
+SEAT_CHOSEN_AGAIN = re.compile(r"No \S+ seat free for")
+
+
+def run_swarm(args: argparse.Namespace, policy: str = "exclusive") -> dict:
     host = docker.from_env(timeout=300)
-    # Exclusive GPUs as on a real room: enough fake ones on each worker for half the attendees.
-    cluster = SwarmCluster(host, gpus_per_worker=math.ceil(args.users / 2))
-    env = {"GLUONLAB_GPU_POLICY": "exclusive", "GLUONLAB_GPU_EXHAUSTED": "refuse",
-           "GLUONLAB_SPAWN_TIMEOUT": str(int(args.timeout)),
+    # Enough fake GPUs on each worker for half the attendees, as on a real room: one each
+    # (exclusive), or one seat each with cluster.SEATS_PER_GPU attendees per GPU (shared).
+    per_gpu = SEATS_PER_GPU if policy == "shared" else 1
+    cluster = SwarmCluster(host, gpus_per_worker=math.ceil(args.users / 2 / per_gpu))
+    env = {"GLUONLAB_GPU_POLICY": policy, "GLUONLAB_GPU_EXHAUSTED": "refuse",
+           "GLUONLAB_USERS_PER_GPU": str(SEATS_PER_GPU), "GLUONLAB_SPAWN_TIMEOUT": str(int(args.timeout)),
            **dict(kv.split("=", 1) for kv in args.env)}
     users = [loadtest.Attendee(f"{args.prefix}{i:03d}", "") for i in range(1, args.users + 1)]
     code, expect = loadtest.CODE[args.step]
-    record: dict = {"config": "swarm", "mode": "cold", "users": args.users, "arrival_rate": args.arrival_rate,
-                    "step": args.step, "env": env, "load_avg_at_start": os.getloadavg()}
-    print(f"\n== swarm / cold: {args.users} attendees over 2 workers (cluster {cluster.prefix})", flush=True)
+    record: dict = {"config": f"swarm-{policy}" if policy != "exclusive" else "swarm", "mode": "cold",
+                    "users": args.users, "arrival_rate": args.arrival_rate, "step": args.step, "env": env,
+                    "gpus_per_worker": cluster.gpus_per_worker, "load_avg_at_start": os.getloadavg()}
+    print(f"\n== swarm / cold / {policy}: {args.users} attendees over 2 workers, {cluster.gpus_per_worker} GPU(s) "
+          f"each (cluster {cluster.prefix})", flush=True)
     lab = None
     try:
         began = time.monotonic()
@@ -137,6 +149,9 @@ def run_swarm(args: argparse.Namespace) -> dict:
         record.update(loadtest.summarize(users))
         new_log = lab.logs().splitlines()[log_lines_before:]
         record["proxy_errors"] = sum(1 for line in new_log if loadtest.PROXY_ERROR.search(line))
+        if policy == "shared":
+            record["seats_chosen"] = dict(Counter(m.group(1) for line in new_log if (m := SEAT_CHOSEN.search(line))))
+            record["seats_chosen_again"] = sum(1 for line in new_log if SEAT_CHOSEN_AGAIN.search(line))
         record["cpu_until_all_in_lab"] = cpu.report()
         record["user_containers_cpu_s"] = sum(
             v for k, v in record["cpu_until_all_in_lab"].get("core_seconds", {}).items() if k.startswith("worker"))
@@ -157,6 +172,18 @@ def run_swarm(args: argparse.Namespace) -> dict:
     return record
 
 
+def print_policy_ratio(records: list[dict]) -> None:
+    """shared / exclusive p95 of login -> Lab: what choosing a seat adds to a start."""
+    by = {r["config"]: r for r in records if "steps" in r}
+    exclusive, shared = by.get("swarm"), by.get("swarm-shared")
+    if not (exclusive and shared) or exclusive["failures"] or shared["failures"]:
+        return
+    for step in ("login_to_lab", "login_to_first_result"):
+        if exclusive["steps"][step]["p95"] and shared["steps"][step]["p95"]:
+            print(f"   shared/exclusive p95 ratio, {step.replace('_', ' ')} = "
+                  f"{shared['steps'][step]['p95'] / exclusive['steps'][step]['p95']:.2f}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -167,29 +194,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", default="attendee", help="username prefix (default attendee)")
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                    help="extra hub setting for both runs")
-    p.add_argument("--skip-single-host", action="store_true", help="only the Swarm run")
+    p.add_argument("--policies", default="exclusive",
+                   help="GPU policies, one Swarm run each, comma-separated: exclusive (one GPU per attendee), "
+                        "shared (half as many GPUs, two seats each); default exclusive")
+    p.add_argument("--skip-single-host", action="store_true", help="only the Swarm run(s)")
     p.add_argument("--json", type=Path, help="write results here (default bench/results/<time>-swarm-n<N>.json)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.users < 1 or any("=" not in kv for kv in args.env):
-        print(f"swarm_rush: --users must be 1 or more and --env NAME=VALUE; got {args.users} {args.env}",
-              file=sys.stderr)
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    if args.users < 1 or any("=" not in kv for kv in args.env) or not policies \
+            or set(policies) - {"exclusive", "shared"}:
+        print(f"swarm_rush: --users must be 1 or more, --env NAME=VALUE and --policies exclusive and/or shared; "
+              f"got {args.users} {args.env} {args.policies!r}", file=sys.stderr)
         return 2
-    records = [run_swarm(args)]
-    loadtest.print_table(records[0])
-    if split := records[0].get("cpu_until_all_in_lab"):
-        print(f"   per node until all in JupyterLab ({split['seconds']} s): {split['core_seconds']} core-s; "
-              f"servers per node {records[0].get('servers_per_node')}")
+    records = []
+    for policy in policies:
+        record = run_swarm(args, policy)
+        records.append(record)
+        loadtest.print_table(record)
+        if split := record.get("cpu_until_all_in_lab"):
+            print(f"   per node until all in JupyterLab ({split['seconds']} s): {split['core_seconds']} core-s; "
+                  f"servers per node {record.get('servers_per_node')}")
+        if "seats_chosen" in record:
+            print(f"   seats chosen {record['seats_chosen']}; chosen again after Swarm found one taken: "
+                  f"{record['seats_chosen_again']}")
+    if len(records) > 1:
+        loadtest.print_comparison(records)
+        print_policy_ratio(records)
     if not args.skip_single_host:
         single = loadtest.build_parser().parse_args(
             ["--users", str(args.users), "--arrival-rate", str(args.arrival_rate), "--step", args.step,
              "--timeout", str(args.timeout), "--prefix", args.prefix, "--configs", "default", "--modes", "cold",
              *[f"--env={kv}" for kv in args.env]])
         records.append(loadtest.run_one("default", "cold", single))
-        loadtest.print_table(records[1])
+        loadtest.print_table(records[-1])
         loadtest.print_comparison(records)
     return loadtest.write_results(args.json, f"swarm-n{args.users}", records)
 

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from labclient import ARTIFACTS
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 CHROMIUM = "/usr/bin/chromium"
 # No downloads, no background chatter: the lab machine has no internet.
@@ -66,3 +67,40 @@ def log_in_and_start(page, step: Steps, hub_url: str, username: str, password: s
     step("start server")
     if "/hub/home" in page.url:
         page.click("#start")
+
+
+VISIBLE_NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+# A code cell's prompt once it is queued ("[*]") or ran ("[3]"); "[ ]" before.
+QUEUED_OR_RAN = r"\[(\*|\d+)\]"
+
+
+def run_all_cells(page, panel, *, attempts: int = 3) -> None:
+    """Run every cell of the visible notebook *panel* from the Run menu, as a learner does, and
+    return once its first code cell is queued or ran. Lab enables "Run all" only while this
+    notebook is the current one of both the shell and the notebook tracker, and a click on the
+    disabled item does nothing; once a full suite's run clicked it and nothing was queued for
+    5 minutes (a learner would see a menu that did not react and open it again). So: give the
+    notebook focus, open the menu, click the item when it is enabled, and open the menu again,
+    up to *attempts* times, while nothing was queued within 30 s; then fail saying so."""
+    first_prompt = f"{VISIBLE_NOTEBOOK} .jp-CodeCell .jp-InputPrompt"
+    seen = []
+    for _ in range(attempts):
+        panel.locator(".jp-Cell").first.click()
+        page.locator(".lm-MenuBar-itemLabel", has_text="运行").first.click()
+        item = page.locator(".lm-Menu-item", has_text="运行所有单元格").first
+        item.wait_for()
+        if "lm-mod-disabled" in (item.get_attribute("class") or ""):
+            seen.append("menu item disabled")
+            page.keyboard.press("Escape")
+            page.wait_for_timeout(2_000)
+            continue
+        item.click()
+        try:
+            page.wait_for_function(
+                "([sel, pattern]) => { const p = document.querySelector(sel);"
+                " return p !== null && new RegExp(pattern).test(p.textContent); }",
+                arg=[first_prompt, QUEUED_OR_RAN], timeout=30_000)
+            return
+        except PlaywrightTimeout:
+            seen.append("clicked, nothing queued within 30 s")
+    raise AssertionError(f'"运行所有单元格 / Run all" ran nothing after {attempts} tries: {seen}')

@@ -11,7 +11,7 @@ import re
 import uuid
 
 import pytest
-from browsing import chinese_page, log_in_and_start
+from browsing import VISIBLE_NOTEBOOK, chinese_page, log_in_and_start, run_all_cells
 from labclient import LabStack
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
@@ -19,7 +19,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.integration]
 USER, PASSWORD = "learner01", "gluon-" + uuid.uuid4().hex[:10]
 # The path the course takes: a section linked from the table of contents, then its Next link.
 SECTION, NEXT = "chapter02_crashcourse/ndarray.ipynb", "chapter02_crashcourse/autograd.ipynb"
-VISIBLE_NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
 
 @pytest.fixture(scope="module")
@@ -97,11 +96,9 @@ def test_learner_starts_at_the_table_of_contents_and_runs_a_notebook_with_figure
             arg=VISIBLE_NOTEBOOK, timeout=30_000)
 
         step("run all cells")
-        # "Run all" acts on the notebook that has focus: give it to the one just opened by the link
-        # (in the stack the previous notebook could still be the tracker's current one).
-        notebook.locator(".jp-Cell").first.click()
-        page.locator(".lm-MenuBar-itemLabel", has_text="运行").first.click()
-        page.locator(".lm-Menu-itemLabel", has_text="运行所有单元格").first.click()
+        # "Run all" acts on the notebook that has focus: run_all_cells gives it to the one just
+        # opened by the link (in the stack the previous notebook could still be the current one).
+        run_all_cells(page, notebook)
         page.wait_for_function(
             """sel => {
                 const prompts = [...document.querySelectorAll(sel + ' .jp-CodeCell .jp-InputPrompt')];

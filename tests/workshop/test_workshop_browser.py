@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from browsing import chinese_page, log_in_and_start
+from browsing import chinese_page, log_in_and_start, run_all_cells
 from labclient import LabStack
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hub"))  # gluonlab_hub, as tests/unit does
@@ -120,8 +120,7 @@ def test_attendee_works_through_the_first_tutorial_in_a_real_browser(stack, brow
             timeout=120_000)
 
         step("run all cells")
-        page.locator(".lm-MenuBar-itemLabel", has_text="运行").first.click()
-        page.locator(".lm-Menu-itemLabel", has_text="运行所有单元格").first.click()
+        run_all_cells(page, panel)
         code_cells = panel.locator(".jp-CodeCell")
         count = code_cells.count()
         assert count >= 1, "the tutorial shows no code cells"
